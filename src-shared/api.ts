@@ -1,0 +1,193 @@
+/**
+ * The one API contract: every operation the UI (or a test) can ask for, with its input schema.
+ * Both transports (Electron IPC via the preload bridge, and the browser-mode HTTP server) carry
+ * exactly these operations to the same handlers; inputs are validated here, at the boundary.
+ * Pure TypeScript: no Node, no DOM.
+ */
+import { z } from 'zod';
+
+const id = z.number().int().positive();
+const color = z
+  .string()
+  .regex(/^#[0-9a-fA-F]{6}$/, 'colour must look like #rrggbb')
+  .transform((s) => s.toLowerCase());
+const className = z.string().trim().min(1, 'class name is empty').max(64, 'class name longer than 64 characters');
+const pathString = z.string().min(1, 'path is empty').max(4096);
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
+
+export interface ClassInfo {
+  id: number;
+  name: string;
+  color: string;
+  position: number;
+  labelValue: number;
+  isBackground: boolean;
+}
+
+export interface ImageSummary {
+  id: number;
+  originalName: string;
+  width: number;
+  height: number;
+  status: 'active' | 'excluded';
+  tags: number[];
+  labelledPixels: number;
+}
+
+export interface ImagePage {
+  total: number;
+  offset: number;
+  items: ImageSummary[];
+}
+
+export interface ProjectSummary {
+  path: string;
+  name: string;
+  schemaVersion: number;
+  images: number;
+  taggedImages: number;
+  labelledImages: number;
+  classes: Array<ClassInfo & { taggedImages: number; labelledPixels: number }>;
+}
+
+export interface ImportReport {
+  imported: number;
+  duplicates: number;
+  skipped: Array<{ file: string; reason: string }>;
+  classesCreated: string[];
+  labelledImages: number;
+}
+
+export interface ExportReport {
+  out: string;
+  format: 'maskfolder' | 'coco';
+  images: number;
+  files: number;
+}
+
+/** A label raster on the wire: zlib-compressed uint8 (value = ClassInfo.labelValue, 0 = unlabelled), base64. */
+export interface LabelRasterWire {
+  imageId: number;
+  width: number;
+  height: number;
+  revision: number;
+  data: string;
+}
+
+export interface AppInfo {
+  version: string;
+  transport: 'ipc' | 'http';
+  project: string | null;
+  recent: string[];
+}
+
+export const labelPatchSchema = z.object({
+  imageId: id,
+  x: z.number().int().nonnegative(),
+  y: z.number().int().nonnegative(),
+  width: z.number().int().positive().max(65536),
+  height: z.number().int().positive().max(65536),
+  /** zlib-compressed uint8 patch, base64; 255 = leave pixel unchanged, 0 = erase, else a label value. */
+  data: base64,
+});
+export type LabelPatch = z.infer<typeof labelPatchSchema>;
+
+interface Op<I extends z.ZodType, O> {
+  input: I;
+  binary: boolean;
+  /** Phantom: the output type, never set at run time. */
+  output?: O;
+}
+function op<O>() {
+  return <I extends z.ZodType>(input: I, opts: { binary?: boolean } = {}): Op<I, O> => ({
+    input,
+    binary: opts.binary ?? false,
+  });
+}
+const none = z.object({}).strict();
+
+export const contract = {
+  'app.info': op<AppInfo>()(none),
+  'project.create': op<ProjectSummary>()(z.object({ path: pathString }).strict()),
+  'project.open': op<ProjectSummary>()(z.object({ path: pathString }).strict()),
+  'project.openDemo': op<ProjectSummary>()(none),
+  'project.summary': op<ProjectSummary>()(none),
+  'classes.list': op<ClassInfo[]>()(none),
+  'classes.add': op<ClassInfo>()(z.object({ name: className, color: color.optional(), isBackground: z.boolean().optional() }).strict()),
+  'classes.update': op<ClassInfo>()(
+    z.object({ id, name: className.optional(), color: color.optional(), position: z.number().int().nonnegative().optional() }).strict(),
+  ),
+  'classes.remove': op<{ removedLabelPixels: number; removedTags: number }>()(z.object({ id }).strict()),
+  'images.list': op<ImagePage>()(
+    z
+      .object({
+        offset: z.number().int().nonnegative().default(0),
+        limit: z.number().int().positive().max(1000).default(100),
+        classId: id.optional(),
+        filter: z.enum(['all', 'untagged', 'tagged', 'labelled', 'unlabelled']).default('all'),
+      })
+      .strict(),
+  ),
+  'images.get': op<ImageSummary>()(z.object({ id }).strict()),
+  'images.thumbnail': op<Uint8Array>()(z.object({ id }).strict(), { binary: true }),
+  'images.bytes': op<Uint8Array>()(z.object({ id }).strict(), { binary: true }),
+  'images.import': op<ImportReport>()(
+    z
+      .object({
+        source: pathString,
+        masks: z.union([z.boolean(), pathString]).default(true),
+        labels: z.union([z.boolean(), pathString]).default(true),
+      })
+      .strict(),
+  ),
+  'tags.set': op<ImageSummary>()(z.object({ imageId: id, classIds: z.array(id).max(254) }).strict()),
+  'tags.toggle': op<ImageSummary>()(z.object({ imageId: id, classId: id, on: z.boolean() }).strict()),
+  'labels.get': op<LabelRasterWire>()(z.object({ imageId: id }).strict()),
+  'labels.put': op<{ revision: number; labelledPixels: number }>()(
+    z.object({ imageId: id, width: z.number().int().positive(), height: z.number().int().positive(), data: base64 }).strict(),
+  ),
+  'labels.patch': op<{ revision: number; labelledPixels: number }>()(labelPatchSchema.strict()),
+  'export.labels': op<ExportReport>()(
+    z.object({ out: pathString, format: z.enum(['maskfolder', 'coco']).default('maskfolder') }).strict(),
+  ),
+} as const;
+
+export type Contract = typeof contract;
+export type Method = keyof Contract;
+export type Input<M extends Method> = z.input<Contract[M]['input']>;
+export type ParsedInput<M extends Method> = z.output<Contract[M]['input']>;
+export type Output<M extends Method> = NonNullable<Contract[M]['output']>;
+
+/** What the renderer (and tests) call: one async function per operation. */
+export type ApiClient = <M extends Method>(method: M, input: Input<M>) => Promise<Output<M>>;
+
+export const methods = Object.keys(contract) as Method[];
+
+export function isMethod(name: string): name is Method {
+  return Object.prototype.hasOwnProperty.call(contract, name);
+}
+
+/** Error that crosses the transport with a stable code and a human message. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: 'invalid_input' | 'not_found' | 'conflict' | 'no_project' | 'io' | 'unsupported' | 'internal',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export function parseInput<M extends Method>(method: M, input: unknown): ParsedInput<M> {
+  const result = contract[method].input.safeParse(input ?? {});
+  if (!result.success) {
+    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ');
+    throw new ApiError('invalid_input', `${method}: ${detail}`);
+  }
+  return result.data as ParsedInput<M>;
+}
+
+/** Events pushed from the main side (progress of long work). */
+export type AppEvent =
+  | { type: 'progress'; task: string; done: number; total: number; message?: string }
+  | { type: 'project-changed'; path: string | null };
