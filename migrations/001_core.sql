@@ -16,7 +16,7 @@ CREATE TABLE classes (
 
 CREATE TABLE images (
   id            INTEGER PRIMARY KEY,
-  hash          TEXT    NOT NULL UNIQUE,           -- sha256 of the file bytes
+  hash          TEXT    NOT NULL,                  -- sha256 of the file bytes
   file_name     TEXT    NOT NULL,                  -- stored as images/<file_name> inside the project
   original_name TEXT    NOT NULL,
   width         INTEGER NOT NULL CHECK (width > 0),
@@ -25,7 +25,9 @@ CREATE TABLE images (
   thumbnail     BLOB,
   added_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
-CREATE INDEX images_original_name ON images (original_name);
+-- Re-importing an image is a no-op; the same bytes under another name are another image (datasets
+-- such as MSRC hold identical photos with different masks under two names).
+CREATE UNIQUE INDEX images_identity ON images (hash, original_name);
 
 CREATE TABLE image_tags (
   image_id INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,

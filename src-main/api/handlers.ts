@@ -1,0 +1,147 @@
+/**
+ * The handlers behind the API contract. They know nothing of the transport: Electron IPC and the
+ * browser-mode HTTP server both call `dispatch(method, rawInput)`, which validates the input
+ * against the contract and runs the handler on the session's open project.
+ */
+import fs from 'node:fs';
+import type { AppEvent, Method, Output, ParsedInput } from '../../src-shared/api.js';
+import { ApiError, parseInput } from '../../src-shared/api.js';
+import { compressRaster, fromBase64, toBase64, decompressRaster } from '../../src-shared/labels.js';
+import { exportLabels } from '../dataset/export.js';
+import { importFolder } from '../dataset/import.js';
+import { ensureDemoProject } from '../demo/demo.js';
+import { displayBytes } from '../images/decode.js';
+import { ProjectStore } from '../store/project.js';
+import { RecentProjects } from './recent.js';
+
+export interface SessionOptions {
+  transport: 'ipc' | 'http';
+  version: string;
+  recent?: RecentProjects;
+  emit?: (event: AppEvent) => void;
+}
+
+type Handler<M extends Method> = (input: ParsedInput<M>) => Promise<Output<M>> | Output<M>;
+type Handlers = { [M in Method]: Handler<M> };
+
+export class Session {
+  private store: ProjectStore | null = null;
+  private readonly handlers: Handlers;
+  readonly recent: RecentProjects;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.recent = opts.recent ?? new RecentProjects(null);
+    this.handlers = this.makeHandlers();
+  }
+
+  get project(): ProjectStore {
+    if (!this.store) throw new ApiError('no_project', 'no project is open; create or open one first');
+    return this.store;
+  }
+
+  get hasProject(): boolean {
+    return this.store !== null;
+  }
+
+  openProject(store: ProjectStore): void {
+    this.store?.close();
+    this.store = store;
+    this.recent.add(store.dir);
+    this.opts.emit?.({ type: 'project-changed', path: store.dir });
+  }
+
+  close(): void {
+    this.store?.close();
+    this.store = null;
+  }
+
+  /** Validates raw input from a transport and runs the operation. */
+  async dispatch<M extends Method>(method: M, rawInput: unknown): Promise<Output<M>> {
+    const input = parseInput(method, rawInput);
+    const handler = this.handlers[method] as Handler<M>;
+    return handler(input);
+  }
+
+  private emit(event: AppEvent): void {
+    this.opts.emit?.(event);
+  }
+
+  private makeHandlers(): Handlers {
+    return {
+      'app.info': () => ({
+        version: this.opts.version,
+        transport: this.opts.transport,
+        project: this.store?.dir ?? null,
+        recent: this.recent.list(),
+      }),
+      'project.create': ({ path }) => {
+        this.openProject(ProjectStore.create(path));
+        return this.project.summary();
+      },
+      'project.open': ({ path }) => {
+        this.openProject(ProjectStore.open(path));
+        return this.project.summary();
+      },
+      'project.openDemo': async () => {
+        this.openProject(await ensureDemoProject());
+        return this.project.summary();
+      },
+      'project.summary': () => this.project.summary(),
+      'classes.list': () => this.project.classes(),
+      'classes.add': ({ name, color, isBackground }) => this.project.addClass(name, color, isBackground ?? false),
+      'classes.update': ({ id, ...change }) => this.project.updateClass(id, change),
+      'classes.remove': ({ id }) => this.project.removeClass(id),
+      'images.list': (q) => this.project.listImages(q),
+      'images.get': ({ id }) => this.project.imageSummary(id),
+      'images.thumbnail': async ({ id }) => {
+        const thumb = this.project.thumbnail(id);
+        if (thumb) return new Uint8Array(thumb);
+        throw new ApiError('not_found', `image ${id} has no thumbnail`);
+      },
+      'images.bytes': async ({ id }) => {
+        const row = this.project.imageRow(id);
+        const file = this.project.imagePath(row.file_name);
+        let bytes: Uint8Array;
+        try {
+          bytes = fs.readFileSync(file);
+        } catch (e) {
+          throw new ApiError('io', `${row.original_name}: stored file ${file} cannot be read (${(e as NodeJS.ErrnoException).code})`);
+        }
+        return displayBytes(bytes);
+      },
+      'images.import': ({ source, masks, labels }) =>
+        importFolder(this.project, source, {
+          masks,
+          labels,
+          onProgress: (done, total, file) => this.emit({ type: 'progress', task: 'import', done, total, message: file }),
+        }),
+      'tags.set': ({ imageId, classIds }) => this.project.setTags(imageId, classIds),
+      'tags.toggle': ({ imageId, classId, on }) => this.project.toggleTag(imageId, classId, on),
+      'labels.get': ({ imageId }) => {
+        const lr = this.project.labelsOrEmpty(imageId);
+        return { imageId, width: lr.width, height: lr.height, revision: lr.revision, data: toBase64(compressRaster(lr.raster)) };
+      },
+      'labels.put': ({ imageId, width, height, data }) => {
+        const raster = decodeWire(data, width, height, `labels for image ${imageId}`);
+        return this.project.writeLabels(imageId, width, height, raster);
+      },
+      'labels.patch': ({ imageId, x, y, width, height, data }) => {
+        const patch = decodeWire(data, width, height, `label patch for image ${imageId}`);
+        return this.project.patchLabels(imageId, { x, y, width, height }, patch);
+      },
+      'export.labels': ({ out, format }) =>
+        exportLabels(this.project, out, {
+          format,
+          onProgress: (done, total) => this.emit({ type: 'progress', task: 'export', done, total }),
+        }),
+    };
+  }
+}
+
+function decodeWire(data: string, width: number, height: number, what: string): Uint8Array {
+  try {
+    return decompressRaster(fromBase64(data), width, height, what);
+  } catch (e) {
+    throw new ApiError('invalid_input', (e as Error).message);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Helpers shared by the fast wasm kernels: calling stock wasm kernels directly (no engine
+ * bookkeeping, no gradient tape) and reading/writing tensors on the wasm heap.
+ */
+import { getKernel, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+export type { BackendWasm };
+
+/** Runs a registered wasm kernel on raw TensorInfos; the caller owns (and must free) the result. */
+export function runWasm(
+  backend: BackendWasm,
+  kernelName: string,
+  inputs: Record<string, TensorInfo>,
+  attrs: NamedAttrMap = {},
+): TensorInfo {
+  const config = getKernel(kernelName, 'wasm');
+  if (config == null) throw new Error(`wasm kernel '${kernelName}' is not registered`);
+  const out = config.kernelFunc({ inputs, backend, attrs });
+  if (Array.isArray(out)) throw new Error(`wasm kernel '${kernelName}' returned several outputs`);
+  return out;
+}
+
+export function free(backend: BackendWasm, ...infos: (TensorInfo | null | undefined)[]): void {
+  for (const info of infos) if (info != null) backend.disposeData(info.dataId);
+}
+
+/**
+ * Float32 view of a tensor on the wasm heap. Views die when the heap grows, so take them only
+ * after every makeOutput/kernel call that may allocate.
+ */
+export function f32(backend: BackendWasm, info: TensorInfo): Float32Array {
+  if (info.dtype !== 'float32') throw new Error(`expected a float32 tensor, got ${info.dtype}`);
+  return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+export function shape4(info: TensorInfo, what: string): [number, number, number, number] {
+  const s = info.shape;
+  if (s.length !== 4) throw new Error(`${what}: expected a rank-4 tensor, got shape [${s.join(',')}]`);
+  return [s[0]!, s[1]!, s[2]!, s[3]!];
+}
+
+export function assertNHWC(dataFormat: unknown, kernel: string): void {
+  if (dataFormat != null && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
+    throw new Error(`${kernel} (fast wasm kernel) supports only NHWC, got ${String(dataFormat)}`);
+  }
+}

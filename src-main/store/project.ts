@@ -1,0 +1,472 @@
+/**
+ * A heatseg project: a self-contained, movable folder
+ *   heatseg.sqlite   SQLite database (WAL, foreign keys on)
+ *   images/          imported image files, named by the sha256 of their bytes
+ *   models/          training run checkpoints, one folder per run id
+ * All paths inside the database are relative to the folder, so the folder can be moved or copied.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { ClassInfo, ImagePage, ImageSummary, ProjectSummary } from '../../src-shared/api.js';
+import { ApiError } from '../../src-shared/api.js';
+import {
+  UNLABELLED,
+  applyPatch,
+  compressRaster,
+  decompressRaster,
+  histogram,
+  labelledPixels,
+  type Rect,
+} from '../../src-shared/labels.js';
+import { defaultClassColor } from '../../src-shared/colors.js';
+import { loadMigrations, migrate, schemaVersion } from './migrations.js';
+
+export const DB_FILE = 'heatseg.sqlite';
+export const IMAGES_DIR = 'images';
+export const MODELS_DIR = 'models';
+
+interface ClassRow {
+  id: number;
+  name: string;
+  color: string;
+  position: number;
+  label_value: number;
+  is_background: number;
+}
+interface ImageRow {
+  id: number;
+  hash: string;
+  file_name: string;
+  original_name: string;
+  width: number;
+  height: number;
+  status: 'active' | 'excluded';
+}
+
+export interface NewImage {
+  hash: string;
+  fileName: string;
+  originalName: string;
+  width: number;
+  height: number;
+  thumbnail: Uint8Array | null;
+}
+
+export interface LabelRaster {
+  width: number;
+  height: number;
+  revision: number;
+  raster: Uint8Array;
+}
+
+function toClass(r: ClassRow): ClassInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    color: r.color,
+    position: r.position,
+    labelValue: r.label_value,
+    isBackground: r.is_background === 1,
+  };
+}
+
+export function isProjectDir(dir: string): boolean {
+  return fs.existsSync(path.join(dir, DB_FILE));
+}
+
+export class ProjectStore {
+  readonly db: Database.Database;
+  private constructor(
+    readonly dir: string,
+    db: Database.Database,
+  ) {
+    this.db = db;
+  }
+
+  /** Creates a new project folder (which may exist but must not hold a project). */
+  static create(dir: string): ProjectStore {
+    const abs = path.resolve(dir);
+    if (isProjectDir(abs)) throw new ApiError('conflict', `${abs} already holds a heatseg project`);
+    if (fs.existsSync(abs) && !fs.statSync(abs).isDirectory()) throw new ApiError('invalid_input', `${abs} is a file, not a folder`);
+    fs.mkdirSync(abs, { recursive: true });
+    return ProjectStore.openDb(abs, true);
+  }
+
+  static open(dir: string): ProjectStore {
+    const abs = path.resolve(dir);
+    if (!isProjectDir(abs)) {
+      throw new ApiError('not_found', `${abs} is not a heatseg project (no ${DB_FILE}); create one with \`heatseg init ${dir}\``);
+    }
+    return ProjectStore.openDb(abs, false);
+  }
+
+  private static openDb(abs: string, create: boolean): ProjectStore {
+    const file = path.join(abs, DB_FILE);
+    const db = new Database(file, { fileMustExist: !create });
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      migrate(db, file);
+      fs.mkdirSync(path.join(abs, IMAGES_DIR), { recursive: true });
+      fs.mkdirSync(path.join(abs, MODELS_DIR), { recursive: true });
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    return new ProjectStore(abs, db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  get name(): string {
+    return path.basename(this.dir);
+  }
+
+  imagePath(fileName: string): string {
+    return path.join(this.dir, IMAGES_DIR, fileName);
+  }
+
+  // ---- classes ----
+
+  classes(): ClassInfo[] {
+    return (this.db.prepare('SELECT * FROM classes ORDER BY position, id').all() as ClassRow[]).map(toClass);
+  }
+
+  classById(id: number): ClassInfo {
+    const row = this.db.prepare('SELECT * FROM classes WHERE id = ?').get(id) as ClassRow | undefined;
+    if (!row) throw new ApiError('not_found', `no class with id ${id}`);
+    return toClass(row);
+  }
+
+  classByName(name: string): ClassInfo | undefined {
+    const row = this.db.prepare('SELECT * FROM classes WHERE name = ? COLLATE NOCASE').get(name) as ClassRow | undefined;
+    return row ? toClass(row) : undefined;
+  }
+
+  addClass(name: string, color?: string, isBackground = false): ClassInfo {
+    const trimmed = name.trim();
+    if (!trimmed) throw new ApiError('invalid_input', 'class name is empty');
+    return this.db
+      .transaction(() => {
+        if (this.classByName(trimmed)) throw new ApiError('conflict', `a class named "${trimmed}" already exists`);
+        const used = new Set((this.db.prepare('SELECT label_value v FROM classes').all() as { v: number }[]).map((r) => r.v));
+        let value = 1;
+        while (used.has(value)) value++;
+        if (value > 254) throw new ApiError('conflict', 'a project holds at most 254 classes');
+        const position = (this.db.prepare('SELECT COALESCE(MAX(position) + 1, 0) p FROM classes').get() as { p: number }).p;
+        const info = this.db
+          .prepare('INSERT INTO classes (name, color, position, label_value, is_background) VALUES (?, ?, ?, ?, ?)')
+          .run(trimmed, (color ?? defaultClassColor(position)).toLowerCase(), position, value, isBackground ? 1 : 0);
+        return this.classById(Number(info.lastInsertRowid));
+      })
+      .immediate();
+  }
+
+  updateClass(id: number, change: { name?: string; color?: string; position?: number }): ClassInfo {
+    return this.db
+      .transaction(() => {
+        const cls = this.classById(id);
+        if (change.name !== undefined && change.name.trim() !== cls.name) {
+          const other = this.classByName(change.name.trim());
+          if (other && other.id !== id) throw new ApiError('conflict', `a class named "${change.name.trim()}" already exists`);
+          this.db.prepare('UPDATE classes SET name = ? WHERE id = ?').run(change.name.trim(), id);
+        }
+        if (change.color !== undefined) this.db.prepare('UPDATE classes SET color = ? WHERE id = ?').run(change.color.toLowerCase(), id);
+        if (change.position !== undefined) {
+          const order = this.classes().filter((c) => c.id !== id);
+          order.splice(Math.min(change.position, order.length), 0, cls);
+          const set = this.db.prepare('UPDATE classes SET position = ? WHERE id = ?');
+          order.forEach((c, i) => set.run(i, c.id));
+        }
+        return this.classById(id);
+      })
+      .immediate();
+  }
+
+  /** Deletes a class, its tags, and clears its pixels from every label raster (they become unlabelled). */
+  removeClass(id: number): { removedLabelPixels: number; removedTags: number } {
+    return this.db
+      .transaction(() => {
+        const cls = this.classById(id);
+        const removedTags = this.db.prepare('DELETE FROM image_tags WHERE class_id = ?').run(id).changes;
+        let removedLabelPixels = 0;
+        const affected = this.db.prepare('SELECT image_id FROM label_counts WHERE class_id = ?').all(id) as { image_id: number }[];
+        for (const { image_id } of affected) {
+          const lr = this.labels(image_id);
+          if (!lr) continue;
+          for (let i = 0; i < lr.raster.length; i++) {
+            if (lr.raster[i] === cls.labelValue) {
+              lr.raster[i] = UNLABELLED;
+              removedLabelPixels++;
+            }
+          }
+          this.writeLabels(image_id, lr.width, lr.height, lr.raster, { skipClassCheck: true });
+        }
+        this.db.prepare('DELETE FROM classes WHERE id = ?').run(id);
+        return { removedLabelPixels, removedTags };
+      })
+      .immediate();
+  }
+
+  // ---- images ----
+
+  findImage(hash: string, originalName: string): number | undefined {
+    const row = this.db.prepare('SELECT id FROM images WHERE hash = ? AND original_name = ?').get(hash, originalName) as
+      | { id: number }
+      | undefined;
+    return row?.id;
+  }
+
+  /** Inserts an image whose file is already in images/, with its tags and labels, in one transaction. */
+  addImage(img: NewImage, tags: number[], labels: Uint8Array | null): number {
+    return this.db
+      .transaction(() => {
+        const info = this.db
+          .prepare('INSERT INTO images (hash, file_name, original_name, width, height, thumbnail) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(img.hash, img.fileName, img.originalName, img.width, img.height, img.thumbnail);
+        const imageId = Number(info.lastInsertRowid);
+        this.setTagsInTx(imageId, tags);
+        if (labels) this.writeLabels(imageId, img.width, img.height, labels);
+        return imageId;
+      })
+      .immediate();
+  }
+
+  imageRow(id: number): ImageRow {
+    const row = this.db
+      .prepare('SELECT id, hash, file_name, original_name, width, height, status FROM images WHERE id = ?')
+      .get(id) as ImageRow | undefined;
+    if (!row) throw new ApiError('not_found', `no image with id ${id} (it may have been deleted)`);
+    return row;
+  }
+
+  thumbnail(id: number): Uint8Array | null {
+    const row = this.db.prepare('SELECT thumbnail FROM images WHERE id = ?').get(id) as { thumbnail: Buffer | null } | undefined;
+    if (!row) throw new ApiError('not_found', `no image with id ${id}`);
+    return row.thumbnail;
+  }
+
+  imageSummary(id: number): ImageSummary {
+    const page = this.listImages({ ids: [id], offset: 0, limit: 1 });
+    const item = page.items[0];
+    if (!item) throw new ApiError('not_found', `no image with id ${id} (it may have been deleted)`);
+    return item;
+  }
+
+  listImages(q: {
+    offset: number;
+    limit: number;
+    classId?: number;
+    filter?: 'all' | 'untagged' | 'tagged' | 'labelled' | 'unlabelled';
+    ids?: number[];
+  }): ImagePage {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.ids) {
+      where.push(`i.id IN (${q.ids.map(() => '?').join(',') || 'NULL'})`);
+      params.push(...q.ids);
+    }
+    if (q.classId !== undefined) {
+      where.push('(EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.class_id = ?) OR EXISTS (SELECT 1 FROM label_counts c WHERE c.image_id = i.id AND c.class_id = ?))');
+      params.push(q.classId, q.classId);
+    }
+    switch (q.filter ?? 'all') {
+      case 'untagged':
+        where.push('NOT EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id)');
+        break;
+      case 'tagged':
+        where.push('EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id)');
+        break;
+      case 'labelled':
+        where.push('COALESCE(l.labelled_pixels, 0) > 0');
+        break;
+      case 'unlabelled':
+        where.push('COALESCE(l.labelled_pixels, 0) = 0');
+        break;
+      case 'all':
+        break;
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (
+      this.db.prepare(`SELECT COUNT(*) n FROM images i LEFT JOIN label_rasters l ON l.image_id = i.id ${clause}`).get(...params) as {
+        n: number;
+      }
+    ).n;
+    const rows = this.db
+      .prepare(
+        `SELECT i.id, i.original_name, i.width, i.height, i.status, COALESCE(l.labelled_pixels, 0) labelled,
+                (SELECT group_concat(class_id) FROM image_tags t WHERE t.image_id = i.id) tags
+         FROM images i LEFT JOIN label_rasters l ON l.image_id = i.id ${clause}
+         ORDER BY i.id LIMIT ? OFFSET ?`,
+      )
+      .all(...params, q.limit, q.offset) as Array<{
+      id: number;
+      original_name: string;
+      width: number;
+      height: number;
+      status: 'active' | 'excluded';
+      labelled: number;
+      tags: string | null;
+    }>;
+    return {
+      total,
+      offset: q.offset,
+      items: rows.map((r) => ({
+        id: r.id,
+        originalName: r.original_name,
+        width: r.width,
+        height: r.height,
+        status: r.status,
+        labelledPixels: r.labelled,
+        tags: r.tags ? r.tags.split(',').map(Number).sort((a, b) => a - b) : [],
+      })),
+    };
+  }
+
+  allImageIds(): number[] {
+    return (this.db.prepare('SELECT id FROM images ORDER BY id').all() as { id: number }[]).map((r) => r.id);
+  }
+
+  // ---- tags ----
+
+  private setTagsInTx(imageId: number, classIds: number[]): void {
+    this.db.prepare('DELETE FROM image_tags WHERE image_id = ?').run(imageId);
+    const ins = this.db.prepare('INSERT OR IGNORE INTO image_tags (image_id, class_id) VALUES (?, ?)');
+    for (const c of classIds) {
+      this.classById(c);
+      ins.run(imageId, c);
+    }
+  }
+
+  setTags(imageId: number, classIds: number[]): ImageSummary {
+    this.db
+      .transaction(() => {
+        this.imageRow(imageId);
+        this.setTagsInTx(imageId, classIds);
+      })
+      .immediate();
+    return this.imageSummary(imageId);
+  }
+
+  toggleTag(imageId: number, classId: number, on: boolean): ImageSummary {
+    this.db
+      .transaction(() => {
+        this.imageRow(imageId);
+        this.classById(classId);
+        if (on) this.db.prepare('INSERT OR IGNORE INTO image_tags (image_id, class_id) VALUES (?, ?)').run(imageId, classId);
+        else this.db.prepare('DELETE FROM image_tags WHERE image_id = ? AND class_id = ?').run(imageId, classId);
+      })
+      .immediate();
+    return this.imageSummary(imageId);
+  }
+
+  // ---- labels ----
+
+  labels(imageId: number): LabelRaster | null {
+    const row = this.db.prepare('SELECT width, height, data, revision FROM label_rasters WHERE image_id = ?').get(imageId) as
+      | { width: number; height: number; data: Buffer; revision: number }
+      | undefined;
+    if (!row) return null;
+    return {
+      width: row.width,
+      height: row.height,
+      revision: row.revision,
+      raster: decompressRaster(row.data, row.width, row.height, `label raster of image ${imageId}`),
+    };
+  }
+
+  /** Labels of an image, or an all-unlabelled raster of the image's size. */
+  labelsOrEmpty(imageId: number): LabelRaster {
+    const img = this.imageRow(imageId);
+    return this.labels(imageId) ?? { width: img.width, height: img.height, revision: 0, raster: new Uint8Array(img.width * img.height) };
+  }
+
+  /** Replaces an image's label raster (and its per-class counts) inside the caller's or a new transaction. */
+  writeLabels(imageId: number, width: number, height: number, raster: Uint8Array, opts: { skipClassCheck?: boolean } = {}): { revision: number; labelledPixels: number } {
+    return this.db.transaction(() => {
+      const img = this.imageRow(imageId);
+      if (img.width !== width || img.height !== height) {
+        throw new ApiError('invalid_input', `label raster is ${width}×${height} but image ${img.original_name} is ${img.width}×${img.height}`);
+      }
+      if (raster.length !== width * height) throw new ApiError('invalid_input', `label raster holds ${raster.length} values, expected ${width * height}`);
+      const hist = histogram(raster);
+      const byValue = new Map(this.classes().map((c) => [c.labelValue, c.id]));
+      this.db.prepare('DELETE FROM label_counts WHERE image_id = ?').run(imageId);
+      const ins = this.db.prepare('INSERT INTO label_counts (image_id, class_id, pixels) VALUES (?, ?, ?)');
+      for (let v = 1; v < 256; v++) {
+        const n = hist[v]!;
+        if (!n) continue;
+        const classId = byValue.get(v);
+        if (classId === undefined) {
+          if (opts.skipClassCheck) continue;
+          throw new ApiError('invalid_input', `label value ${v} on image ${img.original_name} belongs to no class`);
+        }
+        ins.run(imageId, classId, n);
+      }
+      const n = labelledPixels(raster);
+      const prev = this.db.prepare('SELECT revision FROM label_rasters WHERE image_id = ?').get(imageId) as { revision: number } | undefined;
+      const revision = (prev?.revision ?? 0) + 1;
+      this.db
+        .prepare(
+          `INSERT INTO label_rasters (image_id, width, height, data, labelled_pixels, revision, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+           ON CONFLICT (image_id) DO UPDATE SET width = excluded.width, height = excluded.height, data = excluded.data,
+             labelled_pixels = excluded.labelled_pixels, revision = excluded.revision, updated_at = excluded.updated_at`,
+        )
+        .run(imageId, width, height, compressRaster(raster), n, revision);
+      return { revision, labelledPixels: n };
+    })();
+  }
+
+  /** Applies a stroke patch atomically (read-modify-write inside one write transaction). */
+  patchLabels(imageId: number, rect: Rect, patch: Uint8Array): { revision: number; labelledPixels: number } {
+    return this.db
+      .transaction(() => {
+        const lr = this.labelsOrEmpty(imageId);
+        try {
+          applyPatch(lr.raster, lr.width, lr.height, rect, patch);
+        } catch (e) {
+          throw new ApiError('invalid_input', (e as Error).message);
+        }
+        return this.writeLabels(imageId, lr.width, lr.height, lr.raster);
+      })
+      .immediate();
+  }
+
+  // ---- summary ----
+
+  summary(): ProjectSummary {
+    const one = (sql: string) => (this.db.prepare(sql).get() as { n: number }).n;
+    const perClass = this.db
+      .prepare(
+        `SELECT c.id,
+                (SELECT COUNT(*) FROM image_tags t WHERE t.class_id = c.id) tagged,
+                (SELECT COALESCE(SUM(pixels), 0) FROM label_counts l WHERE l.class_id = c.id) pixels
+         FROM classes c`,
+      )
+      .all() as { id: number; tagged: number; pixels: number }[];
+    const stats = new Map(perClass.map((r) => [r.id, r]));
+    return {
+      path: this.dir,
+      name: this.name,
+      schemaVersion: schemaVersion(this.db),
+      images: one('SELECT COUNT(*) n FROM images'),
+      taggedImages: one('SELECT COUNT(DISTINCT image_id) n FROM image_tags'),
+      labelledImages: one('SELECT COUNT(*) n FROM label_rasters WHERE labelled_pixels > 0'),
+      classes: this.classes().map((c) => ({
+        ...c,
+        taggedImages: stats.get(c.id)?.tagged ?? 0,
+        labelledPixels: stats.get(c.id)?.pixels ?? 0,
+      })),
+    };
+  }
+
+  static latestSchemaVersion(): number {
+    return loadMigrations().length;
+  }
+}
