@@ -20,7 +20,7 @@ import {
   type Rect,
 } from '../../src-shared/labels.js';
 import { defaultClassColor } from '../../src-shared/colors.js';
-import { loadMigrations, migrate, schemaVersion } from './migrations.js';
+import { NewerSchemaError, loadMigrations, migrate, schemaVersion } from './migrations.js';
 
 export const DB_FILE = 'heatseg.sqlite';
 export const IMAGES_DIR = 'images';
@@ -105,6 +105,10 @@ export class ProjectStore {
     const file = path.join(abs, DB_FILE);
     const db = new Database(file, { fileMustExist: !create });
     try {
+      // Refuse a newer project before anything (even the WAL switch) writes to it.
+      const known = loadMigrations().length;
+      const found = schemaVersion(db);
+      if (found > known) throw new NewerSchemaError(file, found, known);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');

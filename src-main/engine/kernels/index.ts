@@ -1,0 +1,79 @@
+/**
+ * Fast/correct training kernels for the wasm backend (see shared/docs/TFJS-NOTES.md).
+ * registerFastWasmKernels() is idempotent; the stock configs it replaces are kept so that the
+ * benchmark (and tests) can switch back and compare.
+ */
+import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
+import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d_backprop';
+import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise_backprop';
+import { maxPoolGradConfig } from './max_pool_grad';
+import { resizeNearestNeighborGradConfig } from './resize_nearest_grad';
+import { unsortedSegmentSumConfig } from './unsorted_segment_sum';
+
+export { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d_backprop';
+export { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise_backprop';
+export { maxPoolGrad } from './max_pool_grad';
+export { nearestSourceIndex, resizeNearestNeighborGrad } from './resize_nearest_grad';
+export { unsortedSegmentSum } from './unsorted_segment_sum';
+
+export const FAST_WASM_KERNELS: readonly KernelConfig[] = [
+  conv2dBackpropFilterConfig,
+  conv2dBackpropInputConfig,
+  maxPoolGradConfig,
+  resizeNearestNeighborGradConfig,
+  depthwiseBackpropFilterConfig,
+  depthwiseBackpropInputConfig,
+  unsortedSegmentSumConfig,
+];
+
+let registered = false;
+/** Stock wasm configs replaced by ours (absent key: wasm has no such kernel). */
+const stock = new Map<string, KernelConfig>();
+
+function swapIn(config: KernelConfig): void {
+  const current = getKernel(config.kernelName, 'wasm');
+  if (current === config) return;
+  // unregister first: registerKernel only warns and overwrites, which would spam the console
+  if (current != null) unregisterKernel(config.kernelName, 'wasm');
+  registerKernel(config);
+}
+
+/**
+ * Registers the kernels for 'wasm'. Our kernels have no setupFunc, so this works before or after
+ * the backend is initialized; the stock kernels they call (Conv2D, Transpose) are set up at init.
+ */
+export function registerFastWasmKernels(): void {
+  if (registered) return;
+  for (const config of FAST_WASM_KERNELS) {
+    const current = getKernel(config.kernelName, 'wasm');
+    if (current != null && current !== config) stock.set(config.kernelName, current);
+    swapIn(config);
+  }
+  registered = true;
+}
+
+export function fastWasmKernelsRegistered(): boolean {
+  return registered;
+}
+
+/** The stock wasm config a fast kernel replaced, or undefined if wasm has none. */
+export function stockWasmKernel(kernelName: string): KernelConfig | undefined {
+  return stock.get(kernelName);
+}
+
+/**
+ * For benchmarks and tests: use the stock wasm kernel (where one exists; kernels missing from
+ * wasm stay ours) or ours for the named kernels (default all).
+ */
+export function useStockWasmKernels(useStock: boolean, names?: readonly string[]): void {
+  if (!registered) throw new Error('registerFastWasmKernels() has not run');
+  for (const config of FAST_WASM_KERNELS) {
+    if (names && !names.includes(config.kernelName)) continue;
+    const old = stock.get(config.kernelName);
+    if (old == null) continue;
+    const want = useStock ? old : config;
+    if (getKernel(config.kernelName, 'wasm') === want) continue;
+    unregisterKernel(config.kernelName, 'wasm');
+    registerKernel(want);
+  }
+}

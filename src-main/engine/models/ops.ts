@@ -1,0 +1,145 @@
+/**
+ * Small differentiable building blocks shared by the encoders and decoders. Everything here has
+ * a first-order gradient on every backend; the kernels with broken or missing gradients in
+ * tfjs 4.22 (cpu ResizeNearestNeighborGrad, wasm MaxPoolGrad after leaky ReLU, wasm
+ * UnsortedSegmentSum for gather) are avoided on purpose.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { GradSaveFunc } from '@tensorflow/tfjs';
+
+/**
+ * Runs `f` without recording it on the gradient tape, i.e. a stop-gradient: the result is a
+ * constant for any enclosing tf.grad / variableGrads. A customGrad with no inputs is a tape node
+ * that no variable reaches, and the kernels inside its forward function are not taped at all, so
+ * (unlike a zero-gradient op such as step) no zeros are back-propagated through the encoder.
+ */
+export function noGrad<T extends tf.Tensor>(f: () => T): T {
+  return tf.customGrad((_save: GradSaveFunc) => ({ value: f(), gradFunc: () => [] }))() as T;
+}
+
+/**
+ * Nearest-neighbour ×(kh, kw) upsampling by reshape + broadcast multiply; its gradient is a plain
+ * window sum. (tf.image.resizeNearestNeighbor's gradient is wrong on the cpu backend, and
+ * broadcastTo's gradient (tile) is not implemented beyond rank 4.) Stays at rank ≤ 4.
+ */
+export function upsampleNearest(x: tf.Tensor4D, kh: number, kw: number = kh): tf.Tensor4D {
+  if (kh === 1 && kw === 1) return x;
+  return tf.tidy(() => {
+    const [b, h, w, c] = x.shape;
+    const wide = kw === 1 ? x : x.reshape([b * h, w, 1, c]).mul(tf.ones([1, 1, kw, 1]));
+    const rows = wide.reshape([b, h, 1, w * kw * c]);
+    const tall = kh === 1 ? rows : rows.mul(tf.ones([1, 1, kh, 1]));
+    return tall.reshape([b, h * kh, w * kw, c]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Max-pool switch mask (1 at the position that wins each non-overlapping kh×kw window, else 0),
+ * computed as METHOD.md says, `1 - step(upsample(maxPool(a)) - a)`, then de-duplicated: when
+ * several positions tie for a window's maximum only the first in row-major order keeps the 1,
+ * the same position tf's cpu MaxPoolGrad routes to, so relevance is never routed twice.
+ * Not differentiable by design; call inside `noGrad`.
+ */
+export function switchMask(a: tf.Tensor4D, kh: number, kw: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, hIn, wIn, c] = a.shape;
+    const h = hIn / kh;
+    const w = wIn / kw;
+    const pooled = tf.maxPool(a, [kh, kw], [kh, kw], 'valid');
+    const atMax = tf.scalar(1).sub(tf.step(upsampleNearest(pooled, kh, kw).sub(a)));
+    if (kh * kw === 1) return atMax as tf.Tensor4D;
+    let taken: tf.Tensor4D = tf.zeros([b, h, w, c]);
+    const rows: tf.Tensor4D[] = [];
+    for (let i = 0; i < kh; i++) {
+      const cols: tf.Tensor4D[] = [];
+      for (let j = 0; j < kw; j++) {
+        const cand = tf.stridedSlice(atMax, [0, i, j, 0], [b, hIn, wIn, c], [1, kh, kw, 1]) as tf.Tensor4D;
+        const first = cand.mul(tf.scalar(1).sub(taken)) as tf.Tensor4D;
+        taken = taken.add(first);
+        cols.push(first);
+      }
+      rows.push(tf.stack(cols, 3).reshape([b, h, w * kw, c]));
+    }
+    return tf.stack(rows, 2).reshape([b, hIn, wIn, c]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Max-pool whose gradient is `mask ⊙ upsample(dy)` with the given switch mask: the same routing
+ * the LRP decoder uses, correct on every backend (wasm's MaxPoolGrad misroutes windows whose max
+ * is ≤ 0) and cheaper than the naive MaxPoolGrad kernels.
+ */
+export function maxPoolSwitched(a: tf.Tensor4D, mask: tf.Tensor4D, kh: number, kw: number): tf.Tensor4D {
+  const op = tf.customGrad((x: tf.Tensor | GradSaveFunc, save: tf.Tensor | GradSaveFunc) => {
+    (save as GradSaveFunc)([mask]);
+    return {
+      value: tf.maxPool(x as tf.Tensor4D, [kh, kw], [kh, kw], 'valid'),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => (saved[0] as tf.Tensor4D).mul(upsampleNearest(dy, kh, kw)),
+    };
+  });
+  return op(a) as tf.Tensor4D;
+}
+
+/**
+ * [outSize, inSize] linear-interpolation matrix with half-pixel centres (TF2 / PyTorch
+ * align_corners=False), edges clamped: the 1-D factor of bilinear resizing.
+ */
+export function bilinearMatrix(inSize: number, outSize: number): Float32Array {
+  const m = new Float32Array(outSize * inSize);
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    const src = Math.min(Math.max((o + 0.5) * scale - 0.5, 0), inSize - 1);
+    const i0 = Math.floor(src);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    const frac = src - i0;
+    m[o * inSize + i0] = (m[o * inSize + i0] ?? 0) + (1 - frac);
+    m[o * inSize + i1] = (m[o * inSize + i1] ?? 0) + frac;
+  }
+  return m;
+}
+
+/**
+ * Bilinear resize as two matrix products. tf.image.resizeBilinear's gradient kernels ignore
+ * halfPixelCenters, so a matmul formulation is the one whose gradient provably matches its forward.
+ */
+export function resizeBilinearLinear(x: tf.Tensor4D, outH: number, outW: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const ry = tf.tensor2d(bilinearMatrix(h, outH), [outH, h]);
+    const rx = tf.tensor2d(bilinearMatrix(w, outW), [outW, w]);
+    const alongH = tf
+      .matMul(ry, x.transpose([1, 0, 2, 3]).reshape([h, n * w * c]))
+      .reshape([outH, n, w, c])
+      .transpose([2, 1, 0, 3]); // [w, n, outH, c]
+    return tf
+      .matMul(rx, alongH.reshape([w, n * outH * c]))
+      .reshape([outW, n, outH, c])
+      .transpose([1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Rows of `kernel`'s columns picked per (image, slot): [N·K, Cf] = onehot(classes) · kernelᵀ, where
+ * kernel is the [Cf, C] dense kernel. Slots with class -1 give zero rows. A one-hot matmul rather
+ * than gather because gather's gradient kernel is missing on wasm.
+ */
+export function classColumns(kernel: tf.Tensor2D, decodeClasses: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const classes = kernel.shape[1];
+    const idx = decodeClasses.dtype === 'int32' ? decodeClasses : decodeClasses.toInt();
+    const oneHot = tf.oneHot(idx.reshape([-1]) as tf.Tensor1D, classes).toFloat() as tf.Tensor2D;
+    return tf.matMul(oneHot, kernel, false, true);
+  });
+}
+
+/** Deterministic normal initialiser scaled for the fan-in (He for ReLU, with leaky-ReLU gain). */
+export function heNormal(shape: number[], fanIn: number, seed: number, alpha = 0): tf.Tensor {
+  const std = Math.sqrt(2 / ((1 + alpha * alpha) * fanIn));
+  return tf.randomNormal(shape, 0, std, 'float32', seed);
+}
+
+/** Glorot-uniform initialiser, for layers not followed by a rectifier (heads, output convs). */
+export function glorotUniform(shape: number[], fanIn: number, fanOut: number, seed: number): tf.Tensor {
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  return tf.randomUniform(shape, -limit, limit, 'float32', seed);
+}

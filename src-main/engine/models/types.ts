@@ -1,0 +1,94 @@
+/**
+ * Shapes of the segmentation models: an architecture is plain JSON (`SegmenterConfig`), the
+ * parameters are a flat name → float32 array map (`WeightMap`); together they are a saved model.
+ */
+import type * as tf from '@tensorflow/tfjs';
+
+export type SegMethod = 'lrp' | 'gradcam' | 'unet' | 'mtunet';
+
+/**
+ * One layer of a plain feed-forward conv encoder. Activations are separate layers (not a conv
+ * option) because the LRP decoder gates at activations and transposes at convolutions.
+ */
+export type EncoderLayer =
+  | {
+      type: 'conv';
+      name: string;
+      filters: number;
+      kernel: [number, number];
+      strides: [number, number];
+      padding: 'same' | 'valid';
+    }
+  | { type: 'relu'; name: string }
+  | { type: 'leaky'; name: string; alpha: number }
+  /** Non-overlapping max-pool (stride = window), the only kind the switch masks describe. */
+  | { type: 'maxpool'; name: string; pool: [number, number] }
+  /** Explicit zero padding [[top, bottom], [left, right]] (Keras ZeroPadding2D). */
+  | { type: 'pad'; name: string; pad: [[number, number], [number, number]] };
+
+export interface EncoderSpec {
+  /** 'small': VGG-style, trained from scratch; 'keras': imported from a TF.js layers model folder. */
+  family: 'small' | 'keras';
+  inputChannels: number;
+  layers: EncoderLayer[];
+  /** Where pretrained weights came from (informational; loading never reads it again). */
+  source?: string;
+}
+
+export interface SegmenterConfig {
+  format: 'heatseg-segmenter';
+  version: 1;
+  method: SegMethod;
+  /** Number of classes C of the tag head (and of U-Net's output channels). */
+  classes: number;
+  /** Nominal training input size (square); forward accepts any size divisible by the encoder stride. */
+  inputSize: number;
+  encoder: EncoderSpec;
+  /** Grad-CAM only: ReLU on the class activation map before upsampling (default false). */
+  gradcamRelu: boolean;
+  /** U-Net only: 3×3 conv+ReLU layers per decoder stage. */
+  unetConvsPerStage: number;
+  /** Seed of the random initialisation of every parameter not loaded from a file. */
+  seed: number;
+}
+
+export interface WeightEntry {
+  shape: number[];
+  data: Float32Array;
+}
+export type WeightMap = Record<string, WeightEntry>;
+
+export interface ForwardOptions {
+  /**
+   * [N, K] int32 class indices to decode per image; -1 marks a padding slot, which yields an
+   * all-zero channel that losses and argmax must mask (see `maskPaddedChannels` in losses.ts).
+   * LRP / Grad-CAM produce `seg` only when this is given; U-Net always produces `seg` (all C
+   * channels without it, the selected K channels with it).
+   */
+  decodeClasses?: tf.Tensor2D;
+}
+
+export interface ForwardResult {
+  /** [N, C] tag logits (absent for plain U-Net). */
+  logits?: tf.Tensor2D;
+  /** [N, H, W, K] per-pixel segmentation logits for the decoded classes (K = C for U-Net without decodeClasses). */
+  seg?: tf.Tensor4D;
+}
+
+export interface Segmenter {
+  readonly method: SegMethod;
+  readonly classes: number;
+  readonly inputSize: number;
+  /** All trainable variables; the encoder's are shared by the tied LRP decoder, so their gradients add. */
+  variables(): tf.Variable[];
+  /** The same variables by weight name (prefixes 'encoder/', 'head/', 'unet/'), e.g. for per-group learning rates. */
+  namedVariables(): Record<string, tf.Variable>;
+  /** Caller owns (and must dispose) the returned tensors. */
+  forward(x: tf.Tensor4D, opts?: ForwardOptions): ForwardResult;
+  getWeights(): WeightMap;
+  /** Refuses unknown names and shape mismatches; refuses missing names unless `allowMissing`. */
+  setWeights(weights: WeightMap, opts?: { allowMissing?: boolean }): void;
+  /** JSON-serialisable; `buildSegmenter(config())` + `setWeights(getWeights())` reproduces the model. */
+  config(): SegmenterConfig;
+  dispose(): void;
+}
