@@ -71,10 +71,9 @@ export function rleFromString(s: string): number[] {
     let x = 0;
     let k = 0;
     let more = true;
-    let c = 0;
     while (more) {
       if (p >= s.length) throw new Error('truncated RLE string');
-      c = s.charCodeAt(p) - 48;
+      const c = s.charCodeAt(p) - 48;
       x |= (c & 0x1f) << (5 * k);
       more = (c & 0x20) !== 0;
       p++;

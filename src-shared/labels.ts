@@ -17,7 +17,7 @@ export function decompressRaster(data: Uint8Array, width: number, height: number
   try {
     raw = unzlibSync(data);
   } catch (e) {
-    throw new Error(`${what}: corrupt compressed data (${(e as Error).message})`);
+    throw new Error(`${what}: corrupt compressed data (${(e as Error).message})`, { cause: e });
   }
   if (raw.length !== width * height) {
     throw new Error(`${what}: holds ${raw.length} pixels, expected ${width}×${height} = ${width * height}`);

@@ -17,9 +17,9 @@ function openProject(dir: string): ProjectStore {
   return ProjectStore.open(dir);
 }
 
-function positiveInt(v: string): number {
+function portNumber(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0..65535 (0 = any free port)');
   return n;
 }
 
@@ -124,7 +124,7 @@ export function buildProgram(out: (s: string) => void): Command {
     .description('browser mode: serve the workbench on 127.0.0.1 with a per-launch token')
     .argument('[dir]', 'project folder to open')
     .option('--demo', 'open the built-in demo project (generated on first use)')
-    .option('--port <port>', 'port (default: a free one)', positiveInt)
+    .option('--port <port>', 'port (default: a free one)', portNumber)
     .option('--no-open', 'do not open a browser')
     .action(async (dir: string | undefined, opts: { demo?: boolean; port?: number; open: boolean }) => {
       const { startServer } = await import('../server/http.js');

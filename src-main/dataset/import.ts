@@ -128,7 +128,7 @@ export async function importFolder(store: ProjectStore, source: string, opts: Im
         try {
           mask = readMaskPng(maskFile);
         } catch (e) {
-          throw new Error(`mask ${path.relative(src, maskFile)}: ${(e as Error).message}`);
+          throw new Error(`mask ${path.relative(src, maskFile)}: ${(e as Error).message}`, { cause: e });
         }
         if (mask.width !== probed.width || mask.height !== probed.height) {
           throw new Error(

@@ -98,7 +98,12 @@ export async function writeShapesDataset(dir: string, opts: ShapesOptions): Prom
       mask = new Uint8Array(W * H).fill(IGNORE_INDEX);
       for (const c of present) {
         let sx = 0, sy = 0, cnt = 0;
-        for (let p = 0; p < truth.length; p++) if (truth[p] === c) ((sx += p % W), (sy += Math.floor(p / W)), cnt++);
+        for (let p = 0; p < truth.length; p++) {
+          if (truth[p] !== c) continue;
+          sx += p % W;
+          sy += Math.floor(p / W);
+          cnt++;
+        }
         const cx = Math.round(sx / cnt), cy = Math.round(sy / cnt);
         for (let y = cy - 2; y <= cy + 2; y++)
           for (let x = cx - 15; x <= cx + 15; x++) {

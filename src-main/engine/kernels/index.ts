@@ -3,7 +3,7 @@
  * registerFastWasmKernels() is idempotent; the stock configs it replaces are kept so that the
  * benchmark (and tests) can switch back and compare.
  */
-import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
+import { findBackend, getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d_backprop';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise_backprop';
 import { maxPoolGradConfig } from './max_pool_grad';
@@ -75,5 +75,11 @@ export function useStockWasmKernels(useStock: boolean, names?: readonly string[]
     if (getKernel(config.kernelName, 'wasm') === want) continue;
     unregisterKernel(config.kernelName, 'wasm');
     registerKernel(want);
+    // The engine runs setupFuncs only when a backend is activated; a stock kernel swapped out
+    // before that never got its wasm function bound.
+    if (want.setupFunc) {
+      const backend = findBackend('wasm');
+      if (backend != null) want.setupFunc(backend);
+    }
   }
 }

@@ -14,7 +14,7 @@ import type { GradSaveFunc } from '@tensorflow/tfjs';
  * (unlike a zero-gradient op such as step) no zeros are back-propagated through the encoder.
  */
 export function noGrad<T extends tf.Tensor>(f: () => T): T {
-  return tf.customGrad((_save: GradSaveFunc) => ({ value: f(), gradFunc: () => [] }))() as T;
+  return tf.customGrad((..._inputs: Array<tf.Tensor | GradSaveFunc>) => ({ value: f(), gradFunc: (): tf.Tensor[] => [] }))();
 }
 
 /**

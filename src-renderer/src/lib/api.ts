@@ -4,7 +4,6 @@
  * launch URL set). Both carry the same contract; binary results arrive as Uint8Array.
  */
 import type { AppEvent, ApiClient, Input, Method, Output } from '../../../src-shared/api';
-import { contract } from '../../../src-shared/api';
 import type { HeatsegBridge } from '../../../src-shared/bridge';
 
 export class ApiCallError extends Error {
@@ -32,7 +31,11 @@ async function httpCall<M extends Method>(method: M, input: Input<M>): Promise<O
     body: JSON.stringify(input ?? {}),
     credentials: 'same-origin',
   });
-  if (contract[method].binary && res.ok) return new Uint8Array(await res.arrayBuffer()) as Output<M>;
+  // Binary results are the only ones not sent as JSON. Deciding by content type rather than by the
+  // contract keeps zod (the contract's schemas) out of the renderer bundle.
+  if (res.ok && (res.headers.get('content-type') ?? '').startsWith('application/octet-stream')) {
+    return new Uint8Array(await res.arrayBuffer()) as Output<M>;
+  }
   let body: { ok: boolean; result?: unknown; error?: { code: string; message: string } };
   try {
     body = (await res.json()) as typeof body;
@@ -69,4 +72,10 @@ export async function pickFolder(purpose: 'open' | 'create' | 'import' | 'export
 export async function blobUrl(method: 'images.thumbnail' | 'images.bytes', id: number): Promise<string> {
   const bytes = await api(method, { id });
   return URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>]));
+}
+
+/** The message to show a person for a failed call (the server's own words where there are some). */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
 }

@@ -473,7 +473,6 @@ describe('depthwise conv gradients (wasm) vs cpu', () => {
     { name: 'multiplier 1, stride 1 same', x: [2, 6, 7, 3] as Shape4, m: 1, s: 1, pad: 'same' as const, d: 1 },
     { name: 'multiplier 2, stride 2 valid, odd', x: [2, 9, 7, 2] as Shape4, m: 2, s: 2, pad: 'valid' as const, d: 1 },
     { name: 'multiplier 3, stride 2 same', x: [1, 8, 8, 2] as Shape4, m: 3, s: 2, pad: 'same' as const, d: 1 },
-    { name: 'dilation 2, stride 1 same', x: [2, 7, 6, 2] as Shape4, m: 1, s: 1, pad: 'same' as const, d: 2 },
   ];
   it.each(cases)('$name', (c) => {
     const rand = rng(41);
@@ -495,6 +494,33 @@ describe('depthwise conv gradients (wasm) vs cpu', () => {
     });
     expect(relErr(gf, runCpu('DepthwiseConv2dNativeBackpropFilter', fIn, fAttrs))).toBeLessThan(1e-5);
     expect(relErr(gi, runCpu('DepthwiseConv2dNativeBackpropInput', iIn, iAttrs))).toBeLessThan(1e-5);
+  });
+});
+
+describe('depthwise gradients with dilation 2 (cpu ignores dilations) vs the forward kernel', () => {
+  it('dx and dW from linearity: <depthwise(e_i, w), dy> and <depthwise(x, e_k), dy>', () => {
+    const rand = rng(42);
+    const xs: Shape4 = [1, 6, 5, 2];
+    const ws: Shape4 = [3, 3, 2, 2];
+    const pad = 'same' as const;
+    const ys = [1, 6, 5, 4];
+    const x = randn(size(xs), rand);
+    const w = randn(size(ws), rand);
+    const dy = randn(size(ys), rand);
+    const dot = (xv: Float32Array, wv: Float32Array): number =>
+      take(tf.tidy(() => tf.depthwiseConv2d(tf.tensor4d(xv, xs), tf.tensor4d(wv, ws), 1, pad, 'NHWC', 2).mul(tf.tensor(dy, ys)).sum()))[0]!;
+    const basis = (n: number, i: number): Float32Array => {
+      const e = new Float32Array(n);
+      e[i] = 1;
+      return e;
+    };
+    const refDx = new Float32Array(size(xs)).map((_, i) => dot(basis(size(xs), i), w));
+    const refDw = new Float32Array(size(ws)).map((_, k) => dot(x, basis(size(ws), k)));
+    const common = { strides: [1, 1], dilations: [2, 2], pad };
+    const gi = runWasm('DepthwiseConv2dNativeBackpropInput', { dy: { values: dy, shape: ys }, filter: { values: w, shape: ws } }, { ...common, inputShape: xs });
+    const gf = runWasm('DepthwiseConv2dNativeBackpropFilter', { x: { values: x, shape: xs }, dy: { values: dy, shape: ys } }, { ...common, filterShape: ws });
+    expect(relErr(gi, refDx)).toBeLessThan(1e-5);
+    expect(relErr(gf, refDw)).toBeLessThan(1e-5);
   });
 });
 

@@ -1,0 +1,317 @@
+/**
+ * Benchmark of the fast wasm training kernels vs the stock ones, and of a VGG-lite training
+ * step. Run: npx tsx bench/kernels.ts [--quick] [--profile]
+ * Output: human-readable lines, then one JSON line (last line).
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import type { NamedAttrMap } from '@tensorflow/tfjs';
+import { initBackend } from '../src-main/engine/backend';
+import { FAST_WASM_KERNELS, stockWasmKernel, useStockWasmKernels } from '../src-main/engine/kernels/index';
+
+const args = new Set(process.argv.slice(2));
+const QUICK = args.has('--quick');
+const PROFILE = args.has('--profile');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** ms per call: warm-up calls excluded, then repeats until ~minMs of samples (median). */
+function timeIt(fn: () => void, warmup = 2, minMs = QUICK ? 300 : 1500, minReps = 5): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples: number[] = [];
+  const t0 = performance.now();
+  while (samples.length < minReps || (performance.now() - t0 < minMs && samples.length < 200)) {
+    const t = performance.now();
+    fn();
+    samples.push(performance.now() - t);
+  }
+  return median(samples);
+}
+
+const fmt = (ms: number | null): string => (ms == null ? '      –' : ms.toFixed(2).padStart(7));
+
+// ---------- kernel micro-benchmarks ----------
+
+interface KernelCase {
+  label: string;
+  kernel: string;
+  inputs: () => Record<string, tf.Tensor>;
+  attrs: NamedAttrMap;
+  flops?: number;
+}
+
+function convCases(n: number, h: number, c: number): KernelCase[] {
+  const xs: [number, number, number, number] = [n, h, h, c];
+  const ws: [number, number, number, number] = [3, 3, c, c];
+  const flops = 2 * n * h * h * c * c * 9;
+  const common = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC' };
+  return [
+    {
+      label: `Conv2D (forward, reference) ${xs.join('x')} k3 ->${c}`,
+      kernel: 'Conv2D',
+      inputs: () => ({ x: tf.randomNormal(xs), filter: tf.randomNormal(ws) }),
+      attrs: { ...common, dilations: [1, 1] } as unknown as NamedAttrMap,
+      flops,
+    },
+    {
+      label: `Conv2DBackpropFilter ${xs.join('x')} k3 ->${c}`,
+      kernel: 'Conv2DBackpropFilter',
+      inputs: () => ({ x: tf.randomNormal(xs), dy: tf.randomNormal(xs) }),
+      attrs: { ...common, filterShape: ws } as unknown as NamedAttrMap,
+      flops,
+    },
+    {
+      label: `Conv2DBackpropInput ${xs.join('x')} k3 ->${c}`,
+      kernel: 'Conv2DBackpropInput',
+      inputs: () => ({ dy: tf.randomNormal(xs), filter: tf.randomNormal(ws) }),
+      attrs: { ...common, inputShape: xs } as unknown as NamedAttrMap,
+      flops,
+    },
+  ];
+}
+
+function poolCases(n: number, h: number, c: number): KernelCase[] {
+  const xs: [number, number, number, number] = [n, h, h, c];
+  const ys = [n, h / 2, h / 2, c];
+  return [
+    {
+      label: `MaxPoolGrad 2x2 s2 ${xs.join('x')}`,
+      kernel: 'MaxPoolGrad',
+      inputs: () => {
+        const input = tf.randomNormal(xs) as tf.Tensor4D;
+        return { dy: tf.randomNormal(ys), input, output: tf.maxPool(input, 2, 2, 'valid') };
+      },
+      attrs: { filterSize: [2, 2], strides: [2, 2], pad: 'valid' } as unknown as NamedAttrMap,
+    },
+    {
+      label: `ResizeNearestNeighborGrad x2 ${ys.join('x')}->${xs.join('x')}`,
+      kernel: 'ResizeNearestNeighborGrad',
+      inputs: () => ({ images: tf.randomNormal(ys), dy: tf.randomNormal(xs) }),
+      attrs: { alignCorners: false, halfPixelCenters: false, size: [h, h] } as unknown as NamedAttrMap,
+    },
+  ];
+}
+
+function otherCases(n: number, h: number, c: number): KernelCase[] {
+  const xs: [number, number, number, number] = [n, h, h, c];
+  const ws: [number, number, number, number] = [3, 3, c, 1];
+  const common = { strides: [1, 1], dilations: [1, 1], pad: 'same' };
+  return [
+    {
+      label: `DepthwiseConv2dNativeBackpropFilter ${xs.join('x')} k3`,
+      kernel: 'DepthwiseConv2dNativeBackpropFilter',
+      inputs: () => ({ x: tf.randomNormal(xs), dy: tf.randomNormal(xs) }),
+      attrs: { ...common, filterShape: ws } as unknown as NamedAttrMap,
+      flops: 2 * n * h * h * c * 9,
+    },
+    {
+      label: `DepthwiseConv2dNativeBackpropInput ${xs.join('x')} k3`,
+      kernel: 'DepthwiseConv2dNativeBackpropInput',
+      inputs: () => ({ dy: tf.randomNormal(xs), filter: tf.randomNormal(ws) }),
+      attrs: { ...common, inputShape: xs } as unknown as NamedAttrMap,
+      flops: 2 * n * h * h * c * 9,
+    },
+    {
+      label: 'UnsortedSegmentSum 65536x64 -> 1000 segments',
+      kernel: 'UnsortedSegmentSum',
+      inputs: () => ({ x: tf.randomNormal([65536, 64]), segmentIds: tf.randomUniform([65536], 0, 1000, 'int32') }),
+      attrs: { numSegments: 1000 } as unknown as NamedAttrMap,
+    },
+  ];
+}
+
+interface KernelResult {
+  label: string;
+  kernel: string;
+  fastMs: number;
+  stockMs: number | null;
+  speedup: number | null;
+  gflops: number | null;
+}
+
+function benchKernel(c: KernelCase): KernelResult {
+  const inputs = c.inputs();
+  const run = (): void => {
+    tf.tidy(() => {
+      tf.engine().runKernel(c.kernel, inputs, c.attrs);
+    });
+  };
+  const isOurs = FAST_WASM_KERNELS.some((k) => k.kernelName === c.kernel);
+  const fastMs = timeIt(run);
+  let stockMs: number | null = null;
+  if (isOurs && stockWasmKernel(c.kernel)) {
+    useStockWasmKernels(true, [c.kernel]);
+    try {
+      stockMs = timeIt(run, 1, QUICK ? 300 : 1500, 3);
+    } finally {
+      useStockWasmKernels(false, [c.kernel]);
+    }
+  }
+  tf.dispose(Object.values(inputs));
+  return {
+    label: c.label,
+    kernel: c.kernel,
+    fastMs,
+    stockMs,
+    speedup: stockMs == null ? null : stockMs / fastMs,
+    gflops: c.flops ? c.flops / fastMs / 1e6 : null,
+  };
+}
+
+// ---------- VGG-lite training step ----------
+
+const CHANNELS = [16, 32, 64, 128];
+const CLASSES = 21;
+
+interface StepResult {
+  kernels: 'fast' | 'stock';
+  size: number;
+  batch: number;
+  msPerStep: number;
+  gflopPerStep: number;
+  gflops: number;
+  steps: number;
+}
+
+/** conv FLOPs counted as 3x forward (fwd, input grad, filter grad) minus the unused first-layer input grad. */
+function stepFlops(size: number, batch: number): number {
+  let fwd = 0;
+  let first = 0;
+  let h = size;
+  let cin = 3;
+  CHANNELS.forEach((c, i) => {
+    const f = 2 * batch * h * h * cin * c * 9;
+    fwd += f;
+    if (i === 0) first = f;
+    h /= 2;
+    cin = c;
+  });
+  fwd += 2 * batch * cin * CLASSES;
+  return 3 * fwd - first;
+}
+
+function makeModel(): { vars: tf.Variable[]; loss: (x: tf.Tensor4D, y: tf.Tensor2D) => tf.Scalar } {
+  const vars: tf.Variable[] = [];
+  let cin = 3;
+  for (const c of CHANNELS) {
+    vars.push(tf.variable(tf.randomNormal([3, 3, cin, c], 0, Math.sqrt(2 / (9 * cin)))));
+    vars.push(tf.variable(tf.zeros([c])));
+    cin = c;
+  }
+  vars.push(tf.variable(tf.randomNormal([cin, CLASSES], 0, Math.sqrt(1 / cin))));
+  vars.push(tf.variable(tf.zeros([CLASSES])));
+  const loss = (x: tf.Tensor4D, y: tf.Tensor2D): tf.Scalar => {
+    let h = x;
+    for (let i = 0; i < CHANNELS.length; i++) {
+      const z = tf.fused.conv2d({ x: h, filter: vars[2 * i] as tf.Tensor4D, strides: 1, pad: 'same', bias: vars[2 * i + 1], activation: 'relu' });
+      h = tf.maxPool(z, 2, 2, 'valid');
+    }
+    const logits = tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, vars[8] as tf.Tensor2D).add(vars[9]!);
+    return tf.losses.sigmoidCrossEntropy(y, logits) as tf.Scalar;
+  };
+  return { vars, loss };
+}
+
+function benchStep(size: number, batch: number, kernels: 'fast' | 'stock'): StepResult {
+  useStockWasmKernels(kernels === 'stock');
+  const { vars, loss } = makeModel();
+  const opt = tf.train.adam(1e-3);
+  const x = tf.randomUniform([batch, size, size, 3]) as tf.Tensor4D;
+  const y = tf.cast(tf.randomUniform([batch, CLASSES]).greater(0.8), 'float32') as tf.Tensor2D;
+  const step = (): void => {
+    const cost = opt.minimize(() => loss(x, y), true);
+    cost?.dataSync();
+    cost?.dispose();
+  };
+  const warmup = 2;
+  const reps = QUICK ? 2 : kernels === 'stock' ? 3 : 8;
+  for (let i = 0; i < warmup; i++) step();
+  const samples: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    step();
+    samples.push(performance.now() - t);
+  }
+  if (PROFILE && kernels === 'fast') profileStep(step, size);
+  opt.dispose();
+  tf.dispose([x, y, ...vars]);
+  useStockWasmKernels(false);
+  const ms = median(samples);
+  const flops = stepFlops(size, batch);
+  return { kernels, size, batch, msPerStep: ms, gflopPerStep: flops / 1e9, gflops: flops / ms / 1e6, steps: reps };
+}
+
+/** Per-kernel time of one step, to see what is left to optimize. */
+function profileStep(step: () => void, size: number): void {
+  const totals = new Map<string, number>();
+  const engine = tf.engine();
+  const orig = engine.runKernelFunc.bind(engine);
+  type Params = Parameters<typeof engine.runKernelFunc>[0];
+  engine.runKernelFunc = ((params: Params) => {
+    const t = performance.now();
+    const out = orig(params);
+    const name = 'kernelName' in params ? String(params.kernelName) : 'custom';
+    totals.set(name, (totals.get(name) ?? 0) + performance.now() - t);
+    return out;
+  }) as typeof engine.runKernelFunc;
+  try {
+    step();
+  } finally {
+    engine.runKernelFunc = orig;
+  }
+  const rows = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  console.log(`  profile of one ${size}px step (inclusive ms per kernel name):`);
+  for (const [k, v] of rows) console.log(`    ${k.padEnd(28)} ${v.toFixed(1)}`);
+}
+
+// ---------- main ----------
+
+async function main(): Promise<void> {
+  const info = await initBackend('wasm');
+  const cpus = os.cpus();
+  const config = {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    logicalCores: cpus.length,
+    node: process.version,
+    tfjs: tf.version_core,
+    backend: info.detail,
+    quick: QUICK,
+  };
+  console.log(`CPU: ${config.cpu} (${config.logicalCores} logical cores)`);
+  console.log(`Node ${config.node}, @tensorflow/tfjs ${config.tfjs}, backend: ${config.backend}`);
+  console.log('ms per call (median, warm-up excluded); stock = the wasm backend\'s own kernel; – = wasm has none\n');
+
+  const cases = [...convCases(8, 112, 32), ...convCases(8, 56, 64), ...poolCases(8, 112, 32), ...poolCases(8, 56, 64), ...otherCases(8, 56, 64)];
+  const kernelResults: KernelResult[] = [];
+  console.log(`${'kernel'.padEnd(62)}    fast   stock  speedup  GFLOP/s`);
+  for (const c of cases) {
+    const r = benchKernel(c);
+    kernelResults.push(r);
+    console.log(
+      `${r.label.padEnd(62)} ${fmt(r.fastMs)} ${fmt(r.stockMs)} ${r.speedup == null ? '      –' : (r.speedup.toFixed(1) + 'x').padStart(7)}  ${r.gflops == null ? '     –' : r.gflops.toFixed(1).padStart(6)}`,
+    );
+  }
+
+  console.log('\nVGG-lite training step (fused conv3x3+bias+ReLU, maxpool2; 16-32-64-128, GAP, dense 21, sigmoid BCE, Adam), batch 8');
+  console.log("stock = wasm's own Conv2DBackpropInput/MaxPoolGrad/ResizeNearestNeighborGrad + our Conv2DBackpropFilter (wasm has none)");
+  const steps: StepResult[] = [];
+  for (const size of [128, 224]) {
+    for (const k of ['fast', 'stock'] as const) {
+      const r = benchStep(size, 8, k);
+      steps.push(r);
+      console.log(
+        `  ${String(size).padStart(3)}px ${k.padEnd(5)}: ${r.msPerStep.toFixed(1).padStart(7)} ms/step  (${r.gflopPerStep.toFixed(2)} GFLOP/step, ${r.gflops.toFixed(1)} GFLOP/s, median of ${r.steps})`,
+      );
+    }
+  }
+  console.log(JSON.stringify({ config, kernels: kernelResults, steps }));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

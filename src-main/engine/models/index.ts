@@ -1,0 +1,26 @@
+/** Segmentation models: LRP (tied-weight explanation decoder), Grad-CAM, U-Net, multi-task U-Net. */
+export type {
+  EncoderLayer,
+  EncoderSpec,
+  ForwardOptions,
+  ForwardResult,
+  SegMethod,
+  Segmenter,
+  SegmenterConfig,
+  WeightEntry,
+  WeightMap,
+} from './types.js';
+export {
+  buildSegmenter,
+  createSegmenter,
+  loadSegmenter,
+  parseSegmenterConfig,
+  segmenterConfigSchema,
+  type CreateSegmenterOptions,
+  type EncoderChoice,
+} from './segmenter.js';
+export { Encoder, smallEncoderSpec, type EncoderTrace, type SmallEncoderOptions } from './encoder.js';
+export { importKerasBackbone, kerasBackboneFromTopology, readLayersModelFolder, SUPPORTED_KERAS_LAYERS, type KerasBackbone } from './keras-import.js';
+export { lrpDecode, type LrpTrace } from './lrp.js';
+export { gradcamDecode } from './gradcam.js';
+export { UNetDecoder } from './unet.js';

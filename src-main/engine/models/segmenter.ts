@@ -1,0 +1,232 @@
+/**
+ * The four segmentation models behind one interface. A saved model is `config()` (JSON) plus
+ * `getWeights()`; `loadSegmenter(config, weights)` rebuilds it without touching the original
+ * pretrained folder.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import type { ForwardOptions, ForwardResult, SegMethod, Segmenter, SegmenterConfig, WeightMap } from './types.js';
+import { Encoder, smallEncoderSpec, type SmallEncoderOptions } from './encoder.js';
+import { importKerasBackbone } from './keras-import.js';
+import { gradcamDecode } from './gradcam.js';
+import { lrpDecode } from './lrp.js';
+import { UNetDecoder } from './unet.js';
+import { glorotUniform } from './ops.js';
+
+const posInt = z.number().int().positive();
+const pair = z.tuple([posInt, posInt]);
+const name = z.string().min(1);
+const layerSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('conv'), name, filters: posInt, kernel: pair, strides: pair, padding: z.enum(['same', 'valid']) }),
+  z.strictObject({ type: z.literal('relu'), name }),
+  z.strictObject({ type: z.literal('leaky'), name, alpha: z.number().min(0).lt(1) }),
+  z.strictObject({ type: z.literal('maxpool'), name, pool: pair }),
+  z.strictObject({
+    type: z.literal('pad'),
+    name,
+    pad: z.tuple([z.tuple([z.number().int().min(0), z.number().int().min(0)]), z.tuple([z.number().int().min(0), z.number().int().min(0)])]),
+  }),
+]);
+
+export const segmenterConfigSchema = z.strictObject({
+  format: z.literal('heatseg-segmenter'),
+  version: z.literal(1),
+  method: z.enum(['lrp', 'gradcam', 'unet', 'mtunet']),
+  classes: posInt,
+  inputSize: posInt,
+  encoder: z.strictObject({
+    family: z.enum(['small', 'keras']),
+    inputChannels: posInt,
+    layers: z.array(layerSchema).min(1),
+    source: z.string().optional(),
+  }),
+  gradcamRelu: z.boolean().default(false),
+  unetConvsPerStage: posInt.default(1),
+  seed: z.number().int().default(1),
+});
+
+/** Validates a config read from disk (or anywhere untrusted). */
+export function parseSegmenterConfig(json: unknown): SegmenterConfig {
+  const r = segmenterConfigSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new Error(`invalid segmenter config${issue ? ` at ${issue.path.join('.') || '(root)'}: ${issue.message}` : ''}`);
+  }
+  const { source, ...encoder } = r.data.encoder;
+  return { ...r.data, encoder: source === undefined ? encoder : { ...encoder, source } };
+}
+
+export type EncoderChoice = ({ kind: 'small' } & SmallEncoderOptions) | { kind: 'pretrained'; path: string };
+
+export interface CreateSegmenterOptions {
+  method: SegMethod;
+  classes: number;
+  inputSize: number;
+  /** Default: the small VGG-style encoder with its default options. */
+  encoder?: EncoderChoice;
+  gradcamRelu?: boolean;
+  unetConvsPerStage?: number;
+  seed?: number;
+}
+
+/** Builds a fresh model; a pretrained encoder is read from its TF.js layers model folder. */
+export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Segmenter> {
+  const choice = opts.encoder ?? { kind: 'small' };
+  const backbone = choice.kind === 'pretrained' ? await importKerasBackbone(choice.path) : null;
+  const base = {
+    format: 'heatseg-segmenter' as const,
+    version: 1 as const,
+    method: opts.method,
+    classes: opts.classes,
+    inputSize: opts.inputSize,
+    gradcamRelu: opts.gradcamRelu ?? false,
+    unetConvsPerStage: opts.unetConvsPerStage ?? 1,
+    seed: opts.seed ?? 1,
+  };
+  if (backbone) {
+    const model = buildSegmenter({ ...base, encoder: { ...backbone.spec, source: choice.kind === 'pretrained' ? choice.path : '' } });
+    model.setWeights(backbone.weights, { allowMissing: true });
+    return model;
+  }
+  const { kind: _kind, ...small } = choice as { kind: 'small' } & SmallEncoderOptions;
+  return buildSegmenter({ ...base, encoder: smallEncoderSpec(small) });
+}
+
+/** Rebuilds a saved model from its config JSON and weights (all weights must be present). */
+export function loadSegmenter(config: unknown, weights: WeightMap): Segmenter {
+  const model = buildSegmenter(parseSegmenterConfig(config));
+  try {
+    model.setWeights(weights);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return model;
+}
+
+/** A randomly initialised model of the given architecture (seeded by `config.seed`). */
+export function buildSegmenter(config: SegmenterConfig): Segmenter {
+  return new TfSegmenter(parseSegmenterConfig(config));
+}
+
+class TfSegmenter implements Segmenter {
+  readonly method: SegMethod;
+  readonly classes: number;
+  readonly inputSize: number;
+  private readonly cfg: SegmenterConfig;
+  private readonly encoder: Encoder;
+  private readonly head: { kernel: tf.Variable; bias: tf.Variable } | null;
+  private readonly unet: UNetDecoder | null;
+  private readonly vars: Record<string, tf.Variable>;
+
+  constructor(cfg: SegmenterConfig) {
+    this.cfg = structuredClone(cfg);
+    this.method = cfg.method;
+    this.classes = cfg.classes;
+    this.inputSize = cfg.inputSize;
+    const encoder = new Encoder(cfg.encoder, cfg.seed);
+    this.encoder = encoder;
+    if (cfg.inputSize % encoder.stride !== 0) {
+      encoder.dispose();
+      throw new Error(`inputSize ${cfg.inputSize} is not a multiple of the encoder's stride ${encoder.stride}`);
+    }
+    const c = encoder.outChannels;
+    this.head =
+      cfg.method === 'unet'
+        ? null
+        : {
+            kernel: tf.variable(glorotUniform([c, cfg.classes], c, cfg.classes, cfg.seed + 15485863)),
+            bias: tf.variable(tf.zeros([cfg.classes])),
+          };
+    this.unet =
+      cfg.method === 'unet' || cfg.method === 'mtunet'
+        ? new UNetDecoder(cfg.encoder, cfg.classes, cfg.unetConvsPerStage, cfg.seed)
+        : null;
+    this.vars = {
+      ...encoder.namedVariables(),
+      ...(this.head ? { 'head/kernel': this.head.kernel, 'head/bias': this.head.bias } : {}),
+      ...(this.unet ? this.unet.namedVariables() : {}),
+    };
+  }
+
+  variables(): tf.Variable[] {
+    return Object.values(this.vars);
+  }
+
+  namedVariables(): Record<string, tf.Variable> {
+    return { ...this.vars };
+  }
+
+  forward(x: tf.Tensor4D, opts: ForwardOptions = {}): ForwardResult {
+    const decode = opts.decodeClasses;
+    if (decode) {
+      if (decode.rank !== 2 || decode.shape[0] !== x.shape[0]) {
+        throw new Error(`decodeClasses must be [N, K] with N = ${x.shape[0]}, got [${decode.shape.join(', ')}]`);
+      }
+    }
+    return tf.tidy(() => {
+      const dc = decode && decode.dtype !== 'int32' ? (decode.toInt() as tf.Tensor2D) : decode;
+      const trace = this.encoder.forward(x, { gates: this.method === 'lrp' && dc !== undefined });
+      const out: ForwardResult = {};
+      if (this.head) {
+        out.logits = trace.features.mean([1, 2]).matMul(this.head.kernel).add(this.head.bias) as tf.Tensor2D;
+      }
+      const [, h, w] = x.shape;
+      if (this.method === 'lrp' && dc && this.head) {
+        out.seg = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc);
+      } else if (this.method === 'gradcam' && dc && this.head) {
+        out.seg = gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);
+      } else if (this.unet) {
+        const all = this.unet.forward(trace);
+        out.seg = dc ? selectChannels(all, dc) : all;
+      }
+      return out as tf.TensorContainerObject;
+    }) as ForwardResult;
+  }
+
+  getWeights(): WeightMap {
+    const out: WeightMap = {};
+    for (const [key, v] of Object.entries(this.vars)) out[key] = { shape: [...v.shape], data: new Float32Array(v.dataSync()) };
+    return out;
+  }
+
+  setWeights(weights: WeightMap, opts: { allowMissing?: boolean } = {}): void {
+    for (const [key, entry] of Object.entries(weights)) {
+      const v = this.vars[key];
+      if (!v) throw new Error(`unknown weight '${key}' for this ${this.method} model`);
+      const size = v.shape.reduce((a, b) => a * b, 1);
+      if (entry.shape.length !== v.shape.length || entry.shape.some((d, i) => d !== v.shape[i]) || entry.data.length !== size) {
+        throw new Error(`weight '${key}' has shape [${entry.shape.join(', ')}] (${entry.data.length} values), the model needs [${v.shape.join(', ')}]`);
+      }
+    }
+    if (!opts.allowMissing) {
+      const missing = Object.keys(this.vars).filter((key) => !(key in weights));
+      if (missing.length > 0) throw new Error(`missing weights: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    }
+    for (const [key, entry] of Object.entries(weights)) {
+      const v = this.vars[key]!;
+      tf.tidy(() => v.assign(tf.tensor(entry.data, v.shape, 'float32')));
+    }
+  }
+
+  config(): SegmenterConfig {
+    return structuredClone(this.cfg);
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+    this.head?.kernel.dispose();
+    this.head?.bias.dispose();
+    this.unet?.dispose();
+  }
+}
+
+/** Picks channels per image: [N, H, W, C] × decodeClasses [N, K] → [N, H, W, K] (-1 → zeros). */
+function selectChannels(all: tf.Tensor4D, decodeClasses: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = all.shape;
+    const k = decodeClasses.shape[1];
+    const oneHot = tf.oneHot(decodeClasses.reshape([-1]) as tf.Tensor1D, c).toFloat().reshape([n, k, c]);
+    return tf.matMul(all.reshape([n, h * w, c]), oneHot, false, true).reshape([n, h, w, k]) as tf.Tensor4D;
+  });
+}
