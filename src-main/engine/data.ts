@@ -1,0 +1,222 @@
+/**
+ * Training and evaluation data for the engine, without tfjs: images decoded to RGB at a working
+ * resolution, tags as class indices, pixel labels as class indices (255 = unlabelled), and seeded
+ * augmentation (random scale + crop, horizontal flip, colour jitter) producing fixed-size crops.
+ *
+ * Resolution: an image is stored with its shorter side = `base` px (aspect kept); a training crop
+ * is a random window of (S / scale) px, scale in [1, maxScale], resized to S×S (bilinear for the
+ * image, nearest for labels).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { rng } from '../../src-shared/random.js';
+import { readClassesJson, readLabelsJson, readMaskPng, stemOf } from '../dataset/maskfolder.js';
+import { IMAGE_EXTENSIONS } from '../images/decode.js';
+import type { ProjectStore } from '../store/project.js';
+
+export const IGNORE = 255;
+
+export interface Sample {
+  id: string;
+  /** Oriented RGB at working resolution. */
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  /** Class indices 0..C-1 present in the image (image-level tags). */
+  tags: number[];
+  /** Class index per pixel at working resolution, IGNORE = unlabelled; null: tags only. */
+  labels: Uint8Array | null;
+  /** Original size (evaluation resizes predictions back to it). */
+  origWidth: number;
+  origHeight: number;
+  /** Full-resolution truth for evaluation (class indices, IGNORE); only for evaluation sets. */
+  truth?: Uint8Array;
+}
+
+export interface Dataset {
+  classes: string[];
+  samples: Sample[];
+}
+
+function workingSize(w: number, h: number, base: number): { width: number; height: number } {
+  const s = base / Math.min(w, h);
+  return { width: Math.max(1, Math.round(w * s)), height: Math.max(1, Math.round(h * s)) };
+}
+
+export async function decodeToWorking(bytes: Uint8Array, base: number): Promise<{ rgb: Uint8Array; width: number; height: number; origWidth: number; origHeight: number }> {
+  const meta = await sharp(bytes).rotate().toBuffer({ resolveWithObject: true });
+  const ow = meta.info.width, oh = meta.info.height;
+  const size = workingSize(ow, oh, base);
+  const { data, info } = await sharp(bytes)
+    .rotate()
+    .removeAlpha()
+    .toColourspace('srgb')
+    .resize(size.width, size.height, { fit: 'fill', kernel: 'linear' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, origWidth: ow, origHeight: oh };
+}
+
+/** Nearest-neighbour resize of a label raster (pixel centres). */
+export function resizeLabels(src: Uint8Array, sw: number, sh: number, dw: number, dh: number): Uint8Array {
+  const out = new Uint8Array(dw * dh);
+  for (let y = 0; y < dh; y++) {
+    const sy = Math.min(sh - 1, Math.floor(((y + 0.5) * sh) / dh));
+    for (let x = 0; x < dw; x++) {
+      const sx = Math.min(sw - 1, Math.floor(((x + 0.5) * sw) / dw));
+      out[y * dw + x] = src[sy * sw + sx]!;
+    }
+  }
+  return out;
+}
+
+/** Samples from a project: every active image with tags or labels. Class index = class position. */
+export async function datasetFromProject(store: ProjectStore, base: number, onProgress?: (done: number, total: number) => void): Promise<Dataset> {
+  const classes = store.classes();
+  const lut = new Uint8Array(256).fill(IGNORE);
+  classes.forEach((c, k) => (lut[c.labelValue] = k));
+  const indexOf = new Map(classes.map((c, k) => [c.id, k]));
+  const ids = store.allImageIds();
+  const samples: Sample[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    onProgress?.(i, ids.length);
+    const row = store.imageRow(ids[i]!);
+    if (row.status !== 'active') continue;
+    const summary = store.imageSummary(row.id);
+    const lr = store.labels(row.id);
+    if (summary.tags.length === 0 && !lr?.raster.some((v) => v !== 0)) continue;
+    const img = await decodeToWorking(fs.readFileSync(store.imagePath(row.file_name)), base);
+    let labels: Uint8Array | null = null;
+    if (lr && summary.labelledPixels > 0) {
+      const idx = new Uint8Array(lr.raster.length);
+      for (let p = 0; p < idx.length; p++) idx[p] = lut[lr.raster[p]!]!;
+      labels = resizeLabels(idx, lr.width, lr.height, img.width, img.height);
+    }
+    samples.push({ id: String(row.id), ...img, tags: summary.tags.map((t) => indexOf.get(t)!).sort((a, b) => a - b), labels });
+  }
+  onProgress?.(ids.length, ids.length);
+  return { classes: classes.map((c) => c.name), samples };
+}
+
+/** A mask folder as samples. `withTruth` keeps full-resolution masks for evaluation. */
+export async function datasetFromMaskFolder(
+  dir: string,
+  base: number,
+  opts: { withTruth?: boolean; withLabels?: boolean; ids?: string[]; onProgress?: (d: number, t: number) => void } = {},
+): Promise<Dataset> {
+  const { classes } = readClassesJson(path.join(dir, 'classes.json'));
+  const labelsPath = path.join(dir, 'labels.json');
+  const tags = fs.existsSync(labelsPath) ? readLabelsJson(labelsPath) : {};
+  const index = new Map(classes.map((c, k) => [c, k]));
+  let files = fs
+    .readdirSync(path.join(dir, 'images'))
+    .filter((f) => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase()))
+    .sort();
+  if (opts.ids) {
+    const want = new Set(opts.ids);
+    files = files.filter((f) => want.has(stemOf(f)));
+  }
+  const samples: Sample[] = [];
+  for (let i = 0; i < files.length; i++) {
+    opts.onProgress?.(i, files.length);
+    const f = files[i]!;
+    const id = stemOf(f);
+    const img = await decodeToWorking(fs.readFileSync(path.join(dir, 'images', f)), base);
+    const maskFile = path.join(dir, 'masks', `${id}.png`);
+    let truth: Uint8Array | undefined;
+    if ((opts.withTruth || opts.withLabels) && fs.existsSync(maskFile)) {
+      const m = readMaskPng(maskFile);
+      if (m.width !== img.origWidth || m.height !== img.origHeight) throw new Error(`${maskFile}: mask ${m.width}×${m.height} but image ${img.origWidth}×${img.origHeight}`);
+      truth = m.data;
+    }
+    const tagIdx = (tags[id] ?? []).map((n) => {
+      const k = index.get(n);
+      if (k === undefined) throw new Error(`${labelsPath}: image ${id} is tagged "${n}", which classes.json does not list`);
+      return k;
+    });
+    samples.push({
+      id,
+      ...img,
+      tags: [...new Set(tagIdx)].sort((a, b) => a - b),
+      labels: opts.withLabels && truth ? resizeLabels(truth, img.origWidth, img.origHeight, img.width, img.height) : null,
+      ...(opts.withTruth && truth ? { truth } : {}),
+    });
+  }
+  return { classes, samples };
+}
+
+export interface AugmentOptions {
+  size: number;
+  maxScale: number;
+  flip: boolean;
+  /** Max relative change of brightness, contrast and saturation. */
+  jitter: number;
+}
+
+export interface Crop {
+  /** Float32 NHWC slice for one image, values in [0, 1]. */
+  x: Float32Array;
+  /** Class index per pixel (IGNORE = unlabelled), or null. */
+  labels: Uint8Array | null;
+}
+
+/** One augmented S×S crop; `rand` makes it reproducible. With augmentation off: centre crop. */
+export function augmentedCrop(s: Sample, opts: AugmentOptions, rand: (() => number) | null): Crop {
+  const S = opts.size;
+  const scale = rand ? 1 + rand() * (opts.maxScale - 1) : 1;
+  const winW = Math.min(s.width, s.height) / scale;
+  const winH = winW;
+  const x0 = rand ? rand() * (s.width - winW) : (s.width - winW) / 2;
+  const y0 = rand ? rand() * (s.height - winH) : (s.height - winH) / 2;
+  const flip = !!rand && opts.flip && rand() < 0.5;
+  const bright = rand ? 1 + (rand() * 2 - 1) * opts.jitter : 1;
+  const contrast = rand ? 1 + (rand() * 2 - 1) * opts.jitter : 1;
+  const sat = rand ? 1 + (rand() * 2 - 1) * opts.jitter : 1;
+  const x = new Float32Array(S * S * 3);
+  const labels = s.labels ? new Uint8Array(S * S) : null;
+  const W = s.width, H = s.height, src = s.rgb;
+  for (let j = 0; j < S; j++) {
+    const fy = y0 + ((j + 0.5) * winH) / S - 0.5;
+    const yA = Math.max(0, Math.min(H - 1, Math.floor(fy)));
+    const yB = Math.min(H - 1, yA + 1);
+    const wy = Math.max(0, Math.min(1, fy - yA));
+    for (let i = 0; i < S; i++) {
+      const ii = flip ? S - 1 - i : i;
+      const fx = x0 + ((ii + 0.5) * winW) / S - 0.5;
+      const xA = Math.max(0, Math.min(W - 1, Math.floor(fx)));
+      const xB = Math.min(W - 1, xA + 1);
+      const wx = Math.max(0, Math.min(1, fx - xA));
+      const o = (j * S + i) * 3;
+      let r = 0, g = 0, b = 0;
+      for (let c = 0; c < 3; c++) {
+        const v =
+          (src[(yA * W + xA) * 3 + c]! * (1 - wx) + src[(yA * W + xB) * 3 + c]! * wx) * (1 - wy) +
+          (src[(yB * W + xA) * 3 + c]! * (1 - wx) + src[(yB * W + xB) * 3 + c]! * wx) * wy;
+        if (c === 0) r = v;
+        else if (c === 1) g = v;
+        else b = v;
+      }
+      // Colour jitter around the pixel's grey value (saturation) and mid-grey (contrast).
+      const grey = 0.299 * r + 0.587 * g + 0.114 * b;
+      const adj = (v: number) => Math.max(0, Math.min(255, ((grey + (v - grey) * sat - 128) * contrast + 128) * bright)) / 255;
+      x[o] = adj(r);
+      x[o + 1] = adj(g);
+      x[o + 2] = adj(b);
+      if (labels) {
+        const ly = Math.max(0, Math.min(H - 1, Math.floor(y0 + ((j + 0.5) * winH) / S)));
+        const lx = Math.max(0, Math.min(W - 1, Math.floor(x0 + ((ii + 0.5) * winW) / S)));
+        labels[j * S + i] = s.labels![ly * W + lx]!;
+      }
+    }
+  }
+  return { x, labels };
+}
+
+/** Reproducible split of ids into two parts (fraction `f` to the first). */
+export function splitIds(ids: string[], f: number, seed: number): [string[], string[]] {
+  const r = rng(seed);
+  const shuffled = [...ids].sort().map((id) => ({ id, k: r() })).sort((a, b) => a.k - b.k).map((e) => e.id);
+  const n = Math.round(ids.length * f);
+  return [shuffled.slice(0, n), shuffled.slice(n)];
+}

@@ -1,0 +1,93 @@
+/**
+ * Inference on whole images of any size: the image (at working resolution, shorter side = base) is
+ * resized so both sides are multiples of the encoder's stride, the tag head gives class
+ * probabilities, the decoder runs for the classes to show (predicted tags with a top-k fallback,
+ * or given tags), and the per-class segmentation logits are resized bilinearly back to the
+ * original image size before the softmax/argmax. Decoding only predicted classes keeps cost
+ * proportional to what is present and stops absent classes from competing (METHOD.md).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Sample } from './data.js';
+import { predictedDecodeClasses } from './losses.js';
+import type { Segmenter } from './models/index.js';
+
+export interface PredictOptions {
+  /** Decode these classes instead of the predicted ones (evaluation "with true tags"). */
+  givenTags?: number[];
+  threshold?: number;
+  maxClasses?: number;
+  /** Multiplies heatmaps before the softmax (the trained temperature); argmax does not depend on it. */
+  heatScale?: number;
+  /** Output size (default: the sample's original size). */
+  outWidth?: number;
+  outHeight?: number;
+  stride: number;
+}
+
+export interface Prediction {
+  /** Sigmoid tag probabilities [C] (null for plain U-Net). */
+  tagProbs: Float32Array | null;
+  /** Decoded class indices, one per channel of `probs`. */
+  classes: number[];
+  /** Per-pixel class probabilities over `classes`, [H·W·K] row-major. */
+  probs: Float32Array;
+  /** Class index per pixel [H·W]. */
+  mask: Uint8Array;
+  /** Raw heatmaps (before the softmax) at output size, [H·W·K]. */
+  heatmaps: Float32Array;
+  width: number;
+  height: number;
+}
+
+export function inputTensor(s: Sample, stride: number): tf.Tensor4D {
+  const h = Math.max(stride, Math.round(s.height / stride) * stride);
+  const w = Math.max(stride, Math.round(s.width / stride) * stride);
+  return tf.tidy(() => {
+    const x = tf.tensor4d(Float32Array.from(s.rgb, (v) => v / 255), [1, s.height, s.width, 3]);
+    return h === s.height && w === s.width ? x : tf.image.resizeBilinear(x, [h, w], false, true);
+  });
+}
+
+export async function predict(model: Segmenter, s: Sample, opts: PredictOptions): Promise<Prediction> {
+  const outH = opts.outHeight ?? s.origHeight;
+  const outW = opts.outWidth ?? s.origWidth;
+  const C = model.classes;
+  const x = inputTensor(s, opts.stride);
+  try {
+    let tagProbs: Float32Array | null = null;
+    let classes: number[];
+    if (model.method === 'unet') {
+      classes = Array.from({ length: C }, (_, c) => c);
+    } else {
+      const logits = tf.tidy(() => tf.sigmoid(model.forward(x).logits!));
+      tagProbs = (await logits.data()) as Float32Array;
+      logits.dispose();
+      if (opts.givenTags && opts.givenTags.length) classes = [...opts.givenTags].sort((a, b) => a - b);
+      else {
+        const plan = predictedDecodeClasses(tagProbs, 1, C, { threshold: opts.threshold ?? 0.5, minClasses: 1, maxClasses: opts.maxClasses ?? 4 });
+        classes = Array.from(plan.decodeClasses).filter((c) => c >= 0);
+      }
+    }
+    const out = tf.tidy(() => {
+      let seg: tf.Tensor4D;
+      if (model.method === 'unet' || model.method === 'mtunet') {
+        const all = model.forward(x).seg!;
+        seg = model.method === 'mtunet' || opts.givenTags ? tf.gather(all, classes, 3) : all;
+      } else {
+        const dc = tf.tensor2d(classes, [1, classes.length], 'int32');
+        seg = model.forward(x, { decodeClasses: dc }).seg!;
+      }
+      const scaled = seg.mul(opts.heatScale ?? 1) as tf.Tensor4D;
+      const up = tf.image.resizeBilinear(scaled, [outH, outW], false, true);
+      const probs = tf.softmax(up, -1);
+      return { heat: up, probs, arg: probs.argMax(-1) };
+    });
+    const [heat, probs, arg] = await Promise.all([out.heat.data(), out.probs.data(), out.arg.data()]);
+    tf.dispose([out.heat, out.probs, out.arg]);
+    const mask = new Uint8Array(outH * outW);
+    for (let p = 0; p < mask.length; p++) mask[p] = classes[arg[p]!]!;
+    return { tagProbs, classes, probs: probs as Float32Array, mask, heatmaps: heat as Float32Array, width: outW, height: outH };
+  } finally {
+    x.dispose();
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * The training loop (runs inside the engine worker). Each step draws a batch that mixes
+ * pixel-labelled images (half the batch when there are any) with tag-only images, computes
+ *   L = L_tag (sigmoid BCE on tags, all images with tags)  +  λ(t) · L_seg (pixel softmax CE on
+ *   labelled pixels of the decoded heatmaps, classes restricted to the image's tags),
+ * and updates with Adam. Levers that make heatmaps and tags learn together (see
+ * docs/EXPERIMENTS.md): a learnable log-temperature on the heatmap logits (LRP heatmaps are
+ * ~1/(H·W) of a logit per pixel, so the softmax over raw heatmaps is almost uniform), a warm-up that
+ * ramps λ from 0, and a lower learning rate for a pretrained encoder than for the new head.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { rng } from '../../src-shared/random.js';
+import { Confusion, type SegMetrics, summarize } from '../../src-shared/metrics.js';
+import { type AugmentOptions, type Dataset, IGNORE, type Sample, augmentedCrop } from './data.js';
+import { predict } from './infer.js';
+import { planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
+import type { Segmenter } from './models/index.js';
+
+export interface TrainConfig {
+  size: number;
+  batch: number;
+  epochs?: number;
+  minutes?: number;
+  /** Learning rate of the head and of an encoder trained from scratch. */
+  lr: number;
+  /** Learning rate of a pretrained encoder (default lr / 10). */
+  encoderLr?: number;
+  /** Weight λ of the heatmap loss after warm-up. */
+  segWeight: number;
+  /** Steps over which λ ramps up linearly from 0 (tag head learns first). */
+  warmupSteps: number;
+  seed: number;
+  augment: Omit<AugmentOptions, 'size'>;
+  /** Learnable temperature on heatmap logits, initial value (0 = method default). */
+  heatScaleInit?: number;
+  learnHeatScale?: boolean;
+  /** Evaluate on the validation set every this many epochs (0 = only at the end). */
+  validateEvery?: number;
+}
+
+export const DEFAULT_TRAIN: TrainConfig = {
+  size: 128,
+  batch: 8,
+  epochs: 30,
+  lr: 1e-3,
+  segWeight: 1,
+  warmupSteps: 100,
+  seed: 1,
+  augment: { maxScale: 1.4, flip: true, jitter: 0.15 },
+  learnHeatScale: true,
+  validateEvery: 0,
+};
+
+export type TrainEvent =
+  | { type: 'start'; samples: number; labelled: number; tagged: number; stepsPerEpoch: number; totalSteps: number | null }
+  | {
+      type: 'step';
+      step: number;
+      epoch: number;
+      loss: number;
+      tagLoss: number;
+      segLoss: number;
+      segWeight: number;
+      heatScale: number;
+      imagesPerSec: number;
+      etaSec: number | null;
+    }
+  | { type: 'epoch'; epoch: number; step: number; tagLoss: number; segLoss: number; uniformSegLoss: number; val?: EvalResult }
+  | { type: 'log'; message: string };
+
+export interface EvalResult {
+  predicted: SegMetrics;
+  givenTags?: SegMetrics;
+  tagAccuracy?: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  epochs: number;
+  seconds: number;
+  cancelled: boolean;
+  heatScale: number;
+  final: { tagLoss: number; segLoss: number; uniformSegLoss: number };
+  val?: EvalResult;
+}
+
+export interface TrainHooks {
+  onEvent?: (e: TrainEvent) => void;
+  shouldStop?: () => boolean;
+  /** Let the worker's message loop run (cancel messages) between steps. */
+  yieldEvery?: number;
+}
+
+/** Encoder stride (product of pool sizes). */
+export function encoderStride(model: Segmenter): number {
+  return model.config().encoder.layers.reduce((s, l) => (l.type === 'maxpool' ? s * l.pool[0] : l.type === 'conv' ? s * l.strides[0] : s), 1);
+}
+
+export function defaultHeatScale(model: Segmenter, size: number): number {
+  // LRP heatmaps sum to the logit over all input pixels; Grad-CAM maps are on the logit's scale.
+  return model.method === 'lrp' ? (size * size) / 4 : 1;
+}
+
+/** Mean over labelled pixels of log(K) for the K classes each competes among: the uniform-guess loss. */
+function uniformLoss(k: Int32Array, targets: Int32Array, n: number, perImage: number): number {
+  let sum = 0, cnt = 0;
+  for (let i = 0; i < n; i++) {
+    let kk = 0;
+    for (let j = 0; j < k.length / n; j++) if (k[i * (k.length / n) + j]! >= 0) kk++;
+    for (let p = 0; p < perImage; p++) if (targets[i * perImage + p]! >= 0) (sum += Math.log(Math.max(1, kk)), cnt++);
+  }
+  return cnt ? sum / cnt : 0;
+}
+
+export async function evaluate(model: Segmenter, data: Dataset, opts: { heatScale: number; withGivenTags: boolean }): Promise<EvalResult> {
+  const C = data.classes.length;
+  const stride = encoderStride(model);
+  const pred = new Confusion(C);
+  const given = new Confusion(C);
+  let tagHits = 0, tagTotal = 0;
+  for (const s of data.samples) {
+    if (!s.truth) continue;
+    const p = await predict(model, s, { stride, heatScale: opts.heatScale });
+    pred.add(s.truth, p.mask);
+    if (p.tagProbs) {
+      for (let c = 0; c < C; c++) {
+        tagTotal++;
+        if ((p.tagProbs[c]! >= 0.5) === s.tags.includes(c)) tagHits++;
+      }
+    }
+    if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
+      const g = await predict(model, s, { stride, heatScale: opts.heatScale, givenTags: s.tags });
+      given.add(s.truth, g.mask);
+    }
+  }
+  return {
+    predicted: summarize(pred, data.classes),
+    ...(opts.withGivenTags && model.method !== 'unet' ? { givenTags: summarize(given, data.classes) } : {}),
+    ...(tagTotal ? { tagAccuracy: tagHits / tagTotal } : {}),
+  };
+}
+
+export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, val?: Dataset): Promise<TrainResult> {
+  const C = data.classes.length;
+  const S = cfg.size;
+  const rand = rng(cfg.seed);
+  const usesTags = model.method !== 'unet';
+  const labelledPool = data.samples.filter((s) => s.labels);
+  const taggedPool = data.samples.filter((s) => s.tags.length > 0);
+  if (usesTags && taggedPool.length === 0) throw new Error('no image has tags: tag at least a few images (every class shown) before training');
+  if (!usesTags && labelledPool.length === 0) throw new Error(`${model.method} learns only from pixel labels, and no image has any: brush some scribbles first`);
+  for (let c = 0; c < C; c++) {
+    if (!data.samples.some((s) => s.tags.includes(c) || s.labels?.includes(c))) {
+      hooks.onEvent?.({ type: 'log', message: `class "${data.classes[c]}" has no tagged or labelled image: the model cannot learn it` });
+    }
+  }
+  const pretrained = model.config().encoder.family === 'keras';
+  const named = model.namedVariables();
+  const encVars = Object.entries(named).filter(([n]) => n.startsWith('encoder/')).map(([, v]) => v);
+  const otherVars = Object.entries(named).filter(([n]) => !n.startsWith('encoder/')).map(([, v]) => v);
+  const encOpt = tf.train.adam(pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr);
+  const headOpt = tf.train.adam(cfg.lr);
+  const decodes = model.method === 'lrp' || model.method === 'gradcam';
+  const logScale = tf.variable(tf.scalar(Math.log(cfg.heatScaleInit || defaultHeatScale(model, S))), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale');
+  const scaleOpt = tf.train.adam(cfg.lr * 10);
+
+  const nLab = labelledPool.length ? (usesTags ? Math.max(1, Math.floor(cfg.batch / 2)) : cfg.batch) : 0;
+  const nTag = usesTags ? cfg.batch - nLab : 0;
+  const stepsPerEpoch = Math.max(1, Math.ceil((usesTags ? taggedPool.length : labelledPool.length) / cfg.batch));
+  const totalSteps = cfg.epochs ? cfg.epochs * stepsPerEpoch : null;
+  hooks.onEvent?.({ type: 'start', samples: data.samples.length, labelled: labelledPool.length, tagged: taggedPool.length, stepsPerEpoch, totalSteps });
+
+  const t0 = Date.now();
+  const deadline = cfg.minutes ? t0 + cfg.minutes * 60_000 : Infinity;
+  let step = 0;
+  let cancelled = false;
+  let epochTag = 0, epochSeg = 0, epochUniform = 0, epochCount = 0;
+  let last = { tagLoss: NaN, segLoss: NaN, uniformSegLoss: NaN };
+  let lastVal: EvalResult | undefined;
+  // Epoch-wise shuffled order of each pool, so every image is seen once per epoch.
+  const order = (pool: Sample[]) => {
+    let queue: Sample[] = [];
+    return () => {
+      if (queue.length === 0) queue = [...pool].map((s) => ({ s, k: rand() })).sort((a, b) => a.k - b.k).map((e) => e.s);
+      return queue.pop()!;
+    };
+  };
+  const nextLabelled = order(labelledPool);
+  const nextTagged = order(taggedPool);
+  const aug = { ...cfg.augment, size: S };
+  let stepTimeAvg = 0;
+
+  while (true) {
+    if (totalSteps !== null && step >= totalSteps) break;
+    if (Date.now() >= deadline) break;
+    if (hooks.shouldStop?.()) {
+      cancelled = true;
+      break;
+    }
+    const ts = Date.now();
+    const lab = Array.from({ length: nLab }, nextLabelled);
+    const tag = Array.from({ length: nTag }, nextTagged);
+    const labCrops = lab.map((s) => augmentedCrop(s, aug, rand));
+    const tagCrops = tag.map((s) => augmentedCrop(s, aug, rand));
+    const segWeight = cfg.segWeight * Math.min(1, cfg.warmupSteps > 0 ? step / cfg.warmupSteps : 1);
+    const plan = nLab && decodes
+      ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S })
+      : null;
+    const uniform = plan ? uniformLoss(plan.decodeClasses, plan.targets!, nLab, S * S) : nLab ? uniformAll(labCrops, C) : 0;
+
+    const xLab = nLab ? tf.tensor4d(concat(labCrops.map((c) => c.x)), [nLab, S, S, 3]) : null;
+    const xTag = nTag ? tf.tensor4d(concat(tagCrops.map((c) => c.x)), [nTag, S, S, 3]) : null;
+    const targets = tagTargets([...lab, ...tag].map((s) => s.tags), C);
+    const yTag = tf.tensor2d(targets.targets, [nLab + nTag, C]);
+    const yMask = tf.tensor1d(targets.mask);
+    const dc = plan ? tf.tensor2d(plan.decodeClasses, [nLab, plan.k], 'int32') : null;
+    // Decoders: label = position in the image's decode list; U-Nets: label = class index over all C.
+    const yPix = nLab ? tf.tensor3d(plan ? plan.targets! : classTargets(labCrops), [nLab, S, S], 'int32') : null;
+    const parts: { tag: tf.Scalar | null; seg: tf.Scalar | null } = { tag: null, seg: null };
+    const varList = [...encVars, ...otherVars, ...(logScale.trainable ? [logScale] : [])];
+    const { value, grads } = tf.variableGrads(() => {
+      const terms: tf.Scalar[] = [];
+      const logits: tf.Tensor2D[] = [];
+      if (xLab) {
+        const out = model.forward(xLab, dc ? { decodeClasses: dc } : {});
+        if (out.logits) logits.push(out.logits);
+        const scaled = decodes ? (out.seg!.mul(tf.exp(logScale)) as tf.Tensor4D) : out.seg!;
+        parts.seg = tf.keep(segmentationLoss(scaled, yPix!, dc ?? undefined));
+        terms.push(usesTags ? (parts.seg.mul(segWeight) as tf.Scalar) : parts.seg);
+      }
+      if (xTag) logits.push(model.forward(xTag).logits!);
+      if (usesTags && logits.length) {
+        const all = logits.length === 1 ? logits[0]! : (tf.concat(logits, 0) as tf.Tensor2D);
+        parts.tag = tf.keep(tagLoss(all, yTag, yMask));
+        terms.push(parts.tag);
+      }
+      return terms.reduce((a, b) => a.add(b) as tf.Scalar);
+    }, varList);
+    const lossTag = parts.tag ? (await parts.tag.data())[0]! : 0;
+    const lossSeg = parts.seg ? (await parts.seg.data())[0]! : 0;
+    const pick = (vars: tf.Variable[]) => vars.filter((v) => grads[v.name]).map((v) => ({ name: v.name, tensor: grads[v.name]! }));
+    encOpt.applyGradients(pick(encVars));
+    headOpt.applyGradients(pick(otherVars));
+    if (grads[logScale.name]) scaleOpt.applyGradients(pick([logScale]));
+    const lossVal = (await value.data())[0]!;
+    tf.dispose([value, ...Object.values(grads), xLab, xTag, yTag, yMask, dc, yPix, parts.tag, parts.seg].filter((t): t is tf.Tensor => t !== null));
+    if (!Number.isFinite(lossVal)) throw new Error(`training diverged at step ${step} (loss ${lossVal}); lower the learning rate`);
+
+    step++;
+    const dt = (Date.now() - ts) / 1000;
+    stepTimeAvg = step <= 2 ? dt : stepTimeAvg * 0.9 + dt * 0.1;
+    epochTag += lossTag;
+    epochSeg += lossSeg;
+    epochUniform += uniform;
+    epochCount++;
+    const heatScale = Math.exp((await logScale.data())[0]!);
+    const remainingByEpochs = totalSteps !== null ? (totalSteps - step) * stepTimeAvg : Infinity;
+    const remainingByTime = Number.isFinite(deadline) ? (deadline - Date.now()) / 1000 : Infinity;
+    const eta = Math.min(remainingByEpochs, remainingByTime);
+    hooks.onEvent?.({
+      type: 'step',
+      step,
+      epoch: Math.floor((step - 1) / stepsPerEpoch) + 1,
+      loss: lossVal,
+      tagLoss: lossTag,
+      segLoss: lossSeg,
+      segWeight,
+      heatScale,
+      imagesPerSec: (nLab + nTag) / Math.max(1e-6, stepTimeAvg),
+      etaSec: Number.isFinite(eta) ? eta : null,
+    });
+    if (step % stepsPerEpoch === 0) {
+      const epoch = step / stepsPerEpoch;
+      last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
+      const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
+      if (doVal) lastVal = await evaluate(model, val!, { heatScale, withGivenTags: true });
+      hooks.onEvent?.({ type: 'epoch', epoch, step, ...last, ...(doVal && lastVal ? { val: lastVal } : {}) });
+      epochTag = epochSeg = epochUniform = epochCount = 0;
+    }
+    if (step % (hooks.yieldEvery ?? 1) === 0) await new Promise((r) => setImmediate(r));
+  }
+  if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
+  const heatScale = Math.exp((await logScale.data())[0]!);
+  logScale.dispose();
+  encOpt.dispose();
+  headOpt.dispose();
+  scaleOpt.dispose();
+  return {
+    steps: step,
+    epochs: step / stepsPerEpoch,
+    seconds: (Date.now() - t0) / 1000,
+    cancelled,
+    heatScale,
+    final: last,
+    ...(lastVal ? { val: lastVal } : {}),
+  };
+}
+
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Class index per pixel for the U-Nets (-1 = unlabelled). */
+function classTargets(crops: Array<{ labels: Uint8Array | null }>): Int32Array {
+  const n = crops[0]!.labels!.length;
+  const out = new Int32Array(crops.length * n);
+  crops.forEach((c, i) => {
+    for (let p = 0; p < n; p++) {
+      const v = c.labels![p]!;
+      out[i * n + p] = v === IGNORE ? -1 : v;
+    }
+  });
+  return out;
+}
+
+/** Uniform-guess loss when all C classes compete: log C. */
+function uniformAll(crops: Array<{ labels: Uint8Array | null }>, classes: number): number {
+  return crops.some((c) => c.labels!.some((v) => v !== IGNORE)) ? Math.log(classes) : 0;
+}
