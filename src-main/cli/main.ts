@@ -9,6 +9,7 @@ import { importFolder } from '../dataset/import.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { ProjectStore } from '../store/project.js';
 import { appVersion } from '../version.js';
+import { addEngineCommands } from './engine-commands.js';
 import { progressBar } from './progress.js';
 
 class CliError extends Error {}
@@ -142,6 +143,7 @@ export function buildProgram(out: (s: string) => void): Command {
       });
     });
 
+  addEngineCommands(program, out);
   return program;
 }
 

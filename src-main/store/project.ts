@@ -53,6 +53,20 @@ export interface NewImage {
   thumbnail: Uint8Array | null;
 }
 
+export interface RunRow {
+  id: number;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  method: string;
+  backbone: string;
+  backend: string | null;
+  config: string;
+  metrics: string | null;
+  checkpoint_dir: string | null;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
 export interface LabelRaster {
   width: number;
   height: number;
@@ -120,7 +134,9 @@ export class ProjectStore {
       db.close();
       throw e;
     }
-    return new ProjectStore(abs, db);
+    const store = new ProjectStore(abs, db);
+    store.markInterruptedRuns();
+    return store;
   }
 
   close(): void {
@@ -440,6 +456,71 @@ export class ProjectStore {
         return this.writeLabels(imageId, lr.width, lr.height, lr.raster);
       })
       .immediate();
+  }
+
+  // ---- training runs ----
+
+  createRun(method: string, backbone: string, config: unknown): RunRow {
+    const id = Number(
+      this.db
+        .prepare("INSERT INTO runs (status, method, backbone, config) VALUES ('running', ?, ?, ?)")
+        .run(method, backbone, JSON.stringify({ ...(config as object), pid: process.pid })).lastInsertRowid,
+    );
+    const dir = `${MODELS_DIR}/run-${id}`;
+    this.db.prepare('UPDATE runs SET checkpoint_dir = ? WHERE id = ?').run(dir, id);
+    return this.run(id);
+  }
+
+  run(id: number): RunRow {
+    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+    if (!row) throw new ApiError('not_found', `no training run ${id} in ${this.dir}`);
+    return row;
+  }
+
+  runs(): RunRow[] {
+    return this.db.prepare('SELECT * FROM runs ORDER BY id DESC').all() as RunRow[];
+  }
+
+  /** Latest completed run (the project's current segmenter). */
+  latestCompletedRun(): RunRow | undefined {
+    return this.db.prepare("SELECT * FROM runs WHERE status = 'completed' ORDER BY id DESC LIMIT 1").get() as RunRow | undefined;
+  }
+
+  finishRun(id: number, status: 'completed' | 'cancelled' | 'failed', fields: { backend?: string; metrics?: unknown; error?: string; keepCheckpoint?: boolean }): void {
+    this.db
+      .prepare(
+        `UPDATE runs SET status = ?, backend = COALESCE(?, backend), metrics = ?, error = ?,
+           checkpoint_dir = CASE WHEN ? THEN checkpoint_dir ELSE NULL END,
+           finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
+      )
+      .run(status, fields.backend ?? null, fields.metrics === undefined ? null : JSON.stringify(fields.metrics), fields.error ?? null, fields.keepCheckpoint ? 1 : 0, id);
+  }
+
+  /** Runs left 'running' by a process that no longer exists (killed, crashed) become 'failed'. */
+  markInterruptedRuns(): number {
+    let n = 0;
+    for (const r of this.db.prepare("SELECT id, config FROM runs WHERE status = 'running'").all() as Array<{ id: number; config: string }>) {
+      let pid = 0;
+      try {
+        pid = (JSON.parse(r.config) as { pid?: number }).pid ?? 0;
+      } catch {
+        pid = 0;
+      }
+      let alive = false;
+      if (pid && pid !== process.pid) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch {
+          alive = false;
+        }
+      }
+      if (!alive && pid !== process.pid) {
+        this.finishRun(r.id, 'failed', { error: 'interrupted: the process training it ended before it finished' });
+        n++;
+      }
+    }
+    return n;
   }
 
   // ---- summary ----

@@ -1,0 +1,225 @@
+/** `heatseg train | predict | eval | export`: engine work runs in a worker thread; this side shows progress and owns the run rows. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { JobCancelled, type RunningJob, startJob } from '../engine/client.js';
+import type { JobEvent } from '../engine/jobs.js';
+import type { TrainConfig } from '../engine/trainer.js';
+import { IMAGE_EXTENSIONS } from '../images/decode.js';
+import { ProjectStore, isProjectDir } from '../store/project.js';
+import { progressBar } from './progress.js';
+
+const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+const METHODS = ['lrp', 'gradcam', 'unet', 'mtunet'] as const;
+
+function num(kind: 'int' | 'float', min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n)) || n < min) {
+      throw new InvalidArgumentError(`expected ${kind === 'int' ? 'an integer' : 'a number'} ≥ ${min}`);
+    }
+    return n;
+  };
+}
+
+/** Cancels the job on Ctrl+C (a second Ctrl+C exits at once). */
+function cancelOnSigint(job: RunningJob<unknown>, say: (s: string) => void): () => void {
+  let asked = false;
+  const handler = () => {
+    if (asked) process.exit(130);
+    asked = true;
+    say('\ncancelling after the current step (Ctrl+C again to quit now)…\n');
+    job.cancel();
+  };
+  process.on('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
+}
+
+function fmt(x: number | undefined | null, d = 3): string {
+  return x === undefined || x === null || Number.isNaN(x) ? '–' : x.toFixed(d);
+}
+
+/** Model folder from a MODEL argument: a model folder, or a project (its latest completed run). */
+export function resolveModelDir(arg: string): string {
+  if (fs.existsSync(path.join(arg, 'heatseg-model.json'))) return path.resolve(arg);
+  if (isProjectDir(arg)) {
+    const store = ProjectStore.open(arg);
+    try {
+      const run = store.latestCompletedRun();
+      if (!run?.checkpoint_dir) throw new Error(`${arg} has no completed training run: run \`heatseg train ${arg}\` first`);
+      return path.join(store.dir, run.checkpoint_dir);
+    } finally {
+      store.close();
+    }
+  }
+  throw new Error(`${arg} is neither a heatseg model folder (no heatseg-model.json) nor a project`);
+}
+
+export function addEngineCommands(program: Command, out: (s: string) => void): void {
+  program
+    .command('train')
+    .description('train a segmenter on the project\'s tags and pixel labels (in a worker thread)')
+    .argument('<project>', 'project folder')
+    .addOption(new Option('--method <method>', 'lrp | gradcam | unet | mtunet').choices(METHODS).default('lrp'))
+    .option('--backbone <backbone>', "'small' (VGG-style, from scratch) or a TF.js layers model folder", 'small')
+    .option('--epochs <n>', 'epochs (passes over the tagged images)', num('int', 1))
+    .option('--minutes <m>', 'time budget in minutes (stops at whichever of --epochs/--minutes comes first)', num('float', 0.05))
+    .option('--size <px>', 'training crop size (multiple of the encoder stride)', num('int', 16), 128)
+    .option('--batch <n>', 'images per step', num('int', 2), 8)
+    .option('--lr <lr>', 'learning rate of the head (and of a from-scratch encoder)', num('float', 0))
+    .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--seed <k>', 'random seed', num('int', 0), 1)
+    .option('--resume <run>', 'start from the weights of this run id', num('int', 1))
+    .option('--json', 'print the summary as one JSON line')
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }) => {
+      const store = ProjectStore.open(dir);
+      const backbone = o.backbone === 'small' ? 'small' : path.resolve(o.backbone);
+      if (backbone !== 'small' && !fs.existsSync(path.join(backbone, 'model.json'))) {
+        store.close();
+        throw new Error(`${backbone}: not a TF.js layers model folder (model.json missing)`);
+      }
+      const config: Partial<TrainConfig> = {
+        size: o.size,
+        batch: o.batch,
+        seed: o.seed,
+        ...(o.epochs !== undefined || o.minutes === undefined ? { epochs: o.epochs ?? 30 } : { epochs: undefined }),
+        ...(o.minutes !== undefined ? { minutes: o.minutes } : {}),
+        ...(o.lr !== undefined ? { lr: o.lr } : backbone !== 'small' ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
+      };
+      const resumeFrom = o.resume ? store.run(o.resume).checkpoint_dir : undefined;
+      if (o.resume && !resumeFrom) throw new Error(`run ${o.resume} has no saved weights to resume from`);
+      const run = store.createRun(o.method, backbone, config);
+      const bar = progressBar(`train run ${run.id}`);
+      let backendDetail = '';
+      let lastStep: Extract<JobEvent, { type: 'step' }> | null = null;
+      const onEvent = (e: JobEvent) => {
+        if (e.type === 'backend') {
+          backendDetail = e.backend.detail;
+          process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
+        } else if (e.type === 'log') process.stderr.write(`${e.message}\n`);
+        else if (e.type === 'progress') bar.update(e.done, e.total, e.task);
+        else if (e.type === 'step') {
+          lastStep = e;
+          const total = e.etaSec !== null ? e.step + Math.round(e.etaSec / Math.max(1e-3, 8 / e.imagesPerSec)) : e.step;
+          bar.update(e.step, Math.max(total, e.step), `ep ${e.epoch} tag ${fmt(e.tagLoss)} heat ${fmt(e.segLoss)} ${e.imagesPerSec.toFixed(1)} img/s`);
+        } else if (e.type === 'epoch') {
+          process.stderr.write(`\nepoch ${e.epoch}: tag loss ${fmt(e.tagLoss)}, heatmap loss ${fmt(e.segLoss)} (uniform guess ${fmt(e.uniformSegLoss)})\n`);
+        }
+      };
+      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone, backend: o.backend, config, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
+      const release = cancelOnSigint(job, (s) => process.stderr.write(s));
+      try {
+        const r = await job.result;
+        bar.stop();
+        const status = r.result.cancelled ? 'cancelled' : 'completed';
+        store.finishRun(run.id, status, { backend: r.backend.detail, metrics: { final: r.result.final, steps: r.result.steps, seconds: r.result.seconds }, keepCheckpoint: r.result.steps > 0 });
+        const summary = { run: run.id, status, method: o.method, backbone, backend: r.backend.name, backendDetail: r.backend.detail, ...r.result, model: r.result.steps > 0 ? r.modelDir : null };
+        if (o.json) out(`${JSON.stringify(summary)}\n`);
+        else {
+          out(`run ${run.id} ${status}: ${o.method} on ${backbone}, backend ${r.backend.name} (${r.backend.detail})\n`);
+          out(`${r.result.steps} steps, ${fmt(r.result.epochs, 1)} epochs in ${fmt(r.result.seconds, 0)} s\n`);
+          out(`final tag loss ${fmt(r.result.final.tagLoss)}, heatmap loss ${fmt(r.result.final.segLoss)} (uniform guess ${fmt(r.result.final.uniformSegLoss)})\n`);
+          if (r.result.steps > 0) out(`model: ${r.modelDir}\n`);
+        }
+        if (r.result.cancelled) process.exitCode = 130;
+      } catch (e) {
+        bar.stop();
+        const cancelled = e instanceof JobCancelled;
+        store.finishRun(run.id, cancelled ? 'cancelled' : 'failed', { backend: backendDetail, error: (e as Error).message });
+        fs.rmSync(path.join(store.dir, `${run.checkpoint_dir}.partial`), { recursive: true, force: true });
+        if (!cancelled) throw e;
+        process.exitCode = 130;
+        void lastStep;
+      } finally {
+        release();
+        store.close();
+      }
+    });
+
+  program
+    .command('predict')
+    .description('write an indexed-PNG mask and a heatmap PNG per image')
+    .argument('<model>', 'model folder (heatseg export) or project (its latest completed run)')
+    .argument('<images...>', 'image files or folders')
+    .requiredOption('--out <dir>', 'output folder')
+    .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--json', 'print the result as one JSON line')
+    .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; json?: boolean }) => {
+      const model = resolveModelDir(modelArg);
+      const images: string[] = [];
+      for (const i of inputs) {
+        if (!fs.existsSync(i)) throw new Error(`${i}: no such file or folder`);
+        if (fs.statSync(i).isDirectory()) {
+          for (const f of fs.readdirSync(i).sort()) if (IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())) images.push(path.join(i, f));
+        } else images.push(i);
+      }
+      const bar = progressBar('predict');
+      const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend }, (e) => {
+        if (e.type === 'backend') process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
+        else if (e.type === 'progress') bar.update(e.done, e.total);
+      });
+      const release = cancelOnSigint(job, (s) => process.stderr.write(s));
+      try {
+        const r = await job.result;
+        bar.stop();
+        if (o.json) out(`${JSON.stringify(r)}\n`);
+        else {
+          for (const w of r.written) out(`${w.image} -> ${w.mask}, ${w.heatmap} [${w.classes.join(', ')}]\n`);
+          for (const f of r.failed) out(`failed ${f.image}: ${f.reason}\n`);
+        }
+        if (r.failed.length) process.exitCode = 3;
+      } finally {
+        release();
+        bar.stop();
+      }
+    });
+
+  program
+    .command('eval')
+    .description('mIoU, per-class IoU, pixel accuracy and confusion matrix against a mask folder; ends with one JSON line')
+    .argument('<model>', 'model folder or project')
+    .requiredOption('--data <maskfolder>', 'mask folder with classes.json, images/, masks/ (255 = ignored)')
+    .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .action(async (modelArg: string, o: { data: string; backend?: (typeof BACKENDS)[number] }) => {
+      const model = resolveModelDir(modelArg);
+      if (!fs.existsSync(path.join(o.data, 'classes.json'))) throw new Error(`${o.data}: not a mask folder (classes.json missing)`);
+      const bar = progressBar('eval');
+      const job = startJob({ kind: 'eval', model, data: o.data, backend: o.backend }, (e) => {
+        if (e.type === 'backend') process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
+        else if (e.type === 'progress') bar.update(e.done, e.total);
+      });
+      const r = await job.result;
+      bar.stop();
+      const m = r.metrics;
+      out(`${r.images} images, backend ${r.backend.name} (${r.backend.detail})\n`);
+      out(`mIoU ${fmt(m.predicted.miou)} (with true tags: ${fmt(m.givenTags?.miou)}), pixel accuracy ${fmt(m.predicted.pixelAccuracy)}, tag accuracy ${fmt(m.tagAccuracy)}\n`);
+      for (const [name, iou] of Object.entries(m.predicted.perClass)) out(`  ${name.padEnd(14)} ${fmt(iou)}\n`);
+      out(`${JSON.stringify({ images: r.images, backend: r.backend.name, miou: m.predicted.miou, miou_given_tags: m.givenTags?.miou ?? null, pixel_accuracy: m.predicted.pixelAccuracy, tag_accuracy: m.tagAccuracy ?? null, per_class: m.predicted.perClass, confusion: m.predicted.confusion })}\n`);
+    });
+
+  program
+    .command('export')
+    .description('write a trained segmenter as a self-contained folder (weights + heatseg-model.json)')
+    .argument('<project>', 'project folder')
+    .argument('<out>', 'output folder (new or empty)')
+    .option('--run <id>', 'run id (default: the latest completed run)', num('int', 1))
+    .action((dir: string, outDir: string, o: { run?: number }) => {
+      const store = ProjectStore.open(dir);
+      try {
+        const run = o.run ? store.run(o.run) : store.latestCompletedRun();
+        if (!run) throw new Error(`${dir} has no completed training run: run \`heatseg train ${dir}\` first`);
+        if (run.status !== 'completed') throw new Error(`run ${run.id} is ${run.status}${run.error ? ` (${run.error})` : ''}; export a completed run`);
+        const src = path.join(store.dir, run.checkpoint_dir ?? '');
+        if (!run.checkpoint_dir || !fs.existsSync(path.join(src, 'heatseg-model.json'))) throw new Error(`run ${run.id}: its model folder ${src} is missing`);
+        if (fs.existsSync(outDir) && fs.readdirSync(outDir).length) throw new Error(`${outDir} exists and is not empty; choose a new folder`);
+        const tmp = `${path.resolve(outDir)}.partial`;
+        fs.rmSync(tmp, { recursive: true, force: true });
+        fs.cpSync(src, tmp, { recursive: true });
+        if (fs.existsSync(outDir)) fs.rmdirSync(outDir);
+        fs.renameSync(tmp, outDir);
+        out(`exported run ${run.id} (${run.method}, ${run.backbone}) to ${path.resolve(outDir)}\n`);
+      } finally {
+        store.close();
+      }
+    });
+}

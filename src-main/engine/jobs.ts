@@ -1,0 +1,216 @@
+/**
+ * Engine jobs: what the worker thread runs. Each is headless and streams events; the main side
+ * (CLI, server session, Electron) owns the project's run rows and only reads results.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { hexToRgb } from '../../src-shared/colors.js';
+import { encode as encodePng } from 'fast-png';
+import { ProjectStore } from '../store/project.js';
+import { initBackend, type BackendInfo, type BackendName } from './backend.js';
+import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
+import { predict } from './infer.js';
+import { loadModel, saveModel } from './model-io.js';
+import { createSegmenter, type SegMethod } from './models/index.js';
+import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
+
+export interface TrainJob {
+  kind: 'train';
+  project: string;
+  /** Project-relative folder the model is written to (models/<run id>). */
+  modelDir: string;
+  method: SegMethod;
+  /** 'small' or a TF.js layers model folder. */
+  backbone: string;
+  backend?: BackendName;
+  config: Partial<TrainConfig>;
+  /** Start from the weights of this model folder (resume / fine-tune). */
+  resumeFrom?: string;
+}
+
+export interface PredictJob {
+  kind: 'predict';
+  model: string;
+  images: string[];
+  out: string;
+  backend?: BackendName;
+}
+
+export interface EvalJob {
+  kind: 'eval';
+  model: string;
+  data: string;
+  backend?: BackendName;
+}
+
+export type Job = TrainJob | PredictJob | EvalJob;
+
+export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
+
+export interface TrainJobResult {
+  backend: BackendInfo;
+  result: TrainResult;
+  modelDir: string;
+}
+export interface PredictJobResult {
+  backend: BackendInfo;
+  written: Array<{ image: string; mask: string; heatmap: string; classes: string[] }>;
+  failed: Array<{ image: string; reason: string }>;
+}
+export interface EvalJobResult {
+  backend: BackendInfo;
+  images: number;
+  metrics: EvalResult;
+}
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult;
+
+export interface JobContext {
+  emit: (e: JobEvent) => void;
+  cancelled: () => boolean;
+}
+
+async function backend(ctx: JobContext, preferred?: BackendName): Promise<BackendInfo> {
+  const info = await initBackend(preferred);
+  ctx.emit({ type: 'backend', backend: info });
+  return info;
+}
+
+export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
+  switch (job.kind) {
+    case 'train':
+      return trainJob(job, ctx);
+    case 'predict':
+      return predictJob(job, ctx);
+    case 'eval':
+      return evalJob(job, ctx);
+  }
+}
+
+async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult> {
+  const info = await backend(ctx, job.backend);
+  const cfg: TrainConfig = { ...DEFAULT_TRAIN, ...job.config, augment: { ...DEFAULT_TRAIN.augment, ...job.config.augment } };
+  const store = ProjectStore.open(job.project);
+  let data: Dataset;
+  let colors: string[];
+  try {
+    colors = store.classes().map((c) => c.color);
+    data = await datasetFromProject(store, cfg.size, (done, total) => ctx.emit({ type: 'progress', task: 'load images', done, total }));
+  } finally {
+    store.close();
+  }
+  if (data.classes.length < 1) throw new Error(`${job.project} has no classes: add classes and tag images first`);
+  if (data.samples.length === 0) throw new Error(`${job.project} has no tagged or labelled images to train on`);
+  const model = job.resumeFrom
+    ? loadModel(path.resolve(job.project, job.resumeFrom)).segmenter
+    : await createSegmenter({
+        method: job.method,
+        classes: data.classes.length,
+        inputSize: cfg.size,
+        encoder: job.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: job.backbone },
+        seed: cfg.seed,
+      });
+  if (model.classes !== data.classes.length) throw new Error(`the model to resume has ${model.classes} classes, the project ${data.classes.length}`);
+  const outDir = path.resolve(job.project, job.modelDir);
+  const save = (result: TrainResult | null, heatScale: number) =>
+    saveModel(outDir, model, {
+      classes: data.classes.map((name, k) => ({ name, color: colors[k] ?? '#ffffff' })),
+      inputSize: cfg.size,
+      normalisation: 'RGB / 255',
+      method: model.method,
+      backbone: job.backbone,
+      heatScale,
+      training: { backend: info.detail, config: cfg, ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}) },
+      metrics: result?.val ? (result.val as unknown as Record<string, unknown>) : null,
+    });
+  try {
+    const result = await train(model, data, cfg, { onEvent: ctx.emit, shouldStop: ctx.cancelled });
+    if (result.steps > 0) save(result, result.heatScale);
+    return { backend: info, result, modelDir: outDir };
+  } finally {
+    model.dispose();
+  }
+}
+
+function heatColor(t: number): [number, number, number] {
+  // A compact "inferno"-like ramp: black → purple → orange → yellow.
+  const stops: Array<[number, number, number]> = [
+    [0, 0, 4],
+    [87, 16, 110],
+    [188, 55, 84],
+    [249, 142, 9],
+    [252, 255, 164],
+  ];
+  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = stops[i]!, b = stops[i + 1]!;
+  return [0, 1, 2].map((c) => Math.round(a[c]! + (b[c]! - a[c]!) * f)) as [number, number, number];
+}
+
+async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobResult> {
+  const info = await backend(ctx, job.backend);
+  const { segmenter, meta } = loadModel(job.model);
+  fs.mkdirSync(job.out, { recursive: true });
+  const stride = encoderStride(segmenter);
+  const palette = meta.classes.map((c) => hexToRgb(c.color));
+  const written: PredictJobResult['written'] = [];
+  const failed: PredictJobResult['failed'] = [];
+  try {
+    for (let i = 0; i < job.images.length; i++) {
+      if (ctx.cancelled()) break;
+      const file = job.images[i]!;
+      ctx.emit({ type: 'progress', task: 'predict', done: i, total: job.images.length });
+      let sample: Sample;
+      try {
+        const img = await decodeToWorking(fs.readFileSync(file), meta.inputSize);
+        sample = { id: file, ...img, tags: [], labels: null };
+      } catch (e) {
+        failed.push({ image: file, reason: (e as Error).message });
+        continue;
+      }
+      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale });
+      const stem = path.basename(file, path.extname(file));
+      const maskFile = path.join(job.out, `${stem}.png`);
+      const fullPalette = Array.from({ length: 256 }, (_, k) => palette[k] ?? [0, 0, 0]);
+      fs.writeFileSync(maskFile, encodePng({ width: p.width, height: p.height, data: p.mask, channels: 1, depth: 8, palette: fullPalette }));
+      // Heatmap PNG: the winning class's softmax probability, coloured, over the image.
+      const K = p.classes.length;
+      const rgb = Buffer.alloc(p.width * p.height * 3);
+      for (let q = 0; q < p.width * p.height; q++) {
+        let best = 0;
+        for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
+        const col = heatColor(K > 1 ? (best - 1 / K) / (1 - 1 / K) : best);
+        rgb[q * 3] = col[0];
+        rgb[q * 3 + 1] = col[1];
+        rgb[q * 3 + 2] = col[2];
+      }
+      const heatFile = path.join(job.out, `${stem}.heatmap.png`);
+      await sharp(rgb, { raw: { width: p.width, height: p.height, channels: 3 } }).png().toFile(heatFile);
+      written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
+    }
+  } finally {
+    segmenter.dispose();
+  }
+  ctx.emit({ type: 'progress', task: 'predict', done: job.images.length, total: job.images.length });
+  return { backend: info, written, failed };
+}
+
+async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
+  const info = await backend(ctx, job.backend);
+  const { segmenter, meta } = loadModel(job.model);
+  try {
+    const data = await datasetFromMaskFolder(job.data, meta.inputSize, {
+      withTruth: true,
+      onProgress: (done, total) => ctx.emit({ type: 'progress', task: 'load images', done, total }),
+    });
+    const names = meta.classes.map((c) => c.name);
+    if (data.classes.join('\n') !== names.join('\n')) {
+      throw new Error(`${job.data}/classes.json lists [${data.classes.join(', ')}] but the model was trained on [${names.join(', ')}]`);
+    }
+    const metrics = await evaluate(segmenter, data, { heatScale: meta.heatScale, withGivenTags: true });
+    return { backend: info, images: data.samples.filter((s) => s.truth).length, metrics };
+  } finally {
+    segmenter.dispose();
+  }
+}

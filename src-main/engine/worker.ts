@@ -1,0 +1,27 @@
+/**
+ * The engine worker thread: runs one job at a time off the thread that answers the UI / CLI,
+ * streams its events, and stops between training steps when asked to cancel.
+ */
+import { parentPort } from 'node:worker_threads';
+import { type Job, runJob } from './jobs.js';
+
+export type ToWorker = { type: 'run'; job: Job } | { type: 'cancel' };
+export type FromWorker =
+  | { type: 'event'; event: import('./jobs.js').JobEvent }
+  | { type: 'result'; result: import('./jobs.js').JobResult }
+  | { type: 'error'; message: string };
+
+if (!parentPort) throw new Error('engine worker must run in a worker thread');
+const port = parentPort;
+let cancelled = false;
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'cancel') {
+    cancelled = true;
+    return;
+  }
+  cancelled = false;
+  runJob(msg.job, { emit: (event) => port.postMessage({ type: 'event', event } satisfies FromWorker), cancelled: () => cancelled })
+    .then((result) => port.postMessage({ type: 'result', result } satisfies FromWorker))
+    .catch((e: unknown) => port.postMessage({ type: 'error', message: (e as Error).message ?? String(e) } satisfies FromWorker));
+});
