@@ -216,7 +216,7 @@ function makeModel(): { vars: tf.Variable[]; loss: (x: tf.Tensor4D, y: tf.Tensor
   return { vars, loss };
 }
 
-function benchStep(size: number, batch: number, kernels: 'fast' | 'stock'): StepResult {
+async function benchStep(size: number, batch: number, kernels: 'fast' | 'stock'): Promise<StepResult> {
   useStockWasmKernels(kernels === 'stock');
   const { vars, loss } = makeModel();
   const opt = tf.train.adam(1e-3);
@@ -236,7 +236,7 @@ function benchStep(size: number, batch: number, kernels: 'fast' | 'stock'): Step
     step();
     samples.push(performance.now() - t);
   }
-  if (PROFILE && kernels === 'fast') profileStep(step, size);
+  if (PROFILE && kernels === 'fast') await profileStep(step, size);
   opt.dispose();
   tf.dispose([x, y, ...vars]);
   useStockWasmKernels(false);
@@ -245,27 +245,19 @@ function benchStep(size: number, batch: number, kernels: 'fast' | 'stock'): Step
   return { kernels, size, batch, msPerStep: ms, gflopPerStep: flops / 1e9, gflops: flops / ms / 1e6, steps: reps };
 }
 
-/** Per-kernel time of one step, to see what is left to optimize. */
-function profileStep(step: () => void, size: number): void {
+/** Per-kernel time of one step (tf.profile times each kernel call), to see what is left. */
+async function profileStep(step: () => void, size: number): Promise<void> {
+  const info = await tf.profile(step);
   const totals = new Map<string, number>();
-  const engine = tf.engine();
-  const orig = engine.runKernelFunc.bind(engine);
-  type Params = Parameters<typeof engine.runKernelFunc>[0];
-  engine.runKernelFunc = ((params: Params) => {
-    const t = performance.now();
-    const out = orig(params);
-    const name = 'kernelName' in params ? String(params.kernelName) : 'custom';
-    totals.set(name, (totals.get(name) ?? 0) + performance.now() - t);
-    return out;
-  }) as typeof engine.runKernelFunc;
-  try {
-    step();
-  } finally {
-    engine.runKernelFunc = orig;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    const key = `${k.name} ${k.inputShapes.map((s) => (s ? s.join('x') : '')).join(',')}`;
+    totals.set(key, (totals.get(key) ?? 0) + ms);
   }
-  const rows = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
-  console.log(`  profile of one ${size}px step (inclusive ms per kernel name):`);
-  for (const [k, v] of rows) console.log(`    ${k.padEnd(28)} ${v.toFixed(1)}`);
+  const rows = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20);
+  const sum = [...totals.values()].reduce((a, b) => a + b, 0);
+  console.log(`  profile of one ${size}px step: ${sum.toFixed(1)} ms in kernels; top kernels (ms, inputs):`);
+  for (const [k, v] of rows) console.log(`    ${v.toFixed(1).padStart(7)}  ${k}`);
 }
 
 // ---------- main ----------
@@ -301,7 +293,7 @@ async function main(): Promise<void> {
   const steps: StepResult[] = [];
   for (const size of [128, 224]) {
     for (const k of ['fast', 'stock'] as const) {
-      const r = benchStep(size, 8, k);
+      const r = await benchStep(size, 8, k);
       steps.push(r);
       console.log(
         `  ${String(size).padStart(3)}px ${k.padEnd(5)}: ${r.msPerStep.toFixed(1).padStart(7)} ms/step  (${r.gflopPerStep.toFixed(2)} GFLOP/step, ${r.gflops.toFixed(1)} GFLOP/s, median of ${r.steps})`,

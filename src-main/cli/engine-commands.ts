@@ -223,3 +223,86 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       }
     });
 }
+
+export function addBenchCommands(program: Command, out: (s: string) => void): void {
+  const bench = program.command('bench').description('benchmarks (print their configuration; end with one JSON line)');
+  bench
+    .command('quality')
+    .description('train each method with N pixel-labelled images + tags for all, evaluate on held-out images')
+    .requiredOption('--train <maskfolder>', 'training mask folder')
+    .option('--test <maskfolder>', 'test mask folder (default: a held-out split of --train)')
+    .option('--split <f>', 'fraction of --train to train on when --test is absent', num('float', 0.05), 0.75)
+    .option('--labeled <n>', 'images that get pixel labels', num('int', 0), 20)
+    .addOption(new Option('--labels <kind>', 'pixel labels: simulated scribbles or full masks').choices(['scribbles', 'masks']).default('scribbles'))
+    .option('--methods <list>', 'comma-separated: lrp,gradcam,unet,mtunet,tagfill', 'lrp,gradcam,unet,mtunet,tagfill')
+    .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
+    .option('--minutes <m>', 'training budget per method', num('float', 0.05))
+    .option('--epochs <n>', 'epochs per method (when --minutes is absent)', num('int', 1))
+    .option('--size <px>', 'input size', num('int', 16), 128)
+    .option('--batch <n>', 'batch size', num('int', 2), 8)
+    .option('--lr <lr>', 'learning rate', num('float', 0))
+    .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
+    .option('--warmup <steps>', 'heatmap-loss warm-up steps', num('int', 0))
+    .option('--heat-scale <s>', 'initial heatmap temperature (0 = method default)', num('float', 0))
+    .option('--fixed-heat-scale', 'do not learn the heatmap temperature')
+    .option('--seg-weight <w>', 'weight of the heatmap loss', num('float', 0))
+    .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--seed <k>', 'random seed', num('int', 0), 1)
+    .action(async (o: Record<string, unknown>) => {
+      const methods = String(o.methods).split(',').map((m) => m.trim());
+      for (const m of methods) if (![...METHODS, 'tagfill'].includes(m)) throw new Error(`--methods: unknown method "${m}"`);
+      const { benchQuality } = await import('../../bench/quality.js');
+      const backbone = o.backbone === 'small' ? 'small' : path.resolve(String(o.backbone));
+      const result = await benchQuality({
+        train: String(o.train),
+        ...(o.test ? { test: String(o.test) } : {}),
+        split: o.split as number,
+        labeled: o.labeled as number,
+        labels: o.labels as 'scribbles' | 'masks',
+        methods: methods as Array<(typeof METHODS)[number] | 'tagfill'>,
+        backbone,
+        ...(o.minutes !== undefined ? { minutes: o.minutes as number } : {}),
+        ...(o.epochs !== undefined ? { epochs: o.epochs as number } : {}),
+        size: o.size as number,
+        batch: o.batch as number,
+        seed: o.seed as number,
+        ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
+        ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
+        ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
+        ...(o.warmup !== undefined ? { warmupSteps: o.warmup as number } : {}),
+        ...(o.heatScale !== undefined ? { heatScaleInit: o.heatScale as number } : {}),
+        ...(o.fixedHeatScale ? { learnHeatScale: false } : {}),
+        ...(o.segWeight !== undefined ? { segWeight: o.segWeight as number } : {}),
+      });
+      out(`${JSON.stringify(result)}\n`);
+    });
+}
+
+export function addSpeedCommand(program: Command, out: (s: string) => void): void {
+  const bench = program.commands.find((c) => c.name() === 'bench')!;
+  bench
+    .command('speed')
+    .description('ms per training step, images/s and GFLOP/s per method and backend at two input sizes')
+    .option('--backends <list>', 'comma-separated backends to try', 'tensorflow,wasm')
+    .option('--methods <list>', 'comma-separated methods', 'lrp,gradcam,unet,mtunet')
+    .option('--sizes <list>', 'comma-separated input sizes', '128,224')
+    .option('--batch <n>', 'batch size', num('int', 2), 8)
+    .option('--steps <n>', 'timed steps', num('int', 1), 5)
+    .option('--warmup <n>', 'untimed warm-up steps', num('int', 0), 2)
+    .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
+    .action(async (o: { backends: string; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string }) => {
+      const { benchSpeed } = await import('../../bench/speed.js');
+      const result = await benchSpeed({
+        backends: o.backends.split(',') as Array<(typeof BACKENDS)[number]>,
+        methods: o.methods.split(',') as Array<(typeof METHODS)[number]>,
+        sizes: o.sizes.split(',').map(Number),
+        batch: o.batch,
+        steps: o.steps,
+        warmup: o.warmup,
+        backbone: o.backbone === 'small' ? 'small' : path.resolve(o.backbone),
+        classes: 21,
+        tagsPerImage: 3,
+      });
+      out(`${JSON.stringify(result)}\n`);
+    });
+}

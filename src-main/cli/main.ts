@@ -9,7 +9,7 @@ import { importFolder } from '../dataset/import.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { ProjectStore } from '../store/project.js';
 import { appVersion } from '../version.js';
-import { addEngineCommands } from './engine-commands.js';
+import { addBenchCommands, addEngineCommands, addSpeedCommand } from './engine-commands.js';
 import { progressBar } from './progress.js';
 
 class CliError extends Error {}
@@ -144,6 +144,8 @@ export function buildProgram(out: (s: string) => void): Command {
     });
 
   addEngineCommands(program, out);
+  addBenchCommands(program, out);
+  addSpeedCommand(program, out);
   return program;
 }
 

@@ -149,6 +149,11 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const taggedPool = data.samples.filter((s) => s.tags.length > 0);
   if (usesTags && taggedPool.length === 0) throw new Error('no image has tags: tag at least a few images (every class shown) before training');
   if (!usesTags && labelledPool.length === 0) throw new Error(`${model.method} learns only from pixel labels, and no image has any: brush some scribbles first`);
+  const nLab = labelledPool.length ? (usesTags ? Math.max(1, Math.floor(cfg.batch / 2)) : cfg.batch) : 0;
+  const nTag = usesTags ? cfg.batch - nLab : 0;
+  const stepsPerEpoch = Math.max(1, Math.ceil((usesTags ? taggedPool.length : labelledPool.length) / cfg.batch));
+  const totalSteps = cfg.epochs ? cfg.epochs * stepsPerEpoch : null;
+  hooks.onEvent?.({ type: 'start', samples: data.samples.length, labelled: labelledPool.length, tagged: taggedPool.length, stepsPerEpoch, totalSteps });
   for (let c = 0; c < C; c++) {
     if (!data.samples.some((s) => s.tags.includes(c) || s.labels?.includes(c))) {
       hooks.onEvent?.({ type: 'log', message: `class "${data.classes[c]}" has no tagged or labelled image: the model cannot learn it` });
@@ -161,14 +166,12 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const encOpt = tf.train.adam(pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr);
   const headOpt = tf.train.adam(cfg.lr);
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
-  const logScale = tf.variable(tf.scalar(Math.log(cfg.heatScaleInit || defaultHeatScale(model, S))), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale');
+  const decodesAny = decodes && labelledPool.length > 0;
+  const initScale = cfg.heatScaleInit || (decodesAny ? calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
+  const logScale = tf.tidy(() => tf.variable(tf.scalar(Math.log(initScale)), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
+  if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
   const scaleOpt = tf.train.adam(cfg.lr * 10);
 
-  const nLab = labelledPool.length ? (usesTags ? Math.max(1, Math.floor(cfg.batch / 2)) : cfg.batch) : 0;
-  const nTag = usesTags ? cfg.batch - nLab : 0;
-  const stepsPerEpoch = Math.max(1, Math.ceil((usesTags ? taggedPool.length : labelledPool.length) / cfg.batch));
-  const totalSteps = cfg.epochs ? cfg.epochs * stepsPerEpoch : null;
-  hooks.onEvent?.({ type: 'start', samples: data.samples.length, labelled: labelledPool.length, tagged: taggedPool.length, stepsPerEpoch, totalSteps });
 
   const t0 = Date.now();
   const deadline = cfg.minutes ? t0 + cfg.minutes * 60_000 : Infinity;
@@ -305,6 +308,28 @@ function concat(parts: Float32Array[]): Float32Array {
     o += p.length;
   }
   return out;
+}
+
+/**
+ * Initial heatmap temperature: 1 / (standard deviation of the untrained model's heatmaps on
+ * labelled pixels), so the pixel softmax starts neither saturated nor uniform whatever the
+ * backbone's scale (LRP heatmaps of a pretrained Darknet are ~100× those of a fresh small net).
+ */
+function calibrateHeatScale(model: Segmenter, pool: Sample[], classes: number, cfg: TrainConfig, rand: () => number): number {
+  const S = cfg.size;
+  const batch = pool.slice(0, Math.min(4, pool.length));
+  const crops = batch.map((s) => augmentedCrop(s, { ...cfg.augment, size: S }, rand));
+  const plan = planDecode({ classes, tags: batch.map((s) => s.tags), pixelLabels: crops.map((c) => c.labels), pixels: S * S });
+  const std = tf.tidy(() => {
+    const x = tf.tensor4d(concat(crops.map((c) => c.x)), [batch.length, S, S, 3]);
+    const dc = tf.tensor2d(plan.decodeClasses, [batch.length, plan.k], 'int32');
+    const seg = model.forward(x, { decodeClasses: dc }).seg!;
+    const valid = dc.greaterEqual(0).toFloat().reshape([batch.length, 1, 1, plan.k]);
+    const n = valid.sum().mul(S * S);
+    const mean = seg.mul(valid).sum().div(n);
+    return seg.sub(mean).mul(valid).square().sum().div(n).sqrt().dataSync()[0]!;
+  });
+  return std > 0 && Number.isFinite(std) ? 1 / std : 1;
 }
 
 /** Class index per pixel for the U-Nets (-1 = unlabelled). */

@@ -8,6 +8,7 @@ import {
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
+  BatchMatMul,
   Transpose,
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropInputAttrs,
@@ -16,7 +17,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs';
-import { assertNHWC, f32, free, runWasm, shape4, type BackendWasm } from './wasm_util';
+import { assertNHWC, f32, free, freeAlias, runWasm, shape4, type BackendWasm } from './wasm_util';
 
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 
@@ -30,9 +31,9 @@ function conv(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, pad: Expl
  * is a stride-1 convolution of x viewed as [Ci, H, W, N] with dy viewed as a [Ho, Wo, N, Co]
  * filter dilated by the stride; the [Ci, kh', kw', Co] result is cropped to kh x kw.
  */
-export function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropFilterAttrs }): TensorInfo {
-  const { inputs, backend, attrs } = args;
-  const { x, dy } = inputs;
+type ConvInfo = ReturnType<typeof backend_util.computeConv2DInfo>;
+
+function filterGradInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttrs): ConvInfo {
   assertNHWC(attrs.dataFormat, Conv2DBackpropFilter);
   const info = backend_util.computeConv2DInfo(
     shape4(x, Conv2DBackpropFilter),
@@ -44,12 +45,23 @@ export function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: Tensor
     false,
     'channelsLast',
   );
-  const { inHeight: H, inWidth: W, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const [dn, dh, dw, dc] = shape4(dy, Conv2DBackpropFilter);
-  if (dn !== info.batchSize || dh !== ho || dw !== wo || dc !== co) {
+  if (dn !== info.batchSize || dh !== info.outHeight || dw !== info.outWidth || dc !== info.outChannels) {
     throw new Error(`${Conv2DBackpropFilter}: dy shape [${dy.shape.join(',')}] does not match [${info.outShape.join(',')}]`);
   }
+  return info;
+}
+
+export function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropFilterAttrs }): TensorInfo {
+  const { x, dy } = args.inputs;
+  const info = filterGradInfo(x, dy, args.attrs);
+  return process.env['HEATSEG_DW'] === 'conv' ? filterGradConv(args.backend, x, dy, info) : filterGradGemm(args.backend, x, dy, info);
+}
+
+/** The one-convolution formulation (see the file comment). */
+export function filterGradConv(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: ConvInfo): TensorInfo {
+  const { inHeight: H, inWidth: W, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   // Extra bottom/right zeros so that the result has at least kh x kw taps; a negative need
@@ -82,6 +94,83 @@ export function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: Tensor
   }
   free(backend, r);
   return out;
+}
+
+/**
+ * dW as one GEMM, [kh*kw*Ci, N*Ho*Wo] x [N*Ho*Wo, Co]: the left side is x's patches laid out
+ * tap-major (built here from x transposed to [Ci, N, H, W], so each row is a run of shifted row
+ * copies), the right side is dy as it is. XNNPACK's fully-connected GEMM then streams long
+ * contiguous rows, where the convolution formulation iterates taps of only N channels and
+ * re-packs the whole dy as a filter on every call.
+ */
+export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: ConvInfo, chunk = gemmChunk()): TensorInfo {
+  const { batchSize: n, inHeight: H, inWidth: W, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const m = kh * kw * ci;
+  const out = backend.makeOutput([kh, kw, ci, co], 'float32');
+  f32(backend, out).fill(0);
+  if (n * ho * wo === 0) return out;
+  // Blocks of whole output rows: XNNPACK's GEMM does not block K, so a K of 10^5 streams both
+  // operands from memory; ~chunk columns keep them in cache and bound the patch buffer.
+  const rowsPer = Math.max(1, Math.min(n * ho, Math.floor(chunk / wo)));
+  const kMax = rowsPer * wo;
+  const xt = runWasm(backend, Transpose, { x }, { perm: [3, 0, 1, 2] });
+  const a = backend.makeOutput([1, m, kMax], 'float32');
+  const plane = n * H * W;
+  const dyOffset = backend.dataIdMap.get(dy.dataId).memoryOffset;
+  for (let r0 = 0; r0 < n * ho; r0 += rowsPer) {
+    const rows = Math.min(rowsPer, n * ho - r0);
+    const k = rows * wo;
+    {
+      const src = f32(backend, xt);
+      const dst = f32(backend, a);
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          // output columns whose input column ow*sw + j - pl lies inside [0, W)
+          const lo = Math.min(wo, Math.max(0, Math.ceil((pl - j) / sw)));
+          const hi = Math.max(lo, Math.min(wo, Math.floor((W - 1 + pl - j) / sw) + 1));
+          for (let c = 0; c < ci; c++) {
+            let d = ((i * kw + j) * ci + c) * k;
+            const cBase = c * plane;
+            for (let r = r0; r < r0 + rows; r++, d += wo) {
+              const b = Math.floor(r / ho);
+              const y = (r - b * ho) * sh + i - pt;
+              if (y < 0 || y >= H) {
+                dst.fill(0, d, d + wo);
+                continue;
+              }
+              if (lo > 0) dst.fill(0, d, d + lo);
+              if (hi < wo) dst.fill(0, d + hi, d + wo);
+              const s = cBase + (b * H + y) * W + lo * sw + j - pl;
+              if (sw === 1) {
+                dst.set(src.subarray(s, s + hi - lo), d + lo);
+              } else {
+                for (let ox = lo, t = s; ox < hi; ox++, t += sw) dst[d + ox] = src[t]!;
+              }
+            }
+          }
+        }
+      }
+    }
+    const aView: TensorInfo = { dataId: a.dataId, shape: [1, m, k], dtype: 'float32' };
+    // dy's rows r0.. are contiguous in NHWC: borrow them in place
+    const b = backend.makeOutput([1, k, co], 'float32', dyOffset + r0 * wo * co * 4);
+    const part = runWasm(backend, BatchMatMul, { a: aView, b }, { transposeA: false, transposeB: false });
+    freeAlias(backend, b);
+    const acc = f32(backend, out);
+    const p = f32(backend, part);
+    for (let e = 0; e < acc.length; e++) acc[e] = acc[e]! + p[e]!;
+    free(backend, part);
+  }
+  free(backend, xt, a);
+  return out;
+}
+
+function gemmChunk(): number {
+  const v = Number(process.env['HEATSEG_DW_CHUNK']);
+  return Number.isFinite(v) && v > 0 ? v : 8192;
 }
 
 /**

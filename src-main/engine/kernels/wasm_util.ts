@@ -45,3 +45,20 @@ export function assertNHWC(dataFormat: unknown, kernel: string): void {
     throw new Error(`${kernel} (fast wasm kernel) supports only NHWC, got ${String(dataFormat)}`);
   }
 }
+
+/**
+ * A second tensor id over the same heap memory. XNNPACK operator caches in the wasm backend are
+ * keyed by tensor id (packed weights, not shapes), so a private id keeps a cached operator from
+ * ever being reused for another view of the same data. Release with freeAlias, never free().
+ */
+export function alias(backend: BackendWasm, info: TensorInfo, shape: number[]): TensorInfo {
+  const { memoryOffset } = backend.dataIdMap.get(info.dataId);
+  return backend.makeOutput(shape, info.dtype, memoryOffset);
+}
+
+export function freeAlias(backend: BackendWasm, info: TensorInfo): void {
+  const data = backend.dataIdMap.get(info.dataId);
+  // drops the id (and the operators cached on it) without freeing the memory it borrows
+  backend.wasm.tfjs.disposeData(data.id);
+  backend.dataIdMap.delete(info.dataId);
+}

@@ -51,9 +51,7 @@ export function smallEncoderSpec(opts: SmallEncoderOptions = {}): EncoderSpec {
       const id = `block${b + 1}_conv${m + 1}`;
       layers.push({ type: 'conv', name: id, filters, kernel: [3, 3], strides: [1, 1], padding: 'same' });
       layers.push(
-        opts.activation === 'leaky'
-          ? { type: 'leaky', name: `${id}_act`, alpha: opts.alpha ?? 0.1 }
-          : { type: 'relu', name: `${id}_act` },
+        opts.activation === 'leaky' ? { type: 'leaky', name: `${id}_act`, alpha: opts.alpha ?? 0.1 } : { type: 'relu', name: `${id}_act` },
       );
     }
     if (b < channels.length - 1) layers.push({ type: 'maxpool', name: `block${b + 1}_pool`, pool: [2, 2] });
@@ -168,7 +166,12 @@ export class Encoder {
         }
         case 'pad': {
           const [[t, b], [l, r]] = layer.pad;
-          h = tf.pad(cur, [[0, 0], [t, b], [l, r], [0, 0]]);
+          h = tf.pad(cur, [
+            [0, 0],
+            [t, b],
+            [l, r],
+            [0, 0],
+          ]);
           break;
         }
       }

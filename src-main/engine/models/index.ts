@@ -20,7 +20,13 @@ export {
   type EncoderChoice,
 } from './segmenter.js';
 export { Encoder, smallEncoderSpec, type EncoderTrace, type SmallEncoderOptions } from './encoder.js';
-export { importKerasBackbone, kerasBackboneFromTopology, readLayersModelFolder, SUPPORTED_KERAS_LAYERS, type KerasBackbone } from './keras-import.js';
+export {
+  importKerasBackbone,
+  kerasBackboneFromTopology,
+  readLayersModelFolder,
+  SUPPORTED_KERAS_LAYERS,
+  type KerasBackbone,
+} from './keras-import.js';
 export { lrpDecode, type LrpTrace } from './lrp.js';
 export { gradcamDecode } from './gradcam.js';
 export { UNetDecoder } from './unet.js';

@@ -45,13 +45,13 @@ export async function readLayersModelFolder(location: string): Promise<LayersMod
   try {
     text = await fs.readFile(modelJsonPath, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read layers model ${modelJsonPath}: ${(err as Error).message}`);
+    throw new Error(`cannot read layers model ${modelJsonPath}: ${(err as Error).message}`, { cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${modelJsonPath} is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`${modelJsonPath} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   const root = record(json, modelJsonPath);
   const topology = record(root.modelTopology, `${modelJsonPath}: modelTopology`);
@@ -75,6 +75,7 @@ export async function readLayersModelFolder(location: string): Promise<LayersMod
           code === 'ENOENT'
             ? `weight shard '${String(p)}' listed in ${modelJsonPath} is missing (${file})`
             : `cannot read weight shard '${String(p)}' (${file}): ${(err as Error).message}`,
+          { cause: err },
         );
       }
     }
@@ -87,8 +88,10 @@ export async function readLayersModelFolder(location: string): Promise<LayersMod
       if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
         throw new Error(`weight '${name}' in ${modelJsonPath} has an invalid shape`);
       }
-      if (spec.quantization !== undefined) throw new Error(`weight '${name}' in ${modelJsonPath} is quantized; only float32 weights are supported`);
-      if (spec.dtype !== 'float32') throw new Error(`weight '${name}' in ${modelJsonPath} has dtype ${String(spec.dtype)}; only float32 is supported`);
+      if (spec.quantization !== undefined)
+        throw new Error(`weight '${name}' in ${modelJsonPath} is quantized; only float32 weights are supported`);
+      if (spec.dtype !== 'float32')
+        throw new Error(`weight '${name}' in ${modelJsonPath} has dtype ${String(spec.dtype)}; only float32 is supported`);
       const size = (shape as number[]).reduce((a, b) => a * b, 1);
       const end = offset + size * 4;
       if (end > bytes.length) {
@@ -148,7 +151,10 @@ export function kerasBackboneFromTopology(
     if (i > 0 && layer.inbound !== null) {
       const prev = layers[i - 1]!.name;
       if (layer.inbound.length !== 1 || layer.inbound[0] !== prev) {
-        refuse(layer, `takes input from [${layer.inbound.join(', ')}], not only from the layer before ('${prev}'); only plain chains are supported`);
+        refuse(
+          layer,
+          `takes input from [${layer.inbound.join(', ')}], not only from the layer before ('${prev}'); only plain chains are supported`,
+        );
       }
     }
     if (gapAt !== null) {
@@ -156,7 +162,8 @@ export function kerasBackboneFromTopology(
       if (layer.className === 'Activation') continue;
       refuse(layer, 'only an Activation may follow GlobalAveragePooling2D');
     }
-    if (c.data_format !== undefined && c.data_format !== 'channels_last') refuse(layer, `data_format ${String(c.data_format)} is not supported`);
+    if (c.data_format !== undefined && c.data_format !== 'channels_last')
+      refuse(layer, `data_format ${String(c.data_format)} is not supported`);
     const shapeCfg = c.batch_input_shape ?? c.batch_shape;
     if (Array.isArray(shapeCfg) && channels === null) {
       const last = shapeCfg[shapeCfg.length - 1];
@@ -179,7 +186,8 @@ export function kerasBackboneFromTopology(
         const padding = c.padding;
         if (padding !== 'same' && padding !== 'valid') refuse(layer, `padding '${String(padding)}' is not supported`);
         const activation = c.activation ?? 'linear';
-        if (activation !== 'linear' && activation !== 'relu') refuse(layer, `activation '${String(activation)}' is not supported (linear or relu only)`);
+        if (activation !== 'linear' && activation !== 'relu')
+          refuse(layer, `activation '${String(activation)}' is not supported (linear or relu only)`);
         const strides = pair(c.strides ?? 1, layer, 'strides');
         const bias = c.use_bias === false ? new Float32Array(cout) : new Float32Array(weight(`${layer.name}/bias`, layer).data);
         if (bias.length !== cout) refuse(layer, `bias has ${bias.length} entries for ${cout} filters`);
@@ -274,12 +282,7 @@ export function kerasBackboneFromTopology(
 }
 
 /** W' = W·γ/√(σ²+ε) per output channel, b' = (b − μ)·γ/√(σ²+ε) + β. */
-function foldBatchNorm(
-  conv: ConvWeights,
-  layer: KerasLayer,
-  c: Record<string, unknown>,
-  weight: (name: string) => WeightEntry,
-): void {
+function foldBatchNorm(conv: ConvWeights, layer: KerasLayer, c: Record<string, unknown>, weight: (name: string) => WeightEntry): void {
   const cout = conv.bias.length;
   const eps = typeof c.epsilon === 'number' ? c.epsilon : 1e-3;
   const ones = new Float32Array(cout).fill(1);
@@ -287,8 +290,14 @@ function foldBatchNorm(
   const beta = c.center === false ? new Float32Array(cout) : weight(`${layer.name}/beta`).data;
   const mean = weight(`${layer.name}/moving_mean`).data;
   const variance = weight(`${layer.name}/moving_variance`).data;
-  for (const [what, arr] of [['gamma', gamma], ['beta', beta], ['moving_mean', mean], ['moving_variance', variance]] as const) {
-    if (arr.length !== cout) throw new Error(`layer '${layer.name}' (BatchNormalization): ${what} has ${arr.length} entries for ${cout} channels`);
+  for (const [what, arr] of [
+    ['gamma', gamma],
+    ['beta', beta],
+    ['moving_mean', mean],
+    ['moving_variance', variance],
+  ] as const) {
+    if (arr.length !== cout)
+      throw new Error(`layer '${layer.name}' (BatchNormalization): ${what} has ${arr.length} entries for ${cout} channels`);
   }
   const factor = new Float64Array(cout);
   for (let o = 0; o < cout; o++) {
@@ -356,12 +365,23 @@ function allOnes(v: unknown): boolean {
 
 function zeroPadding(v: unknown, layer: KerasLayer): [[number, number], [number, number]] {
   const ok = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 0;
-  if (ok(v)) return [[v, v], [v, v]];
+  if (ok(v))
+    return [
+      [v, v],
+      [v, v],
+    ];
   if (Array.isArray(v) && v.length === 2) {
     const [a, b] = v as unknown[];
-    if (ok(a) && ok(b)) return [[a, a], [b, b]];
+    if (ok(a) && ok(b))
+      return [
+        [a, a],
+        [b, b],
+      ];
     if (Array.isArray(a) && Array.isArray(b) && a.length === 2 && b.length === 2 && [...a, ...b].every(ok)) {
-      return [[a[0], a[1]], [b[0], b[1]]];
+      return [
+        [a[0], a[1]],
+        [b[0], b[1]],
+      ];
     }
   }
   throw new Error(`layer '${layer.name}' (ZeroPadding2D): padding ${JSON.stringify(v)} is not understood`);

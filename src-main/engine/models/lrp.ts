@@ -16,12 +16,7 @@ export type LrpTrace = Pick<EncoderTrace, 'input' | 'inputShapes' | 'constants'>
  * Heatmaps [N, H, W, K] of the classes in `decodeClasses` ([N, K] int32, -1 = padding → zeros),
  * batched as N·K decoder passes. `headKernel` is the [Cf, C] dense kernel of the GAP + dense head.
  */
-export function lrpDecode(
-  encoder: Encoder,
-  trace: LrpTrace,
-  headKernel: tf.Tensor2D,
-  decodeClasses: tf.Tensor2D,
-): tf.Tensor4D {
+export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tensor2D, decodeClasses: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, k] = decodeClasses.shape;
     const [fn, fh, fw, fc] = trace.featureShape;

@@ -18,49 +18,58 @@ export function noGrad<T extends tf.Tensor>(f: () => T): T {
 }
 
 /**
- * Nearest-neighbour ×(kh, kw) upsampling by reshape + broadcast multiply; its gradient is a plain
- * window sum. (tf.image.resizeNearestNeighbor's gradient is wrong on the cpu backend, and
- * broadcastTo's gradient (tile) is not implemented beyond rank 4.) Stays at rank ≤ 4.
+ * Nearest-neighbour ×(kh, kw) upsampling. Forward by concatenating copies (a memcpy on wasm),
+ * gradient as a k×k sum pool (avgPool · kh·kw, one fast pooling kernel). Used instead of
+ * tf.image.resizeNearestNeighbor, whose gradient is wrong on the cpu backend; ~1.6× faster on wasm
+ * than reshape + broadcast multiply, whose gradient is a slow non-trailing-axis reduction.
  */
 export function upsampleNearest(x: tf.Tensor4D, kh: number, kw: number = kh): tf.Tensor4D {
   if (kh === 1 && kw === 1) return x;
+  const op = tf.customGrad((t: tf.Tensor | GradSaveFunc) => ({
+    value: repeatPixels(t as tf.Tensor4D, kh, kw),
+    gradFunc: (dy: tf.Tensor4D) => tf.avgPool(dy, [kh, kw], [kh, kw], 'valid').mul(kh * kw),
+  }));
+  return op(x) as tf.Tensor4D;
+}
+
+function repeatPixels(x: tf.Tensor4D, kh: number, kw: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, w, c] = x.shape;
-    const wide = kw === 1 ? x : x.reshape([b * h, w, 1, c]).mul(tf.ones([1, 1, kw, 1]));
-    const rows = wide.reshape([b, h, 1, w * kw * c]);
-    const tall = kh === 1 ? rows : rows.mul(tf.ones([1, 1, kh, 1]));
-    return tall.reshape([b, h * kh, w * kw, c]) as tf.Tensor4D;
+    let t: tf.Tensor = x;
+    if (kw > 1) {
+      const col = x.reshape([b * h * w, 1, c]);
+      t = tf.concat(new Array<tf.Tensor>(kw).fill(col), 1);
+    }
+    if (kh > 1) {
+      const row = t.reshape([b * h, 1, w * kw * c]);
+      t = tf.concat(new Array<tf.Tensor>(kh).fill(row), 1);
+    }
+    return t.reshape([b, h * kh, w * kw, c]) as tf.Tensor4D;
   });
 }
 
 /**
  * Max-pool switch mask (1 at the position that wins each non-overlapping kh×kw window, else 0),
  * computed as METHOD.md says, `1 - step(upsample(maxPool(a)) - a)`, then de-duplicated: when
- * several positions tie for a window's maximum only the first in row-major order keeps the 1,
- * the same position tf's cpu MaxPoolGrad routes to, so relevance is never routed twice.
+ * several positions tie for a window's maximum only the first in row-major order keeps the 1 (the
+ * position tf's cpu MaxPoolGrad routes to), so relevance is never routed twice. The tie-break is a
+ * second max-pool over `atMax · priority`, priority falling in row-major order within the window:
+ * pooling and elementwise kernels only, ~10× faster on wasm than strided slicing.
  * Not differentiable by design; call inside `noGrad`.
  */
 export function switchMask(a: tf.Tensor4D, kh: number, kw: number): tf.Tensor4D {
   return tf.tidy(() => {
-    const [b, hIn, wIn, c] = a.shape;
-    const h = hIn / kh;
-    const w = wIn / kw;
+    const [, hIn, wIn] = a.shape;
     const pooled = tf.maxPool(a, [kh, kw], [kh, kw], 'valid');
     const atMax = tf.scalar(1).sub(tf.step(upsampleNearest(pooled, kh, kw).sub(a)));
     if (kh * kw === 1) return atMax as tf.Tensor4D;
-    let taken: tf.Tensor4D = tf.zeros([b, h, w, c]);
-    const rows: tf.Tensor4D[] = [];
-    for (let i = 0; i < kh; i++) {
-      const cols: tf.Tensor4D[] = [];
-      for (let j = 0; j < kw; j++) {
-        const cand = tf.stridedSlice(atMax, [0, i, j, 0], [b, hIn, wIn, c], [1, kh, kw, 1]) as tf.Tensor4D;
-        const first = cand.mul(tf.scalar(1).sub(taken)) as tf.Tensor4D;
-        taken = taken.add(first);
-        cols.push(first);
-      }
-      rows.push(tf.stack(cols, 3).reshape([b, h, w * kw, c]));
+    const priority = new Float32Array(hIn * wIn);
+    for (let y = 0; y < hIn; y++) {
+      for (let x = 0; x < wIn; x++) priority[y * wIn + x] = kh * kw - ((y % kh) * kw + (x % kw));
     }
-    return tf.stack(rows, 2).reshape([b, hIn, wIn, c]) as tf.Tensor4D;
+    const score = atMax.mul(tf.tensor4d(priority, [1, hIn, wIn, 1])) as tf.Tensor4D;
+    const best = tf.maxPool(score, [kh, kw], [kh, kw], 'valid');
+    return tf.scalar(1).sub(tf.step(upsampleNearest(best, kh, kw).sub(score))) as tf.Tensor4D;
   });
 }
 

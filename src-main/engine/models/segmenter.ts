@@ -24,7 +24,10 @@ const layerSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('pad'),
     name,
-    pad: z.tuple([z.tuple([z.number().int().min(0), z.number().int().min(0)]), z.tuple([z.number().int().min(0), z.number().int().min(0)])]),
+    pad: z.tuple([
+      z.tuple([z.number().int().min(0), z.number().int().min(0)]),
+      z.tuple([z.number().int().min(0), z.number().int().min(0)]),
+    ]),
   }),
 ]);
 
@@ -71,8 +74,6 @@ export interface CreateSegmenterOptions {
 
 /** Builds a fresh model; a pretrained encoder is read from its TF.js layers model folder. */
 export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Segmenter> {
-  const choice = opts.encoder ?? { kind: 'small' };
-  const backbone = choice.kind === 'pretrained' ? await importKerasBackbone(choice.path) : null;
   const base = {
     format: 'heatseg-segmenter' as const,
     version: 1 as const,
@@ -83,12 +84,14 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
     unetConvsPerStage: opts.unetConvsPerStage ?? 1,
     seed: opts.seed ?? 1,
   };
-  if (backbone) {
-    const model = buildSegmenter({ ...base, encoder: { ...backbone.spec, source: choice.kind === 'pretrained' ? choice.path : '' } });
+  const choice = opts.encoder ?? { kind: 'small' };
+  if (choice.kind === 'pretrained') {
+    const backbone = await importKerasBackbone(choice.path);
+    const model = buildSegmenter({ ...base, encoder: { ...backbone.spec, source: choice.path } });
     model.setWeights(backbone.weights, { allowMissing: true });
     return model;
   }
-  const { kind: _kind, ...small } = choice as { kind: 'small' } & SmallEncoderOptions;
+  const { kind: _kind, ...small } = choice;
   return buildSegmenter({ ...base, encoder: smallEncoderSpec(small) });
 }
 
@@ -138,10 +141,17 @@ class TfSegmenter implements Segmenter {
             kernel: tf.variable(glorotUniform([c, cfg.classes], c, cfg.classes, cfg.seed + 15485863)),
             bias: tf.variable(tf.zeros([cfg.classes])),
           };
-    this.unet =
-      cfg.method === 'unet' || cfg.method === 'mtunet'
-        ? new UNetDecoder(cfg.encoder, cfg.classes, cfg.unetConvsPerStage, cfg.seed)
-        : null;
+    try {
+      this.unet =
+        cfg.method === 'unet' || cfg.method === 'mtunet'
+          ? new UNetDecoder(cfg.encoder, cfg.classes, cfg.unetConvsPerStage, cfg.seed)
+          : null;
+    } catch (err) {
+      encoder.dispose();
+      this.head?.kernel.dispose();
+      this.head?.bias.dispose();
+      throw err;
+    }
     this.vars = {
       ...encoder.namedVariables(),
       ...(this.head ? { 'head/kernel': this.head.kernel, 'head/bias': this.head.bias } : {}),
@@ -196,12 +206,15 @@ class TfSegmenter implements Segmenter {
       if (!v) throw new Error(`unknown weight '${key}' for this ${this.method} model`);
       const size = v.shape.reduce((a, b) => a * b, 1);
       if (entry.shape.length !== v.shape.length || entry.shape.some((d, i) => d !== v.shape[i]) || entry.data.length !== size) {
-        throw new Error(`weight '${key}' has shape [${entry.shape.join(', ')}] (${entry.data.length} values), the model needs [${v.shape.join(', ')}]`);
+        throw new Error(
+          `weight '${key}' has shape [${entry.shape.join(', ')}] (${entry.data.length} values), the model needs [${v.shape.join(', ')}]`,
+        );
       }
     }
     if (!opts.allowMissing) {
       const missing = Object.keys(this.vars).filter((key) => !(key in weights));
-      if (missing.length > 0) throw new Error(`missing weights: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+      if (missing.length > 0)
+        throw new Error(`missing weights: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
     }
     for (const [key, entry] of Object.entries(weights)) {
       const v = this.vars[key]!;
@@ -226,7 +239,10 @@ function selectChannels(all: tf.Tensor4D, decodeClasses: tf.Tensor2D): tf.Tensor
   return tf.tidy(() => {
     const [n, h, w, c] = all.shape;
     const k = decodeClasses.shape[1];
-    const oneHot = tf.oneHot(decodeClasses.reshape([-1]) as tf.Tensor1D, c).toFloat().reshape([n, k, c]);
+    const oneHot = tf
+      .oneHot(decodeClasses.reshape([-1]) as tf.Tensor1D, c)
+      .toFloat()
+      .reshape([n, k, c]);
     return tf.matMul(all.reshape([n, h * w, c]), oneHot, false, true).reshape([n, h, w, k]) as tf.Tensor4D;
   });
 }

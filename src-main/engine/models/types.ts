@@ -62,6 +62,7 @@ export interface ForwardOptions {
   /**
    * [N, K] int32 class indices to decode per image; -1 marks a padding slot, which yields an
    * all-zero channel that losses and argmax must mask (see `maskPaddedChannels` in losses.ts).
+   * Indices are not range-checked (that would need a GPU→CPU read); one ≥ C also decodes to zeros.
    * LRP / Grad-CAM produce `seg` only when this is given; U-Net always produces `seg` (all C
    * channels without it, the selected K channels with it).
    */

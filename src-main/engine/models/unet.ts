@@ -1,7 +1,8 @@
 /**
  * U-Net decoder (baseline of METHOD.md): free weights, one stage per encoder downsampling step,
- * each stage = nearest upsample → concatenate the encoder map of that resolution → 3×3 conv+ReLU
- * (× convsPerStage) with as many channels as the skip; a final 1×1 conv to C logits.
+ * each stage = nearest upsample → concatenate the encoder map of that resolution (the first
+ * kernel's input channels are [upsampled, skip]) → 3×3 conv+ReLU (× convsPerStage) with as many
+ * channels as the skip; a final 1×1 conv to C logits.
  * Nearest upsample + conv rather than a learned transposed conv: no checkerboard artefacts and
  * fewer weights; the up-sampling is the reshape/broadcast one whose gradient is right on cpu too.
  */
@@ -74,8 +75,23 @@ export class UNetDecoder {
         if (!Number.isInteger(fy) || !Number.isInteger(fx)) {
           throw new Error(`U-Net: cannot upsample ${h.shape[1]}×${h.shape[2]} to skip ${skip.shape[1]}×${skip.shape[2]}`);
         }
-        h = tf.concat([upsampleNearest(h, fy, fx), skip], 3);
-        for (const c of stage) {
+        const up = upsampleNearest(h, fy, fx);
+        const [first, ...rest] = stage;
+        if (!first) throw new Error('U-Net: empty decoder stage');
+        // conv over concat([up, skip]) computed as the sum of two convs with the kernel split along
+        // its input channels: same weights and result, but no Concat/SplitV (SplitV is slow on wasm)
+        const [kh, kw, cin, cout] = first.kernel.shape as [number, number, number, number];
+        const cu = up.shape[3];
+        const fromUp = tf.conv2d(up, first.kernel.slice([0, 0, 0, 0], [kh, kw, cu, cout]) as tf.Tensor4D, 1, 'same');
+        h = tf.fused.conv2d({
+          x: skip,
+          filter: first.kernel.slice([0, 0, cu, 0], [kh, kw, cin - cu, cout]) as tf.Tensor4D,
+          strides: 1,
+          pad: 'same',
+          bias: first.bias,
+        });
+        h = tf.relu(h.add(fromUp));
+        for (const c of rest) {
           h = tf.fused.conv2d({ x: h, filter: c.kernel as tf.Tensor4D, strides: 1, pad: 'same', bias: c.bias, activation: 'relu' });
         }
       });

@@ -26,22 +26,28 @@ export class ImagePages {
   error = $state('');
   query: ImageQuery = { filter: 'all', classId: null };
   private readonly pages = new SvelteMap<number, ImageSummary[]>();
+  // Bookkeeping for the fetch pump, never shown: deliberately not reactive.
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
   private readonly inFlight = new Set<number>();
   private generation = 0;
-  private wanted = { first: 0, last: 0 };
+  private wanted = { first: -1, last: -1 };
 
   constructor(readonly pageSize = PAGE_SIZE) {}
 
-  /** Starts over with a new query (or the same one after the list changed as a whole). */
-  reset(query: ImageQuery): void {
+  /**
+   * Starts over with a new query, or the same one after the list changed as a whole. `keepTotal`
+   * keeps the old count until the first page answers, so a grid keeps its height and scroll position.
+   */
+  reset(query: ImageQuery, opts: { keepTotal?: boolean } = {}): void {
     this.query = { ...query };
     this.generation++;
     this.pages.clear();
     this.inFlight.clear();
-    this.total = null;
+    if (!opts.keepTotal) this.total = null;
     this.error = '';
-    this.wanted = { first: 0, last: 0 };
-    this.pump();
+    const wanted = this.wanted;
+    this.wanted = { first: -1, last: -1 };
+    this.want(wanted.first * this.pageSize, (wanted.last + 1) * this.pageSize);
   }
 
   /** The image at a list index, if its page is loaded. Reactive. */
@@ -65,7 +71,11 @@ export class ImagePages {
   replace(updated: ImageSummary): void {
     for (const [page, items] of this.pages) {
       const i = items.findIndex((it) => it.id === updated.id);
-      if (i >= 0) this.pages.set(page, items.map((it, j) => (j === i ? updated : it)));
+      if (i >= 0)
+        this.pages.set(
+          page,
+          items.map((it, j) => (j === i ? updated : it)),
+        );
     }
   }
 

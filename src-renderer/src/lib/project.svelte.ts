@@ -13,6 +13,8 @@ export class ProjectState {
 
   constructor(initial: ProjectSummary) {
     this.summary = $state.raw(initial);
+    // A fresh map per summary, never mutated: the derived itself is what is reactive.
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity
     this.classById = $derived(new Map(this.summary.classes.map((c) => [c.id, c])));
   }
 
