@@ -20,6 +20,8 @@ export default defineConfig({
       rollupOptions: {
         input: {
           index: resolve(__dirname, 'src-main/electron/main.ts'),
+          // The engine's worker thread (src-main/engine/client.ts looks for it next to index.js).
+          engineWorker: resolve(__dirname, 'src-main/engine/worker.ts'),
         },
       },
     },

@@ -39,6 +39,7 @@ export interface QualityOptions {
   heatScaleInit?: number;
   learnHeatScale?: boolean;
   segWeight?: number;
+  lrpDepth?: number;
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -172,6 +173,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     minutes: o.minutes ?? null,
     epochs: o.epochs ?? null,
     seed: o.seed,
+    lrp_depth: o.lrpDepth ?? 0,
   };
   log(`config: ${JSON.stringify(config)}`);
 
@@ -200,6 +202,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       inputSize: o.size,
       encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
       seed: o.seed,
+      lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 0) : 0,
     });
     log(`\n== ${method}: training (${cfg.minutes ? `${cfg.minutes} min` : `${cfg.epochs} epochs`})`);
     let lastLog = 0;

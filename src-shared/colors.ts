@@ -1,17 +1,24 @@
-/** Class colours: a fixed, distinguishable palette (PASCAL VOC's bit-interleaved colour map). */
+/** Class colours: a fixed palette of bright, mutually distinguishable colours that read on dark and light images. */
+const PALETTE = [
+  '#e6194b', '#3cb44b', '#ffe119', '#4363d8', '#f58231', '#42d4f4', '#f032e6', '#bfef45', '#fabed4', '#469990',
+  '#dcbeff', '#9a6324', '#fffac8', '#aaffc3', '#808000', '#ffd8b1', '#a9a9ff', '#ff6f61', '#00b3a4', '#c0c0c0',
+];
+
 export function defaultClassColor(index: number): string {
-  // Skip VOC's entry 0 (black), which reads as "no label".
-  let c = index + 1;
-  let r = 0;
-  let g = 0;
-  let b = 0;
-  for (let j = 0; j < 8; j++) {
-    r |= ((c >> 0) & 1) << (7 - j);
-    g |= ((c >> 1) & 1) << (7 - j);
-    b |= ((c >> 2) & 1) << (7 - j);
-    c >>= 3;
-  }
-  return `#${[r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
+  if (index < PALETTE.length) return PALETTE[index]!;
+  // Beyond the palette: golden-angle hues at fixed saturation/lightness.
+  const h = (index * 137.508) % 360;
+  return hslToHex(h, 0.75, 0.6);
+}
+
+function hslToHex(h: number, s: number, l: number): string {
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => {
+    const k = (n + h / 30) % 12;
+    const c = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return Math.round(c * 255).toString(16).padStart(2, '0');
+  };
+  return `#${f(0)}${f(8)}${f(4)}`;
 }
 
 export function hexToRgb(hex: string): [number, number, number] {

@@ -246,6 +246,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--heat-scale <s>', 'initial heatmap temperature (0 = method default)', num('float', 0))
     .option('--fixed-heat-scale', 'do not learn the heatmap temperature')
     .option('--seg-weight <w>', 'weight of the heatmap loss', num('float', 0))
+    .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)', num('int', 0))
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
     .action(async (o: Record<string, unknown>) => {
@@ -273,6 +274,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.heatScale !== undefined ? { heatScaleInit: o.heatScale as number } : {}),
         ...(o.fixedHeatScale ? { learnHeatScale: false } : {}),
         ...(o.segWeight !== undefined ? { segWeight: o.segWeight as number } : {}),
+        ...(o.lrpDepth !== undefined ? { lrpDepth: o.lrpDepth as number } : {}),
       });
       out(`${JSON.stringify(result)}\n`);
     });

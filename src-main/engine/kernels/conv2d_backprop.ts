@@ -17,7 +17,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs';
-import { assertNHWC, f32, free, freeAlias, runWasm, shape4, type BackendWasm } from './wasm_util';
+import { assertNHWC, f32, free, freeAlias, heapF32, runWasm, shape4, type BackendWasm } from './wasm_util';
 
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 
@@ -124,30 +124,30 @@ export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorIn
     const rows = Math.min(rowsPer, n * ho - r0);
     const k = rows * wo;
     {
-      const src = f32(backend, xt);
-      const dst = f32(backend, a);
+      const { heap, at: srcAt } = heapF32(backend, xt);
+      const dstAt = heapF32(backend, a).at;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
           // output columns whose input column ow*sw + j - pl lies inside [0, W)
           const lo = Math.min(wo, Math.max(0, Math.ceil((pl - j) / sw)));
           const hi = Math.max(lo, Math.min(wo, Math.floor((W - 1 + pl - j) / sw) + 1));
           for (let c = 0; c < ci; c++) {
-            let d = ((i * kw + j) * ci + c) * k;
-            const cBase = c * plane;
+            let d = dstAt + ((i * kw + j) * ci + c) * k;
+            const cBase = srcAt + c * plane;
             for (let r = r0; r < r0 + rows; r++, d += wo) {
               const b = Math.floor(r / ho);
               const y = (r - b * ho) * sh + i - pt;
               if (y < 0 || y >= H) {
-                dst.fill(0, d, d + wo);
+                heap.fill(0, d, d + wo);
                 continue;
               }
-              if (lo > 0) dst.fill(0, d, d + lo);
-              if (hi < wo) dst.fill(0, d + hi, d + wo);
+              if (lo > 0) heap.fill(0, d, d + lo);
+              if (hi < wo) heap.fill(0, d + hi, d + wo);
               const s = cBase + (b * H + y) * W + lo * sw + j - pl;
               if (sw === 1) {
-                dst.set(src.subarray(s, s + hi - lo), d + lo);
+                heap.copyWithin(d + lo, s, s + hi - lo);
               } else {
-                for (let ox = lo, t = s; ox < hi; ox++, t += sw) dst[d + ox] = src[t]!;
+                for (let ox = lo, t = s; ox < hi; ox++, t += sw) heap[d + ox] = heap[t]!;
               }
             }
           }

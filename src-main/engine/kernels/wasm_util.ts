@@ -47,6 +47,16 @@ export function assertNHWC(dataFormat: unknown, kernel: string): void {
 }
 
 /**
+ * The whole wasm heap as floats plus a tensor's float index in it, for copyWithin: copying rows
+ * without creating a subarray object per row (those allocations dominated small-row copies).
+ * Same lifetime caveat as f32().
+ */
+export function heapF32(backend: BackendWasm, info: TensorInfo): { heap: Float32Array; at: number } {
+  const view = f32(backend, info);
+  return { heap: new Float32Array(view.buffer), at: view.byteOffset >> 2 };
+}
+
+/**
  * A second tensor id over the same heap memory. XNNPACK operator caches in the wasm backend are
  * keyed by tensor id (packed weights, not shapes), so a private id keeps a cached operator from
  * ever being reused for another view of the same data. Release with freeAlias, never free().

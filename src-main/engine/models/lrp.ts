@@ -16,7 +16,17 @@ export type LrpTrace = Pick<EncoderTrace, 'input' | 'inputShapes' | 'constants'>
  * Heatmaps [N, H, W, K] of the classes in `decodeClasses` ([N, K] int32, -1 = padding → zeros),
  * batched as N·K decoder passes. `headKernel` is the [Cf, C] dense kernel of the GAP + dense head.
  */
-export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tensor2D, decodeClasses: tf.Tensor2D): tf.Tensor4D {
+/**
+ * Where the decoder may stop above the input: at the input of a downsampling layer (layer index),
+ * whose activation `a` gives the relevance `Σ_ch a ⊙ t` at that resolution (LRP-0 relevance is
+ * conserved layer to layer, so this is the same explanation read off a coarser layer).
+ */
+export interface LrpStop {
+  layer: number;
+  activation: tf.Tensor4D;
+}
+
+export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tensor2D, decodeClasses: tf.Tensor2D, stop?: LrpStop): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, k] = decodeClasses.shape;
     const [fn, fh, fw, fc] = trace.featureShape;
@@ -41,7 +51,7 @@ export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tens
       return out.reshape([n * k, h, w, c]) as tf.Tensor4D;
     };
 
-    for (let i = layers.length - 1; i >= 0; i--) {
+    for (let i = layers.length - 1; i >= (stop?.layer ?? 0); i--) {
       const layer = layers[i]!;
       const inShape = trace.inputShapes[i]!;
       const outShape: Shape4 = trace.inputShapes[i + 1] ?? trace.featureShape;
@@ -73,10 +83,11 @@ export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tens
         }
       }
     }
-    t = flush(trace.inputShapes[0] ?? trace.featureShape);
+    t = flush(trace.inputShapes[stop?.layer ?? 0] ?? trace.featureShape);
 
-    const [, hIn, wIn, cIn] = trace.input.shape;
-    const heat = trace.input
+    const bottom = stop?.activation ?? trace.input;
+    const [, hIn, wIn, cIn] = bottom.shape;
+    const heat = bottom
       .reshape([n, 1, hIn, wIn, cIn])
       .mul(t.reshape([n, k, hIn, wIn, cIn]))
       .sum(-1); // [N, K, H, W]

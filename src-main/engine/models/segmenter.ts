@@ -11,7 +11,7 @@ import { importKerasBackbone } from './keras-import.js';
 import { gradcamDecode } from './gradcam.js';
 import { lrpDecode } from './lrp.js';
 import { UNetDecoder } from './unet.js';
-import { glorotUniform } from './ops.js';
+import { glorotUniform, resizeBilinearLinear } from './ops.js';
 
 const posInt = z.number().int().positive();
 const pair = z.tuple([posInt, posInt]);
@@ -44,6 +44,7 @@ export const segmenterConfigSchema = z.strictObject({
     source: z.string().optional(),
   }),
   gradcamRelu: z.boolean().default(false),
+  lrpDepth: z.number().int().min(0).max(8).default(0),
   unetConvsPerStage: posInt.default(1),
   seed: z.number().int().default(1),
 });
@@ -68,6 +69,7 @@ export interface CreateSegmenterOptions {
   /** Default: the small VGG-style encoder with its default options. */
   encoder?: EncoderChoice;
   gradcamRelu?: boolean;
+  lrpDepth?: number;
   unetConvsPerStage?: number;
   seed?: number;
 }
@@ -81,6 +83,7 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
     classes: opts.classes,
     inputSize: opts.inputSize,
     gradcamRelu: opts.gradcamRelu ?? false,
+    lrpDepth: opts.lrpDepth ?? 0,
     unetConvsPerStage: opts.unetConvsPerStage ?? 1,
     seed: opts.seed ?? 1,
   };
@@ -121,6 +124,8 @@ class TfSegmenter implements Segmenter {
   private readonly head: { kernel: tf.Variable; bias: tf.Variable } | null;
   private readonly unet: UNetDecoder | null;
   private readonly vars: Record<string, tf.Variable>;
+  /** Encoder layer indices that downsample (where the LRP decoder may stop), shallowest first. */
+  private readonly downsamplingLayers: number[];
 
   constructor(cfg: SegmenterConfig) {
     this.cfg = structuredClone(cfg);
@@ -129,6 +134,13 @@ class TfSegmenter implements Segmenter {
     this.inputSize = cfg.inputSize;
     const encoder = new Encoder(cfg.encoder, cfg.seed);
     this.encoder = encoder;
+    this.downsamplingLayers = cfg.encoder.layers.flatMap((l, i) =>
+      l.type === 'maxpool' || (l.type === 'conv' && (l.strides[0] > 1 || l.strides[1] > 1)) ? [i] : [],
+    );
+    if (cfg.lrpDepth > this.downsamplingLayers.length) {
+      encoder.dispose();
+      throw new Error(`lrpDepth ${cfg.lrpDepth} exceeds the encoder's ${this.downsamplingLayers.length} downsampling stages`);
+    }
     if (cfg.inputSize % encoder.stride !== 0) {
       encoder.dispose();
       throw new Error(`inputSize ${cfg.inputSize} is not a multiple of the encoder's stride ${encoder.stride}`);
@@ -183,7 +195,10 @@ class TfSegmenter implements Segmenter {
       }
       const [, h, w] = x.shape;
       if (this.method === 'lrp' && dc && this.head) {
-        out.seg = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc);
+        const depth = this.cfg.lrpDepth;
+        const stop = depth > 0 ? { layer: this.downsamplingLayers[depth - 1]!, activation: trace.skips[depth - 1]! } : undefined;
+        const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop);
+        out.seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
       } else if (this.method === 'gradcam' && dc && this.head) {
         out.seg = gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);
       } else if (this.unet) {

@@ -46,6 +46,12 @@ export interface SegmenterConfig {
   encoder: EncoderSpec;
   /** Grad-CAM only: ReLU on the class activation map before upsampling (default false). */
   gradcamRelu: boolean;
+  /**
+   * LRP only: how many downsampling stages above the input the decoder stops (0 = input pixels,
+   * Gradient×Input; d > 0 = relevance at the input of the d-th downsampling layer, upsampled
+   * bilinearly to input size — smoother maps, cheaper decoder).
+   */
+  lrpDepth: number;
   /** U-Net only: 3×3 conv+ReLU layers per decoder stage. */
   unetConvsPerStage: number;
   /** Seed of the random initialisation of every parameter not loaded from a file. */

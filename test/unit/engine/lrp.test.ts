@@ -51,6 +51,7 @@ function config(spec: EncoderSpec, classes: number, inputSize: number): Segmente
     inputSize,
     encoder: spec,
     gradcamRelu: false,
+    lrpDepth: 0,
     unetConvsPerStage: 1,
     seed: 7,
   };

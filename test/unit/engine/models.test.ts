@@ -96,6 +96,7 @@ function baseConfig(method: SegMethod) {
     inputSize: 16,
     encoder: smallEncoderSpec({ channels: [4, 8, 8] }),
     gradcamRelu: false,
+    lrpDepth: 0,
     unetConvsPerStage: 2,
     seed: 3,
   };
