@@ -7,7 +7,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import { initBackend } from '../src-main/engine/backend';
-import { FAST_WASM_KERNELS, stockWasmKernel, useStockWasmKernels } from '../src-main/engine/kernels/index';
+import { FAST_WASM_KERNELS, setFilterGradOptions, stockWasmKernel, useStockWasmKernels, type FilterGradOptions } from '../src-main/engine/kernels/index';
 
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
@@ -42,6 +42,8 @@ interface KernelCase {
   inputs: () => Record<string, tf.Tensor>;
   attrs: NamedAttrMap;
   flops?: number;
+  /** runs around the timing (e.g. selecting a formulation) */
+  options?: Partial<FilterGradOptions>;
 }
 
 function convCases(n: number, h: number, c: number): KernelCase[] {
@@ -63,6 +65,14 @@ function convCases(n: number, h: number, c: number): KernelCase[] {
       inputs: () => ({ x: tf.randomNormal(xs), dy: tf.randomNormal(xs) }),
       attrs: { ...common, filterShape: ws } as unknown as NamedAttrMap,
       flops,
+    },
+    {
+      label: `Conv2DBackpropFilter [one-conv formulation] ${xs.join('x')} k3`,
+      kernel: 'Conv2DBackpropFilter',
+      inputs: () => ({ x: tf.randomNormal(xs), dy: tf.randomNormal(xs) }),
+      attrs: { ...common, filterShape: ws } as unknown as NamedAttrMap,
+      flops,
+      options: { method: 'conv' },
     },
     {
       label: `Conv2DBackpropInput ${xs.join('x')} k3 ->${c}`,
@@ -141,7 +151,13 @@ function benchKernel(c: KernelCase): KernelResult {
     });
   };
   const isOurs = FAST_WASM_KERNELS.some((k) => k.kernelName === c.kernel);
-  const fastMs = timeIt(run);
+  const previous = setFilterGradOptions(c.options ?? {});
+  let fastMs: number;
+  try {
+    fastMs = timeIt(run);
+  } finally {
+    setFilterGradOptions(previous);
+  }
   let stockMs: number | null = null;
   if (isOurs && stockWasmKernel(c.kernel)) {
     useStockWasmKernels(true, [c.kernel]);
@@ -272,9 +288,12 @@ async function main(): Promise<void> {
     tfjs: tf.version_core,
     backend: info.detail,
     quick: QUICK,
+    // other jobs on the machine inflate times: recorded so results can be judged
+    loadAvg1mStart: Number(os.loadavg()[0]!.toFixed(2)),
   };
   console.log(`CPU: ${config.cpu} (${config.logicalCores} logical cores)`);
   console.log(`Node ${config.node}, @tensorflow/tfjs ${config.tfjs}, backend: ${config.backend}`);
+  console.log(`load average (1 min) at start: ${config.loadAvg1mStart}`);
   console.log('ms per call (median, warm-up excluded); stock = the wasm backend\'s own kernel; – = wasm has none\n');
 
   const cases = [...convCases(8, 112, 32), ...convCases(8, 56, 64), ...poolCases(8, 112, 32), ...poolCases(8, 56, 64), ...otherCases(8, 56, 64)];
@@ -300,7 +319,9 @@ async function main(): Promise<void> {
       );
     }
   }
-  console.log(JSON.stringify({ config, kernels: kernelResults, steps }));
+  const loadAvg1mEnd = Number(os.loadavg()[0]!.toFixed(2));
+  console.log(`load average (1 min) at end: ${loadAvg1mEnd}`);
+  console.log(JSON.stringify({ config: { ...config, loadAvg1mEnd }, kernels: kernelResults, steps }));
 }
 
 main().catch((err: unknown) => {

@@ -40,6 +40,7 @@ export interface QualityOptions {
   learnHeatScale?: boolean;
   segWeight?: number;
   lrpDepth?: number;
+  heatNorm?: 'none' | 'pixel';
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -68,7 +69,10 @@ export function chooseLabelled(samples: Sample[], n: number, classes: number, se
     pool.forEach((s, i) => {
       if (chosen.includes(s) || s.tags.length === 0) return;
       const score = Math.min(...s.tags.map((c) => count[c]!));
-      if (score < bestScore) ((bestScore = score), (best = i));
+      if (score < bestScore) {
+        bestScore = score;
+        best = i;
+      }
     });
     if (best < 0) break;
     chosen.push(pool[best]!);
@@ -110,7 +114,7 @@ async function tagFill(model: Segmenter, test: Dataset, byFrequency: number[]): 
     if (!s.truth) continue;
     const p = await predict(model, s, { stride, maxClasses: 1 });
     let best = 0;
-    p.tagProbs!.forEach((v, c) => (v > p.tagProbs![best]! ? (best = c) : 0));
+    for (let c = 1; c < C; c++) if (p.tagProbs![c]! > p.tagProbs![best]!) best = c;
     pred.add(s.truth, new Uint8Array(s.truth.length).fill(best));
     // With true tags: the image's most frequent tagged class (by training pixel frequency order).
     const rank = (c: number) => byFrequency.indexOf(c);
@@ -174,6 +178,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     epochs: o.epochs ?? null,
     seed: o.seed,
     lrp_depth: o.lrpDepth ?? 0,
+    heat_norm: o.heatNorm ?? 'none',
   };
   log(`config: ${JSON.stringify(config)}`);
 
@@ -194,6 +199,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       ...(o.heatScaleInit !== undefined ? { heatScaleInit: o.heatScaleInit } : {}),
       ...(o.learnHeatScale !== undefined ? { learnHeatScale: o.learnHeatScale } : {}),
       ...(o.segWeight !== undefined ? { segWeight: o.segWeight } : {}),
+      ...(o.heatNorm !== undefined ? { heatNorm: o.heatNorm } : {}),
     };
     if (!cfg.epochs && !cfg.minutes) cfg.epochs = 30;
     const model = await createSegmenter({
@@ -215,7 +221,15 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
         } else if (e.type === 'log') log(`  ${e.message}`);
       },
     });
-    const ev = await evaluate(model, testData, { heatScale: r.heatScale, withGivenTags: method === 'lrp' || method === 'gradcam' });
+    const evalOpts = { heatScale: r.heatScale, heatNorm: cfg.heatNorm ?? 'none' } as const;
+    const ev = await evaluate(model, testData, { ...evalOpts, withGivenTags: method === 'lrp' || method === 'gradcam' });
+    if (method !== 'unet') {
+      // How the choice of decoded classes at test time matters (reported, not tuned on the test set).
+      for (const [threshold, minClasses] of [[0.3, 1], [0.5, 2]] as const) {
+        const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: false, threshold, minClasses });
+        log(`  decode p>=${threshold}, at least ${minClasses}: mIoU ${v.predicted.miou.toFixed(3)}`);
+      }
+    }
     results[method] = fromEval(ev, {
       train_s: r.seconds,
       steps: r.steps,

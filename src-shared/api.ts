@@ -142,6 +142,10 @@ export const contract = {
   ),
   'tags.set': op<ImageSummary>()(z.object({ imageId: id, classIds: z.array(id).max(254) }).strict()),
   'tags.toggle': op<ImageSummary>()(z.object({ imageId: id, classId: id, on: z.boolean() }).strict()),
+  /** One class's tag on (or off) for many images at once, in one transaction: grid bulk tagging. */
+  'tags.bulk': op<{ changed: number }>()(
+    z.object({ imageIds: z.array(id).min(1).max(100_000), classId: id, on: z.boolean() }).strict(),
+  ),
   'labels.get': op<LabelRasterWire>()(z.object({ imageId: id }).strict()),
   'labels.put': op<{ revision: number; labelledPixels: number }>()(
     z.object({ imageId: id, width: z.number().int().positive(), height: z.number().int().positive(), data: base64 }).strict(),

@@ -30,8 +30,8 @@ export class Confusion {
     const C = this.classes;
     const out: number[] = [];
     for (let c = 0; c < C; c++) {
-      let tp = 0, rowSum = 0, colSum = 0;
-      tp = this.counts[c * C + c]!;
+      const tp = this.counts[c * C + c]!;
+      let rowSum = 0, colSum = 0;
       for (let k = 0; k < C; k++) {
         rowSum += this.counts[c * C + k]!;
         colSum += this.counts[k * C + c]!;

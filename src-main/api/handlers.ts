@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type { AppEvent, Method, Output, ParsedInput } from '../../src-shared/api.js';
 import { ApiError, parseInput } from '../../src-shared/api.js';
-import { compressRaster, fromBase64, toBase64, decompressRaster } from '../../src-shared/labels.js';
+import { fromBase64, toBase64, decompressRaster } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
 import { ensureDemoProject } from '../demo/demo.js';
@@ -117,9 +117,10 @@ export class Session {
         }),
       'tags.set': ({ imageId, classIds }) => this.project.setTags(imageId, classIds),
       'tags.toggle': ({ imageId, classId, on }) => this.project.toggleTag(imageId, classId, on),
+      'tags.bulk': ({ imageIds, classId, on }) => this.project.bulkTag(imageIds, classId, on),
       'labels.get': ({ imageId }) => {
-        const lr = this.project.labelsOrEmpty(imageId);
-        return { imageId, width: lr.width, height: lr.height, revision: lr.revision, data: toBase64(compressRaster(lr.raster)) };
+        const lr = this.project.labelsCompressed(imageId);
+        return { imageId, width: lr.width, height: lr.height, revision: lr.revision, data: toBase64(lr.data) };
       },
       'labels.put': ({ imageId, width, height, data }) => {
         const raster = decodeWire(data, width, height, `labels for image ${imageId}`);

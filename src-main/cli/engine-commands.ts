@@ -246,6 +246,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--heat-scale <s>', 'initial heatmap temperature (0 = method default)', num('float', 0))
     .option('--fixed-heat-scale', 'do not learn the heatmap temperature')
     .option('--seg-weight <w>', 'weight of the heatmap loss', num('float', 0))
+    .addOption(new Option('--heat-norm <n>', 'per-pixel normalisation of heatmaps in the loss').choices(['none', 'pixel']))
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)', num('int', 0))
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
@@ -275,6 +276,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.fixedHeatScale ? { learnHeatScale: false } : {}),
         ...(o.segWeight !== undefined ? { segWeight: o.segWeight as number } : {}),
         ...(o.lrpDepth !== undefined ? { lrpDepth: o.lrpDepth as number } : {}),
+        ...(o.heatNorm !== undefined ? { heatNorm: o.heatNorm as 'none' | 'pixel' } : {}),
       });
       out(`${JSON.stringify(result)}\n`);
     });

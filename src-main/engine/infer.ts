@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
-import { predictedDecodeClasses } from './losses.js';
+import { type HeatNorm, heatLogits, predictedDecodeClasses } from './losses.js';
 import type { Segmenter } from './models/index.js';
 
 export interface PredictOptions {
@@ -18,6 +18,9 @@ export interface PredictOptions {
   maxClasses?: number;
   /** Multiplies heatmaps before the softmax (the trained temperature); argmax does not depend on it. */
   heatScale?: number;
+  heatNorm?: HeatNorm;
+  /** At least this many classes are decoded (top-k fallback below the threshold). */
+  minClasses?: number;
   /** Output size (default: the sample's original size). */
   outWidth?: number;
   outHeight?: number;
@@ -64,7 +67,7 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
       logits.dispose();
       if (opts.givenTags && opts.givenTags.length) classes = [...opts.givenTags].sort((a, b) => a - b);
       else {
-        const plan = predictedDecodeClasses(tagProbs, 1, C, { threshold: opts.threshold ?? 0.5, minClasses: 1, maxClasses: opts.maxClasses ?? 4 });
+        const plan = predictedDecodeClasses(tagProbs, 1, C, { threshold: opts.threshold ?? 0.5, minClasses: opts.minClasses ?? 1, maxClasses: opts.maxClasses ?? 4 });
         classes = Array.from(plan.decodeClasses).filter((c) => c >= 0);
       }
     }
@@ -77,7 +80,8 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
         const dc = tf.tensor2d(classes, [1, classes.length], 'int32');
         seg = model.forward(x, { decodeClasses: dc }).seg!;
       }
-      const scaled = seg.mul(opts.heatScale ?? 1) as tf.Tensor4D;
+      const decodes = model.method === 'lrp' || model.method === 'gradcam';
+      const scaled = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
       const up = tf.image.resizeBilinear(scaled, [outH, outW], false, true);
       const probs = tf.softmax(up, -1);
       return { heat: up, probs, arg: probs.argMax(-1) };

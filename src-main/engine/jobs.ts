@@ -120,6 +120,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       method: model.method,
       backbone: job.backbone,
       heatScale,
+      heatNorm: cfg.heatNorm ?? 'none',
       training: { backend: info.detail, config: cfg, ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}) },
       metrics: result?.val ? (result.val as unknown as Record<string, unknown>) : null,
     });
@@ -169,7 +170,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
         failed.push({ image: file, reason: (e as Error).message });
         continue;
       }
-      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale });
+      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
       const stem = path.basename(file, path.extname(file));
       const maskFile = path.join(job.out, `${stem}.png`);
       const fullPalette = Array.from({ length: 256 }, (_, k) => palette[k] ?? [0, 0, 0]);
@@ -208,7 +209,7 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
     if (data.classes.join('\n') !== names.join('\n')) {
       throw new Error(`${job.data}/classes.json lists [${data.classes.join(', ')}] but the model was trained on [${names.join(', ')}]`);
     }
-    const metrics = await evaluate(segmenter, data, { heatScale: meta.heatScale, withGivenTags: true });
+    const metrics = await evaluate(segmenter, data, { heatScale: meta.heatScale, heatNorm: meta.heatNorm, withGivenTags: true });
     return { backend: info, images: data.samples.filter((s) => s.truth).length, metrics };
   } finally {
     segmenter.dispose();

@@ -11,6 +11,7 @@
  * that `maskPaddedChannels` pushes to -1e9 before any softmax or argmax.
  */
 import * as tf from '@tensorflow/tfjs';
+import { noGrad } from './models/ops.js';
 
 /** A finite stand-in for -∞: exp underflows to 0 but 0·(-1e9) stays 0, so masked slots never make NaN. */
 const MASKED_LOGIT = -1e9;
@@ -219,4 +220,30 @@ export function tagTargets(
     }
   });
   return { targets, mask };
+}
+
+/**
+ * How decoded heatmaps become pixel logits. 'pixel' divides each pixel's heatmaps by their mean
+ * absolute value over the decoded classes, so the softmax sees only how relevance is shared between
+ * classes at that pixel, not how much relevance the pixel carries in total (raw LRP relevance is
+ * concentrated on edges and near zero in flat regions, which otherwise stay at the uniform guess
+ * whatever the class ordering). Positive per-pixel scaling leaves the argmax, i.e. the mask, unchanged.
+ */
+export type HeatNorm = 'none' | 'pixel';
+
+export function heatLogits(seg: tf.Tensor4D, scale: tf.Scalar | number, norm: HeatNorm, decodeClasses?: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    let out = seg;
+    if (norm === 'pixel') {
+      const [n, , , k] = seg.shape;
+      const valid = decodeClasses ? decodeClasses.greaterEqual(0).toFloat().reshape([n, 1, 1, k]) : tf.ones([1, 1, 1, k]);
+      const abs = seg.abs().mul(valid);
+      const count = valid.sum(-1, true).maximum(1);
+      const perPixel = abs.sum(-1, true).div(count);
+      // A floor relative to the image's typical magnitude keeps pixels without relevance from exploding.
+      const floor = noGrad(() => abs.mean([1, 2, 3], true).mul(1e-2).add(1e-12) as tf.Tensor4D);
+      out = seg.div(perPixel.add(floor));
+    }
+    return out.mul(scale) as tf.Tensor4D;
+  });
 }

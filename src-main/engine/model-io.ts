@@ -24,6 +24,8 @@ export interface ModelMeta {
   backbone: string;
   /** Multiplies decoded heatmaps before the softmax (argmax does not depend on it). */
   heatScale: number;
+  /** Per-pixel normalisation applied with heatScale (see losses.ts heatLogits). */
+  heatNorm: 'none' | 'pixel';
   /** How inference sizes images (documentation for users of the exported model). */
   inference: string;
   training: Record<string, unknown>;
@@ -40,6 +42,7 @@ const metaSchema = z.object({
   method: z.enum(['lrp', 'gradcam', 'unet', 'mtunet']),
   backbone: z.string(),
   heatScale: z.number().positive(),
+  heatNorm: z.enum(['none', 'pixel']).default('none'),
   inference: z.string(),
   training: z.record(z.string(), z.unknown()),
   metrics: z.record(z.string(), z.unknown()).nullable(),

@@ -13,7 +13,7 @@ import { rng } from '../../src-shared/random.js';
 import { Confusion, type SegMetrics, summarize } from '../../src-shared/metrics.js';
 import { type AugmentOptions, type Dataset, IGNORE, type Sample, augmentedCrop } from './data.js';
 import { predict } from './infer.js';
-import { planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
+import { type HeatNorm, heatLogits, planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
 import type { Segmenter } from './models/index.js';
 
 export interface TrainConfig {
@@ -34,6 +34,8 @@ export interface TrainConfig {
   /** Learnable temperature on heatmap logits, initial value (0 = method default). */
   heatScaleInit?: number;
   learnHeatScale?: boolean;
+  /** Per-pixel normalisation of heatmaps before the softmax (see heatLogits). */
+  heatNorm?: HeatNorm;
   /** Evaluate on the validation set every this many epochs (0 = only at the end). */
   validateEvery?: number;
 }
@@ -107,12 +109,25 @@ function uniformLoss(k: Int32Array, targets: Int32Array, n: number, perImage: nu
   for (let i = 0; i < n; i++) {
     let kk = 0;
     for (let j = 0; j < k.length / n; j++) if (k[i * (k.length / n) + j]! >= 0) kk++;
-    for (let p = 0; p < perImage; p++) if (targets[i * perImage + p]! >= 0) (sum += Math.log(Math.max(1, kk)), cnt++);
+    for (let p = 0; p < perImage; p++) {
+      if (targets[i * perImage + p]! < 0) continue;
+      sum += Math.log(Math.max(1, kk));
+      cnt++;
+    }
   }
   return cnt ? sum / cnt : 0;
 }
 
-export async function evaluate(model: Segmenter, data: Dataset, opts: { heatScale: number; withGivenTags: boolean }): Promise<EvalResult> {
+export interface EvalOptions {
+  heatScale: number;
+  heatNorm?: HeatNorm;
+  withGivenTags: boolean;
+  /** Decoding of predicted tags (see PredictOptions). */
+  threshold?: number;
+  minClasses?: number;
+}
+
+export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOptions): Promise<EvalResult> {
   const C = data.classes.length;
   const stride = encoderStride(model);
   const pred = new Confusion(C);
@@ -120,7 +135,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: { heatScal
   let tagHits = 0, tagTotal = 0;
   for (const s of data.samples) {
     if (!s.truth) continue;
-    const p = await predict(model, s, { stride, heatScale: opts.heatScale });
+    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm ?? 'none', ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}) });
     pred.add(s.truth, p.mask);
     if (p.tagProbs) {
       for (let c = 0; c < C; c++) {
@@ -129,7 +144,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: { heatScal
       }
     }
     if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
-      const g = await predict(model, s, { stride, heatScale: opts.heatScale, givenTags: s.tags });
+      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm ?? 'none', givenTags: s.tags });
       given.add(s.truth, g.mask);
     }
   }
@@ -227,7 +242,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       if (xLab) {
         const out = model.forward(xLab, dc ? { decodeClasses: dc } : {});
         if (out.logits) logits.push(out.logits);
-        const scaled = decodes ? (out.seg!.mul(tf.exp(logScale)) as tf.Tensor4D) : out.seg!;
+        const scaled = decodes ? heatLogits(out.seg!, tf.exp(logScale) as tf.Scalar, cfg.heatNorm ?? 'none', dc ?? undefined) : out.seg!;
         parts.seg = tf.keep(segmentationLoss(scaled, yPix!, dc ?? undefined));
         terms.push(usesTags ? (parts.seg.mul(segWeight) as tf.Scalar) : parts.seg);
       }
@@ -276,7 +291,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const epoch = step / stepsPerEpoch;
       last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
       const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
-      if (doVal) lastVal = await evaluate(model, val!, { heatScale, withGivenTags: true });
+      if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true });
       hooks.onEvent?.({ type: 'epoch', epoch, step, ...last, ...(doVal && lastVal ? { val: lastVal } : {}) });
       epochTag = epochSeg = epochUniform = epochCount = 0;
     }
@@ -323,7 +338,7 @@ function calibrateHeatScale(model: Segmenter, pool: Sample[], classes: number, c
   const std = tf.tidy(() => {
     const x = tf.tensor4d(concat(crops.map((c) => c.x)), [batch.length, S, S, 3]);
     const dc = tf.tensor2d(plan.decodeClasses, [batch.length, plan.k], 'int32');
-    const seg = model.forward(x, { decodeClasses: dc }).seg!;
+    const seg = heatLogits(model.forward(x, { decodeClasses: dc }).seg!, 1, cfg.heatNorm ?? 'none', dc);
     const valid = dc.greaterEqual(0).toFloat().reshape([batch.length, 1, 1, plan.k]);
     const n = valid.sum().mul(S * S);
     const mean = seg.mul(valid).sum().div(n);

@@ -3,12 +3,12 @@
  * streams its events, and stops between training steps when asked to cancel.
  */
 import { parentPort } from 'node:worker_threads';
-import { type Job, runJob } from './jobs.js';
+import { type Job, type JobEvent, type JobResult, runJob } from './jobs.js';
 
 export type ToWorker = { type: 'run'; job: Job } | { type: 'cancel' };
 export type FromWorker =
-  | { type: 'event'; event: import('./jobs.js').JobEvent }
-  | { type: 'result'; result: import('./jobs.js').JobResult }
+  | { type: 'event'; event: JobEvent }
+  | { type: 'result'; result: JobResult }
   | { type: 'error'; message: string };
 
 if (!parentPort) throw new Error('engine worker must run in a worker thread');

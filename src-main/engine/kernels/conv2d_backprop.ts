@@ -1,7 +1,10 @@
 /**
- * Conv2D gradients for the wasm backend, both expressed as ONE forward convolution so that
- * XNNPACK's conv does the arithmetic (TFJS-NOTES: 5-6x faster than im2col+matMul for the filter
- * gradient; stock Conv2DBackpropInput is a naive loop ~7x slower than XNNPACK's conv2d).
+ * Conv2D gradients for the wasm backend, with XNNPACK doing the arithmetic.
+ * - input gradient: one forward conv with the flipped, in/out-swapped kernel (stock
+ *   Conv2DBackpropInput is a naive loop, ~11x slower).
+ * - filter gradient (missing in wasm): by default a blocked GEMM on x's patches (1.3-2x faster
+ *   than the one-convolution formulation of TFJS-NOTES on VGG-lite layers, see
+ *   bench/results/kernels.txt); the one-convolution version is kept as an option.
  */
 import {
   backend_util,
@@ -17,7 +20,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs';
-import { assertNHWC, f32, free, freeAlias, heapF32, runWasm, shape4, type BackendWasm } from './wasm_util';
+import { assertNHWC, borrow, f32, free, heapF32, release, runWasm, shape4, type BackendWasm } from './wasm_util';
 
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 
@@ -26,11 +29,6 @@ function conv(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, pad: Expl
   return runWasm(backend, Conv2D, { x, filter }, attrs);
 }
 
-/**
- * dW[i,j,ci,co] = sum_{n,oh,ow} x[n, oh*s+i-pt, ow*s+j-pl, ci] * dy[n,oh,ow,co]
- * is a stride-1 convolution of x viewed as [Ci, H, W, N] with dy viewed as a [Ho, Wo, N, Co]
- * filter dilated by the stride; the [Ci, kh', kw', Co] result is cropped to kh x kw.
- */
 type ConvInfo = ReturnType<typeof backend_util.computeConv2DInfo>;
 
 function filterGradInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttrs): ConvInfo {
@@ -52,13 +50,37 @@ function filterGradInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilt
   return info;
 }
 
+export interface FilterGradOptions {
+  /** 'gemm' (default, fastest measured) or 'conv' (the one-convolution formulation). */
+  method: 'gemm' | 'conv';
+  /** Target GEMM columns (N*Ho*Wo positions) per block; 4096 measured best for VGG-lite. */
+  gemmChunk: number;
+  /** Cap on the patch buffer, in floats (it holds kh*kw*Ci rows of one block). */
+  maxPatchFloats: number;
+}
+
+const filterGradOptions: FilterGradOptions = { method: 'gemm', gemmChunk: 4096, maxPatchFloats: 4 << 20 };
+
+/** For benchmarks and tests; returns the previous options. */
+export function setFilterGradOptions(options: Partial<FilterGradOptions>): FilterGradOptions {
+  const previous = { ...filterGradOptions };
+  Object.assign(filterGradOptions, options);
+  return previous;
+}
+
 export function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropFilterAttrs }): TensorInfo {
   const { x, dy } = args.inputs;
   const info = filterGradInfo(x, dy, args.attrs);
-  return process.env['HEATSEG_DW'] === 'conv' ? filterGradConv(args.backend, x, dy, info) : filterGradGemm(args.backend, x, dy, info);
+  return filterGradOptions.method === 'conv' ? filterGradConv(args.backend, x, dy, info) : filterGradGemm(args.backend, x, dy, info);
 }
 
-/** The one-convolution formulation (see the file comment). */
+/**
+ * dW[i,j,ci,co] = sum_{n,oh,ow} x[n, oh*s+i-pt, ow*s+j-pl, ci] * dy[n,oh,ow,co]
+ * is a stride-1 convolution of x viewed as [Ci, H, W, N] with dy viewed as a [Ho, Wo, N, Co]
+ * filter dilated by the stride; the [Ci, kh', kw', Co] result is cropped to kh x kw.
+ * Slower than the GEMM: its taps carry only N channels each, and XNNPACK re-packs all of dy as
+ * a filter (transpose + pack) on every call.
+ */
 export function filterGradConv(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: ConvInfo): TensorInfo {
   const { inHeight: H, inWidth: W, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
@@ -97,13 +119,12 @@ export function filterGradConv(backend: BackendWasm, x: TensorInfo, dy: TensorIn
 }
 
 /**
- * dW as one GEMM, [kh*kw*Ci, N*Ho*Wo] x [N*Ho*Wo, Co]: the left side is x's patches laid out
- * tap-major (built here from x transposed to [Ci, N, H, W], so each row is a run of shifted row
- * copies), the right side is dy as it is. XNNPACK's fully-connected GEMM then streams long
- * contiguous rows, where the convolution formulation iterates taps of only N channels and
- * re-packs the whole dy as a filter on every call.
+ * dW = P x dy, with P = [kh*kw*Ci, N*Ho*Wo] the patch matrix of x (tap-major rows, so the result
+ * is HWIO as it stands; built from x transposed to [Ci, N, H, W], each row a few block copies)
+ * and dy read in place as [N*Ho*Wo, Co]. XNNPACK's fully-connected GEMM streams long contiguous
+ * rows; it packs dy as its weights, one cheap pass.
  */
-export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: ConvInfo, chunk = gemmChunk()): TensorInfo {
+export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: ConvInfo): TensorInfo {
   const { batchSize: n, inHeight: H, inWidth: W, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top;
@@ -114,12 +135,12 @@ export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorIn
   if (n * ho * wo === 0) return out;
   // Blocks of whole output rows: XNNPACK's GEMM does not block K, so a K of 10^5 streams both
   // operands from memory; ~chunk columns keep them in cache and bound the patch buffer.
+  const chunk = Math.min(filterGradOptions.gemmChunk, Math.floor(filterGradOptions.maxPatchFloats / m));
   const rowsPer = Math.max(1, Math.min(n * ho, Math.floor(chunk / wo)));
   const kMax = rowsPer * wo;
   const xt = runWasm(backend, Transpose, { x }, { perm: [3, 0, 1, 2] });
   const a = backend.makeOutput([1, m, kMax], 'float32');
   const plane = n * H * W;
-  const dyOffset = backend.dataIdMap.get(dy.dataId).memoryOffset;
   for (let r0 = 0; r0 < n * ho; r0 += rowsPer) {
     const rows = Math.min(rowsPer, n * ho - r0);
     const k = rows * wo;
@@ -128,37 +149,17 @@ export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorIn
       const dstAt = heapF32(backend, a).at;
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
-          // output columns whose input column ow*sw + j - pl lies inside [0, W)
-          const lo = Math.min(wo, Math.max(0, Math.ceil((pl - j) / sw)));
-          const hi = Math.max(lo, Math.min(wo, Math.floor((W - 1 + pl - j) / sw) + 1));
           for (let c = 0; c < ci; c++) {
-            let d = dstAt + ((i * kw + j) * ci + c) * k;
-            const cBase = srcAt + c * plane;
-            for (let r = r0; r < r0 + rows; r++, d += wo) {
-              const b = Math.floor(r / ho);
-              const y = (r - b * ho) * sh + i - pt;
-              if (y < 0 || y >= H) {
-                heap.fill(0, d, d + wo);
-                continue;
-              }
-              if (lo > 0) heap.fill(0, d, d + lo);
-              if (hi < wo) heap.fill(0, d + hi, d + wo);
-              const s = cBase + (b * H + y) * W + lo * sw + j - pl;
-              if (sw === 1) {
-                heap.copyWithin(d + lo, s, s + hi - lo);
-              } else {
-                for (let ox = lo, t = s; ox < hi; ox++, t += sw) heap[d + ox] = heap[t]!;
-              }
-            }
+            patchRow(heap, dstAt + ((i * kw + j) * ci + c) * k, srcAt + c * plane, r0, rows, i, j, info);
           }
         }
       }
     }
     const aView: TensorInfo = { dataId: a.dataId, shape: [1, m, k], dtype: 'float32' };
-    // dy's rows r0.. are contiguous in NHWC: borrow them in place
-    const b = backend.makeOutput([1, k, co], 'float32', dyOffset + r0 * wo * co * 4);
+    // dy's rows r0.. are contiguous in NHWC: read them in place
+    const b = borrow(backend, dy, [1, k, co], r0 * wo * co);
     const part = runWasm(backend, BatchMatMul, { a: aView, b }, { transposeA: false, transposeB: false });
-    freeAlias(backend, b);
+    release(backend, b);
     const acc = f32(backend, out);
     const p = f32(backend, part);
     for (let e = 0; e < acc.length; e++) acc[e] = acc[e]! + p[e]!;
@@ -168,10 +169,65 @@ export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorIn
   return out;
 }
 
-function gemmChunk(): number {
-  const v = Number(process.env['HEATSEG_DW_CHUNK']);
-  return Number.isFinite(v) && v > 0 ? v : 8192;
+/**
+ * One row of the patch matrix: tap (i, j) of one input channel for output rows r0..r0+rows
+ * (row = image * Ho + oh), i.e. x[n, oh*sh + i - pt, ow*sw + j - pl] with zeros outside.
+ * src indexes that channel's [N, H, W] plane. For stride 1 with Wo == W ('same') the rows of one
+ * image are a single shifted block copy plus a zeroed border column.
+ */
+function patchRow(heap: Float32Array, d: number, src: number, r0: number, rows: number, i: number, j: number, info: ConvInfo): void {
+  const { inHeight: H, inWidth: W, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const shift = j - pl;
+  const rEnd = r0 + rows;
+  if (sh === 1 && sw === 1 && wo === W && Math.abs(shift) < W) {
+    for (let r = r0; r < rEnd; ) {
+      const b = Math.floor(r / ho);
+      const ohA = r - b * ho;
+      const ohB = Math.min(rEnd - b * ho, ho);
+      const vlo = Math.min(ohB, Math.max(ohA, pt - i));
+      const vhi = Math.min(ohB, Math.max(vlo, H + pt - i));
+      const rowAt = (oh: number): number => d + (b * ho + oh - r0) * wo;
+      if (vlo > ohA) heap.fill(0, rowAt(ohA), rowAt(vlo));
+      if (vhi > vlo) {
+        const dd = rowAt(vlo);
+        const ss = src + (b * H + vlo + i - pt) * W;
+        const len = (vhi - vlo) * W;
+        if (shift >= 0) {
+          heap.copyWithin(dd, ss + shift, ss + len);
+          for (let q = dd + W - shift; q < dd + len; q += W) heap.fill(0, q, q + shift);
+        } else {
+          heap.copyWithin(dd - shift, ss, ss + len + shift);
+          for (let q = dd; q < dd + len; q += W) heap.fill(0, q, q - shift);
+        }
+      }
+      if (ohB > vhi) heap.fill(0, rowAt(vhi), rowAt(ohB));
+      r = b * ho + ohB;
+    }
+    return;
+  }
+  // output columns whose input column ow*sw + j - pl lies inside [0, W)
+  const lo = Math.min(wo, Math.max(0, Math.ceil(-shift / sw)));
+  const hi = Math.max(lo, Math.min(wo, Math.floor((W - 1 - shift) / sw) + 1));
+  for (let r = r0; r < rEnd; r++, d += wo) {
+    const b = Math.floor(r / ho);
+    const y = (r - b * ho) * sh + i - pt;
+    if (y < 0 || y >= H) {
+      heap.fill(0, d, d + wo);
+      continue;
+    }
+    if (lo > 0) heap.fill(0, d, d + lo);
+    if (hi < wo) heap.fill(0, d + hi, d + wo);
+    const s = src + (b * H + y) * W + lo * sw + shift;
+    if (sw === 1) {
+      heap.copyWithin(d + lo, s, s + hi - lo);
+    } else {
+      for (let ox = lo, t = s; ox < hi; ox++, t += sw) heap[d + ox] = heap[t]!;
+    }
+  }
 }
+
 
 /**
  * dx = conv(dy with (s-1) zeros between samples, W flipped in space with in/out swapped),

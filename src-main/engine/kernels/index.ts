@@ -10,7 +10,7 @@ import { maxPoolGradConfig } from './max_pool_grad';
 import { resizeNearestNeighborGradConfig } from './resize_nearest_grad';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum';
 
-export { conv2dBackpropFilter, conv2dBackpropInput } from './conv2d_backprop';
+export { conv2dBackpropFilter, conv2dBackpropInput, setFilterGradOptions, type FilterGradOptions } from './conv2d_backprop';
 export { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise_backprop';
 export { maxPoolGrad } from './max_pool_grad';
 export { nearestSourceIndex, resizeNearestNeighborGrad } from './resize_nearest_grad';

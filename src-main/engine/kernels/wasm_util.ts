@@ -57,18 +57,19 @@ export function heapF32(backend: BackendWasm, info: TensorInfo): { heap: Float32
 }
 
 /**
- * A second tensor id over the same heap memory. XNNPACK operator caches in the wasm backend are
- * keyed by tensor id (packed weights, not shapes), so a private id keeps a cached operator from
- * ever being reused for another view of the same data. Release with freeAlias, never free().
+ * A tensor id of our own over (part of) another tensor's heap memory, starting `floatOffset`
+ * floats in. The backend's XNNPACK operator caches are keyed by tensor id (packed weights, not
+ * shapes), so a private id also keeps a cached operator from being reused for another view of the
+ * same data. Release with release(), never free(): the memory stays the owner's.
  */
-export function alias(backend: BackendWasm, info: TensorInfo, shape: number[]): TensorInfo {
-  const { memoryOffset } = backend.dataIdMap.get(info.dataId);
-  return backend.makeOutput(shape, info.dtype, memoryOffset);
+export function borrow(backend: BackendWasm, owner: TensorInfo, shape: number[], floatOffset = 0): TensorInfo {
+  const { memoryOffset } = backend.dataIdMap.get(owner.dataId);
+  return backend.makeOutput(shape, owner.dtype, memoryOffset + floatOffset * 4);
 }
 
-export function freeAlias(backend: BackendWasm, info: TensorInfo): void {
-  const data = backend.dataIdMap.get(info.dataId);
-  // drops the id (and the operators cached on it) without freeing the memory it borrows
+export function release(backend: BackendWasm, borrowed: TensorInfo): void {
+  const data = backend.dataIdMap.get(borrowed.dataId);
+  // drops the id and the operators cached on it, without freeing the borrowed memory
   backend.wasm.tfjs.disposeData(data.id);
-  backend.dataIdMap.delete(info.dataId);
+  backend.dataIdMap.delete(borrowed.dataId);
 }

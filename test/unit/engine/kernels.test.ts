@@ -10,7 +10,9 @@ import { initBackend } from '../../../src-main/engine/backend';
 import {
   FAST_WASM_KERNELS,
   fastWasmKernelsRegistered,
+  setFilterGradOptions,
   useStockWasmKernels,
+  type FilterGradOptions,
 } from '../../../src-main/engine/kernels/index';
 
 type Shape4 = [number, number, number, number];
@@ -219,7 +221,14 @@ function convGeometry(c: ConvCase): { ws: Shape4; ys: Shape4 } {
   return { ws, ys: [c.x[0], ph.out, pw.out, c.co] };
 }
 
-describe('Conv2DBackpropFilter (wasm, fast) vs cpu', () => {
+const filterGradVariants: { label: string; options: Partial<FilterGradOptions> }[] = [
+  { label: 'gemm', options: { method: 'gemm', gemmChunk: 4096 } },
+  // blocks smaller than an image and than a row: exercises block seams and partial rows
+  { label: 'gemm, tiny blocks', options: { method: 'gemm', gemmChunk: 5 } },
+  { label: 'one conv', options: { method: 'conv' } },
+];
+
+describe.each(filterGradVariants)('Conv2DBackpropFilter (wasm, $label) vs cpu', ({ options }) => {
   it.each(convCases)('$name', (c) => {
     const rand = rng(11);
     const { ws, ys } = convGeometry(c);
@@ -229,10 +238,46 @@ describe('Conv2DBackpropFilter (wasm, fast) vs cpu', () => {
     const inputs = { x: { values: x, shape: c.x }, dy: { values: dy, shape: ys } };
     const ref = runCpu('Conv2DBackpropFilter', inputs, attrs);
     let got: Float32Array = new Float32Array(0);
-    expectNoLeak(() => {
-      got = runWasm('Conv2DBackpropFilter', inputs, attrs);
-    });
+    const previous = setFilterGradOptions(options);
+    try {
+      expectNoLeak(() => {
+        got = runWasm('Conv2DBackpropFilter', inputs, attrs);
+      });
+    } finally {
+      setFilterGradOptions(previous);
+    }
     expect(relErr(got, ref)).toBeLessThan(1e-5);
+  });
+});
+
+describe('Conv2DBackpropFilter reads dy in place', () => {
+  it('same dy with two different x, then dy in a matMul of another shape: all correct', () => {
+    const rand = rng(15);
+    const xs: Shape4 = [2, 6, 6, 4];
+    const ws: Shape4 = [3, 3, 4, 6];
+    const ys: Shape4 = [2, 6, 6, 6];
+    const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: ws } as unknown as NamedAttrMap;
+    const x1 = randn(size(xs), rand);
+    const x2 = randn(size(xs), rand);
+    const dyv = randn(size(ys), rand);
+    const m = randn(3 * 216, rand);
+    const [g1, g2, mm] = tf
+      .tidy(() => {
+        const dy = tf.tensor4d(dyv, ys);
+        const a = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(x1, xs), dy }, attrs) as tf.Tensor;
+        const b = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(x2, xs), dy }, attrs) as tf.Tensor;
+        // XNNPACK caches packed matMul weights by tensor id: a cached [K, Co] view of dy would break this
+        const c = tf.matMul(tf.tensor2d(m, [3, 216]), dy.reshape([216, 2]));
+        return [a, b, c];
+      })
+      .map(take);
+    const ref1 = runCpu('Conv2DBackpropFilter', { x: { values: x1, shape: xs }, dy: { values: dyv, shape: ys } }, attrs);
+    const ref2 = runCpu('Conv2DBackpropFilter', { x: { values: x2, shape: xs }, dy: { values: dyv, shape: ys } }, attrs);
+    expect(relErr(g1!, ref1)).toBeLessThan(1e-5);
+    expect(relErr(g2!, ref2)).toBeLessThan(1e-5);
+    const refMm = new Float32Array(3 * 2);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 216; k++) refMm[i * 2 + j]! += m[i * 216 + k]! * dyv[k * 2 + j]!;
+    expect(relErr(mm!, refMm)).toBeLessThan(1e-5);
   });
 });
 

@@ -81,7 +81,7 @@ describe('trainer', () => {
       const model = await createSegmenter({ method, classes: data.classes.length, inputSize: SIZE, seed: 4 });
       const r = await train(model, data, { ...cfg, epochs: 1 });
       const dir = path.join(tmpDir(), 'model');
-      saveModel(dir, model, { classes: data.classes.map((name) => ({ name, color: '#123456' })), inputSize: SIZE, normalisation: 'RGB / 255', method, backbone: 'small', heatScale: r.heatScale, training: {}, metrics: null });
+      saveModel(dir, model, { classes: data.classes.map((name) => ({ name, color: '#123456' })), inputSize: SIZE, normalisation: 'RGB / 255', method, backbone: 'small', heatScale: r.heatScale, heatNorm: 'none', training: {}, metrics: null });
       expect(fs.existsSync(`${dir}.partial`)).toBe(false);
       const loaded = loadModel(dir);
       const s = { ...data.samples[1]!, origWidth: 50, origHeight: 37 };
@@ -99,7 +99,7 @@ describe('trainer', () => {
   it('a model folder with a missing or truncated weights file is refused by name', async () => {
     const model = await createSegmenter({ method: 'gradcam', classes: 3, inputSize: SIZE });
     const dir = path.join(tmpDir(), 'm');
-    saveModel(dir, model, { classes: [1, 2, 3].map((i) => ({ name: `c${i}`, color: '#000000' })), inputSize: SIZE, normalisation: '', method: 'gradcam', backbone: 'small', heatScale: 1, training: {}, metrics: null });
+    saveModel(dir, model, { classes: [1, 2, 3].map((i) => ({ name: `c${i}`, color: '#000000' })), inputSize: SIZE, normalisation: '', method: 'gradcam', backbone: 'small', heatScale: 1, heatNorm: 'none', training: {}, metrics: null });
     const w = path.join(dir, 'weights.bin');
     fs.truncateSync(w, 100);
     expect(() => loadModel(dir)).toThrow(/weights.bin: too short for weight/);
