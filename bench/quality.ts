@@ -236,7 +236,10 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       heat_loss: Number.isNaN(r.final.segLoss) ? null : r.final.segLoss,
       heat_loss_uniform: Number.isNaN(r.final.uniformSegLoss) ? null : r.final.uniformSegLoss,
     });
-    log(`  ${method}: mIoU ${ev.predicted.miou.toFixed(3)}${ev.givenTags ? ` (true tags ${ev.givenTags.miou.toFixed(3)})` : ''}, ${r.steps} steps in ${r.seconds.toFixed(0)} s`);
+    log(
+      `  ${method}: mIoU ${ev.predicted.miou.toFixed(3)}${ev.givenTags ? ` (true tags ${ev.givenTags.miou.toFixed(3)})` : ''}` +
+        `${ev.tagAccuracy !== undefined ? `, tag accuracy ${ev.tagAccuracy.toFixed(3)}` : ''}, ${r.steps} steps in ${r.seconds.toFixed(0)} s`,
+    );
     if (!tagModel && model.method !== 'unet') tagModel = model;
     else model.dispose();
   }

@@ -74,6 +74,34 @@ export interface LabelRasterWire {
   data: string;
 }
 
+export interface RunInfo {
+  id: number;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  method: string;
+  backbone: string;
+  backend: string | null;
+  metrics: unknown;
+  error: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** The app's training state machine: idle → preparing → training → done | cancelled | failed. */
+export interface TrainStatus {
+  state: 'idle' | 'preparing' | 'training' | 'done' | 'cancelled' | 'failed';
+  runId: number | null;
+  backend: string | null;
+  epoch: number;
+  step: number;
+  totalSteps: number | null;
+  etaSec: number | null;
+  imagesPerSec: number | null;
+  /** Loss history per step, split into the tag loss and the heatmap loss. */
+  losses: Array<{ step: number; tag: number; heat: number }>;
+  uniformHeatLoss: number | null;
+  message: string | null;
+}
+
 export interface AppInfo {
   version: string;
   transport: 'ipc' | 'http';
@@ -154,6 +182,23 @@ export const contract = {
   'export.labels': op<ExportReport>()(
     z.object({ out: pathString, format: z.enum(['maskfolder', 'coco']).default('maskfolder') }).strict(),
   ),
+  'train.start': op<TrainStatus>()(
+    z
+      .object({
+        method: z.enum(['lrp', 'gradcam', 'unet', 'mtunet']).default('lrp'),
+        /** 'small' or a TF.js layers model folder. */
+        backbone: z.string().min(1).max(4096).default('small'),
+        epochs: z.number().int().positive().max(10000).optional(),
+        minutes: z.number().positive().max(7 * 24 * 60).optional(),
+        size: z.number().int().min(32).max(1024).multipleOf(16).default(128),
+        backend: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
+        seed: z.number().int().nonnegative().default(1),
+      })
+      .strict(),
+  ),
+  'train.cancel': op<TrainStatus>()(none),
+  'train.status': op<TrainStatus>()(none),
+  'runs.list': op<RunInfo[]>()(none),
 } as const;
 
 export type Contract = typeof contract;
@@ -194,4 +239,5 @@ export function parseInput<M extends Method>(method: M, input: unknown): ParsedI
 /** Events pushed from the main side (progress of long work). */
 export type AppEvent =
   | { type: 'progress'; task: string; done: number; total: number; message?: string }
-  | { type: 'project-changed'; path: string | null };
+  | { type: 'project-changed'; path: string | null }
+  | { type: 'train'; status: TrainStatus };

@@ -10,7 +10,7 @@ export interface ScribbleOptions {
   seed: number;
   /** Brush radius in pixels (default: 1.5% of the image diagonal, at least 2). */
   radius?: number;
-  /** Strokes per region (default 2) and steps per stroke (default 12 steps of one radius). */
+  /** Strokes per region (default 2) and steps per stroke (default 8 steps of one radius). */
   strokesPerRegion?: number;
   stepsPerStroke?: number;
   ignore?: number;
@@ -84,7 +84,7 @@ export function simulateScribbles(mask: Uint8Array, w: number, h: number, opts: 
   const ignore = opts.ignore ?? 255;
   const r = opts.radius ?? Math.max(2, Math.round(0.015 * Math.hypot(w, h)));
   const strokes = opts.strokesPerRegion ?? 2;
-  const steps = opts.stepsPerStroke ?? 12;
+  const steps = opts.stepsPerStroke ?? 8;
   const minRegion = opts.minRegion ?? 4 * Math.PI * r * r;
   const rand = rng(opts.seed);
   const { label, sizes, values } = components(mask, w, h, ignore);

@@ -13,6 +13,7 @@ import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
 import { ProjectStore } from '../store/project.js';
 import { RecentProjects } from './recent.js';
+import { TrainingController, runInfo } from './training.js';
 
 export interface SessionOptions {
   transport: 'ipc' | 'http';
@@ -28,9 +29,11 @@ export class Session {
   private store: ProjectStore | null = null;
   private readonly handlers: Handlers;
   readonly recent: RecentProjects;
+  readonly training: TrainingController;
 
   constructor(private readonly opts: SessionOptions) {
     this.recent = opts.recent ?? new RecentProjects(null);
+    this.training = new TrainingController((status) => this.emit({ type: 'train', status }));
     this.handlers = this.makeHandlers();
   }
 
@@ -44,6 +47,10 @@ export class Session {
   }
 
   openProject(store: ProjectStore): void {
+    if (this.training.busy) {
+      store.close();
+      throw new ApiError('conflict', 'a training run is in progress; cancel it before switching projects');
+    }
     this.store?.close();
     this.store = store;
     this.recent.add(store.dir);
@@ -51,6 +58,7 @@ export class Session {
   }
 
   close(): void {
+    this.training.cancel();
     this.store?.close();
     this.store = null;
   }
@@ -135,6 +143,10 @@ export class Session {
           format,
           onProgress: (done, total) => this.emit({ type: 'progress', task: 'export', done, total }),
         }),
+      'train.start': (input) => this.training.start(this.project, input),
+      'train.cancel': () => this.training.cancel(),
+      'train.status': () => this.training.current(),
+      'runs.list': () => this.project.runs().map(runInfo),
     };
   }
 }

@@ -103,8 +103,8 @@ export function readModelMeta(dir: string): ModelMeta & { segmenter: unknown; we
   return r.data as ModelMeta & { segmenter: unknown; weights: Array<{ name: string; shape: number[]; offset: number }> };
 }
 
-export function loadModel(dir: string): LoadedModel {
-  const meta = readModelMeta(dir);
+/** The tensors of weights.bin by name, as the manifest of `meta` lists them (no tfjs involved). */
+export function readModelWeights(dir: string, meta: Pick<ReturnType<typeof readModelMeta>, 'weights'>): WeightMap {
   const file = path.join(path.resolve(dir), WEIGHTS_FILE);
   if (!fs.existsSync(file)) throw new Error(`${dir}: ${WEIGHTS_FILE} is missing`);
   const buf = fs.readFileSync(file);
@@ -116,6 +116,12 @@ export function loadModel(dir: string): LoadedModel {
     for (let i = 0; i < n; i++) data[i] = buf.readFloatLE(m.offset + i * 4);
     weights[m.name] = { shape: m.shape, data };
   }
+  return weights;
+}
+
+export function loadModel(dir: string): LoadedModel {
+  const meta = readModelMeta(dir);
+  const weights = readModelWeights(dir, meta);
   const config = parseSegmenterConfig(meta.segmenter);
   const segmenter = loadSegmenter(config, weights);
   const { segmenter: _s, weights: _w, ...rest } = meta;

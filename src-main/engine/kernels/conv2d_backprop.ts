@@ -22,14 +22,14 @@ import {
 } from '@tensorflow/tfjs';
 import { assertNHWC, borrow, f32, free, heapF32, release, runWasm, shape4, type BackendWasm } from './wasm_util';
 
-type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
+export type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 
 function conv(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, pad: ExplicitPad, dilations: [number, number]): TensorInfo {
   const attrs = { strides: [1, 1], pad, dataFormat: 'NHWC', dilations } as unknown as NamedAttrMap;
   return runWasm(backend, Conv2D, { x, filter }, attrs);
 }
 
-type ConvInfo = ReturnType<typeof backend_util.computeConv2DInfo>;
+export type ConvInfo = ReturnType<typeof backend_util.computeConv2DInfo>;
 
 function filterGradInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttrs): ConvInfo {
   assertNHWC(attrs.dataFormat, Conv2DBackpropFilter);
@@ -196,10 +196,10 @@ function patchRow(heap: Float32Array, d: number, src: number, r0: number, rows: 
         const len = (vhi - vlo) * W;
         if (shift >= 0) {
           heap.copyWithin(dd, ss + shift, ss + len);
-          for (let q = dd + W - shift; q < dd + len; q += W) heap.fill(0, q, q + shift);
+          for (let q = dd + W - shift; q < dd + len; q += W) for (let z = 0; z < shift; z++) heap[q + z] = 0;
         } else {
           heap.copyWithin(dd - shift, ss, ss + len + shift);
-          for (let q = dd; q < dd + len; q += W) heap.fill(0, q, q - shift);
+          for (let q = dd; q < dd + len; q += W) for (let z = 0; z < -shift; z++) heap[q + z] = 0;
         }
       }
       if (ohB > vhi) heap.fill(0, rowAt(vhi), rowAt(ohB));
@@ -254,14 +254,11 @@ export function conv2dBackpropInput(args: { inputs: { dy: TensorInfo; filter: Te
   if (dn !== n || dh !== ho || dw !== wo || dc !== co) {
     throw new Error(`${Conv2DBackpropInput}: dy shape [${dy.shape.join(',')}] does not match [${info.outShape.join(',')}]`);
   }
-  const inShape = [n, H, W, ci];
   if (ho === 0 || wo === 0 || n === 0 || H === 0 || W === 0) {
-    const z = backend.makeOutput(inShape, 'float32');
+    const z = backend.makeOutput([n, H, W, ci], 'float32');
     f32(backend, z).fill(0);
     return z;
   }
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
 
   // Spatially flipped kernel with in/out channels swapped: [kh, kw, Co, Ci].
   const wf = backend.makeOutput([kh, kw, co, ci], 'float32');
@@ -280,52 +277,63 @@ export function conv2dBackpropInput(args: { inputs: { dy: TensorInfo; filter: Te
     }
   }
 
+  const r = transposedViaForward(backend, dy, info, kh, kw, (src, pad) => conv(backend, src, wf, pad, [1, 1]));
+  free(backend, wf);
+  return r;
+}
+
+/**
+ * The input gradient of a stride-s convolution as a stride-1 forward one: dy gets s-1 zeros
+ * between samples, then `forward` (a conv with an already flipped kernel of effective size
+ * ekh x ekw) runs with top/left pads ek-1-pad; bottom/right pads make the result H x W, and
+ * negative pads (explicit paddings past the kernel) become a crop. Frees nothing it was given.
+ */
+export function transposedViaForward(
+  backend: BackendWasm,
+  dy: TensorInfo,
+  info: ConvInfo,
+  ekh: number,
+  ekw: number,
+  forward: (src: TensorInfo, pad: ExplicitPad) => TensorInfo,
+): TensorInfo {
+  const { batchSize: n, inHeight: H, inWidth: W, outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const co = dy.shape[3]!;
   let src = dy;
   const hd = (ho - 1) * sh + 1;
   const wd = (wo - 1) * sw + 1;
   if (sh > 1 || sw > 1) {
     src = backend.makeOutput([n, hd, wd, co], 'float32');
-    const d = f32(backend, dy);
-    const u = f32(backend, src);
-    u.fill(0);
+    const { heap, at: from } = heapF32(backend, dy);
+    const to = heapF32(backend, src).at;
+    heap.fill(0, to, to + n * hd * wd * co);
     for (let b = 0; b < n; b++) {
       for (let y = 0; y < ho; y++) {
         for (let x = 0; x < wo; x++) {
-          const s = ((b * ho + y) * wo + x) * co;
-          u.set(d.subarray(s, s + co), ((b * hd + y * sh) * wd + x * sw) * co);
+          const s = from + ((b * ho + y) * wo + x) * co;
+          heap.copyWithin(to + ((b * hd + y * sh) * wd + x * sw) * co, s, s + co);
         }
       }
     }
   }
-
-  const top = kh - 1 - pt;
+  const top = ekh - 1 - pt;
   const bottom = H - hd + pt;
-  const left = kw - 1 - pl;
+  const left = ekw - 1 - pl;
   const right = W - wd + pl;
-  const r = conv(
-    backend,
-    src,
-    wf,
-    [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]],
-    [1, 1],
-  );
-  free(backend, wf);
+  const r = forward(src, [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]]);
   if (src !== dy) free(backend, src);
-  if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) {
-    r.shape = inShape;
-    return r;
-  }
-  // Explicit paddings larger than the kernel: crop the oversize result.
-  const [, rh, rw] = shape4(r, Conv2DBackpropInput);
+  const [, rh, rw, rc] = shape4(r, 'transposed convolution');
+  if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) return r;
   const oy = Math.max(-top, 0);
   const ox = Math.max(-left, 0);
-  const out = backend.makeOutput(inShape, 'float32');
-  const a = f32(backend, r);
-  const o = f32(backend, out);
+  const out = backend.makeOutput([n, H, W, rc], 'float32');
+  const { heap, at: from } = heapF32(backend, r);
+  const to = heapF32(backend, out).at;
   for (let b = 0; b < n; b++) {
     for (let y = 0; y < H; y++) {
-      const s = ((b * rh + y + oy) * rw + ox) * ci;
-      o.set(a.subarray(s, s + W * ci), (b * H + y) * W * ci);
+      const s = from + ((b * rh + y + oy) * rw + ox) * rc;
+      heap.copyWithin(to + (b * H + y) * W * rc, s, s + W * rc);
     }
   }
   free(backend, r);

@@ -79,6 +79,13 @@ export class ImagePages {
     }
   }
 
+  /** Changes fields of an image wherever it is loaded (a new label count after a save). */
+  update(id: number, change: Partial<Omit<ImageSummary, 'id'>>): void {
+    const i = this.indexOf(id);
+    const item = i >= 0 ? this.item(i) : undefined;
+    if (item) this.replace({ ...item, ...change });
+  }
+
   /** Index of an image among loaded pages, or -1. */
   indexOf(id: number): number {
     for (const [page, items] of this.pages) {

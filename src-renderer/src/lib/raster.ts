@@ -210,6 +210,8 @@ export class LabelRaster {
   readonly pixels: Uint32Array;
   /** Pixels changed since the last takeDirty(): what the canvas must copy. */
   readonly dirty = new Bounds();
+  /** Number of labelled (non-zero) pixels, kept up to date by every write. */
+  labelled: number;
   private readonly lut = new Uint32Array(256).fill(UNKNOWN_CLASS);
 
   constructor(
@@ -224,6 +226,7 @@ export class LabelRaster {
     this.labels = labels ?? new Uint8Array(n);
     this.pixels = new Uint32Array(rgba.buffer, rgba.byteOffset, n);
     this.lut[UNLABELLED] = 0;
+    this.labelled = this.countLabelled();
   }
 
   /** Sets the colour of each label value and repaints every pixel. */
@@ -246,6 +249,7 @@ export class LabelRaster {
     const colour = this.lut[value]!;
     const { labels, pixels, width } = this;
     let changed = 0;
+    let gained = 0;
     forEachCapsuleSpan(ax, ay, bx, by, size / 2, width, this.height, (y, x0, x1) => {
       const row = y * width;
       let first = -1;
@@ -256,6 +260,8 @@ export class LabelRaster {
           changes.add(i, old);
           labels[i] = value;
           pixels[i] = colour;
+          if (old === UNLABELLED) gained++;
+          changed++;
           if (first < 0) first = i - row;
           last = i - row;
         }
@@ -263,9 +269,9 @@ export class LabelRaster {
       if (first >= 0) {
         changes.bounds.addSpan(y, first, last);
         this.dirty.addSpan(y, first, last);
-        changed += last - first + 1;
       }
     });
+    this.labelled += value === UNLABELLED ? -changed : gained;
     return changed;
   }
 
@@ -275,6 +281,7 @@ export class LabelRaster {
     const colour = this.lut[value]!;
     const { labels, pixels, width } = this;
     let changed = 0;
+    let gained = 0;
     for (let y = rect.y; y < rect.y + rect.height; y++) {
       const row = y * width;
       let first = -1;
@@ -286,6 +293,7 @@ export class LabelRaster {
           changes.add(i, old);
           labels[i] = value;
           pixels[i] = colour;
+          if (old === UNLABELLED) gained++;
           if (first < 0) first = i - row;
           last = i - row;
           changed++;
@@ -296,6 +304,7 @@ export class LabelRaster {
         this.dirty.addSpan(y, first, last);
       }
     }
+    this.labelled += value === UNLABELLED ? -changed : gained;
     return changed;
   }
 
@@ -312,9 +321,12 @@ export class LabelRaster {
       const dst = (rect.y + row) * width + rect.x;
       for (let col = 0; col < rect.width; col++) {
         const v = patch[src + col]!;
-        if (v !== PATCH_KEEP && labels[dst + col] !== v) {
+        const old = labels[dst + col]!;
+        if (v !== PATCH_KEEP && old !== v) {
           labels[dst + col] = v;
           pixels[dst + col] = lut[v]!;
+          if (old === UNLABELLED) this.labelled++;
+          else if (v === UNLABELLED) this.labelled--;
           changed++;
         }
       }

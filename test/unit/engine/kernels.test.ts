@@ -516,6 +516,8 @@ describe('ResizeNearestNeighborGrad (wasm, fast) vs the forward index map', () =
 describe('depthwise conv gradients (wasm) vs cpu', () => {
   const cases = [
     { name: 'multiplier 1, stride 1 same', x: [2, 6, 7, 3] as Shape4, m: 1, s: 1, pad: 'same' as const, d: 1 },
+    { name: 'multiplier 1, stride 2 valid, odd', x: [3, 9, 7, 4] as Shape4, m: 1, s: 2, pad: 'valid' as const, d: 1 },
+    { name: 'multiplier 1, stride 2 same, even', x: [2, 8, 6, 2] as Shape4, m: 1, s: 2, pad: 'same' as const, d: 1 },
     { name: 'multiplier 2, stride 2 valid, odd', x: [2, 9, 7, 2] as Shape4, m: 2, s: 2, pad: 'valid' as const, d: 1 },
     { name: 'multiplier 3, stride 2 same', x: [1, 8, 8, 2] as Shape4, m: 3, s: 2, pad: 'same' as const, d: 1 },
   ];

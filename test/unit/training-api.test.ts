@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { AppEvent, TrainStatus } from '../../src-shared/api';
+import { Session } from '../../src-main/api/handlers';
+import { importFolder } from '../../src-main/dataset/import';
+import { writeShapesDataset } from '../../src-main/demo/shapes';
+import { ProjectStore } from '../../src-main/store/project';
+import { tmpDir } from '../helpers/tmp';
+
+async function session() {
+  const src = tmpDir();
+  await writeShapesDataset(src, { count: 8, width: 48, height: 40, masks: 'scribbles', maskedImages: 3 });
+  const store = ProjectStore.create(tmpDir());
+  await importFolder(store, src);
+  const events: AppEvent[] = [];
+  const s = new Session({ transport: 'http', version: 'test', emit: (e) => events.push(e) });
+  s.openProject(store);
+  return { s, store, events };
+}
+
+async function until(s: Session, pred: (st: TrainStatus) => boolean, ms = 120_000): Promise<TrainStatus> {
+  const t0 = Date.now();
+  for (;;) {
+    const st = await s.dispatch('train.status', {});
+    if (pred(st)) return st;
+    if (Date.now() - t0 > ms) throw new Error(`timed out in state ${st.state}: ${st.message}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('training through the API (worker thread)', () => {
+  it('runs idle → preparing → training → done, streams losses, records a completed run with its model', async () => {
+    const { s, store, events } = await session();
+    expect((await s.dispatch('train.status', {})).state).toBe('idle');
+    const started = await s.dispatch('train.start', { method: 'lrp', epochs: 2, size: 32, backend: 'wasm' });
+    expect(started.state).toBe('preparing');
+    await expect(s.dispatch('train.start', { size: 32 })).rejects.toThrow(/still training/);
+    const done = await until(s, (st) => st.state === 'done' || st.state === 'failed');
+    expect(done.message).toMatch(/finished \d+ steps/);
+    expect(done.state).toBe('done');
+    expect(done.backend).toMatch(/wasm/);
+    expect(done.losses.length).toBe(done.step);
+    const states = events.flatMap((e) => (e.type === 'train' ? [e.status.state] : []));
+    expect(states).toContain('training');
+    const runs = await s.dispatch('runs.list', {});
+    expect(runs[0]).toMatchObject({ id: started.runId, status: 'completed', method: 'lrp' });
+    expect(fs.existsSync(path.join(store.dir, 'models', `run-${started.runId}`, 'heatseg-model.json'))).toBe(true);
+    s.close();
+  });
+
+  it('cancels between steps and marks the run cancelled', async () => {
+    const { s } = await session();
+    await s.dispatch('train.start', { method: 'gradcam', epochs: 500, size: 32, backend: 'wasm' });
+    await until(s, (st) => st.step >= 2);
+    await s.dispatch('train.cancel', {});
+    const end = await until(s, (st) => st.state === 'cancelled' || st.state === 'done' || st.state === 'failed');
+    expect(end.state).toBe('cancelled');
+    const runs = await s.dispatch('runs.list', {});
+    expect(runs[0]!.status).toBe('cancelled');
+    s.close();
+  });
+
+  it('refuses bad input and a missing backbone folder with a clear message', async () => {
+    const { s } = await session();
+    await expect(s.dispatch('train.start', { size: 33 })).rejects.toThrow(/size/);
+    await expect(s.dispatch('train.start', { backbone: '/nope/model' })).rejects.toThrow(/model.json missing/);
+    s.close();
+  });
+});
