@@ -177,8 +177,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     minutes: o.minutes ?? null,
     epochs: o.epochs ?? null,
     seed: o.seed,
-    lrp_depth: o.lrpDepth ?? 0,
-    heat_norm: o.heatNorm ?? 'none',
+    lrp_depth: o.lrpDepth ?? 'auto',
+    heat_norm: o.heatNorm ?? DEFAULT_TRAIN.heatNorm,
   };
   log(`config: ${JSON.stringify(config)}`);
 
@@ -208,7 +208,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       inputSize: o.size,
       encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
       seed: o.seed,
-      lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 0) : 0,
+      lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 'auto') : 0,
     });
     log(`\n== ${method}: training (${cfg.minutes ? `${cfg.minutes} min` : `${cfg.epochs} epochs`})`);
     let lastLog = 0;
@@ -221,7 +221,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
         } else if (e.type === 'log') log(`  ${e.message}`);
       },
     });
-    const evalOpts = { heatScale: r.heatScale, heatNorm: cfg.heatNorm ?? 'none' } as const;
+    const evalOpts = { heatScale: r.heatScale, heatNorm: cfg.heatNorm ?? 'pixel' } as const;
     const ev = await evaluate(model, testData, { ...evalOpts, withGivenTags: method === 'lrp' || method === 'gradcam' });
     if (method !== 'unet') {
       // How the choice of decoded classes at test time matters (reported, not tuned on the test set).

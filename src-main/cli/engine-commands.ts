@@ -199,11 +199,15 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
 
   program
     .command('export')
-    .description('write a trained segmenter as a self-contained folder (weights + heatseg-model.json)')
+    .description(
+      'write a trained segmenter: --format heatseg (default) copies its self-contained folder (weights.bin + heatseg-model.json); ' +
+        '--format onnx writes OUT/model.onnx (opset 17, onnxruntime-ready, see docs/ONNX.md) and OUT/model.onnx.json (classes, colours, I/O contract)',
+    )
     .argument('<project>', 'project folder')
     .argument('<out>', 'output folder (new or empty)')
     .option('--run <id>', 'run id (default: the latest completed run)', num('int', 1))
-    .action((dir: string, outDir: string, o: { run?: number }) => {
+    .addOption(new Option('--format <format>', 'heatseg model folder or ONNX').choices(['heatseg', 'onnx']).default('heatseg'))
+    .action(async (dir: string, outDir: string, o: { run?: number; format: 'heatseg' | 'onnx' }) => {
       const store = ProjectStore.open(dir);
       try {
         const run = o.run ? store.run(o.run) : store.latestCompletedRun();
@@ -214,10 +218,18 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         if (fs.existsSync(outDir) && fs.readdirSync(outDir).length) throw new Error(`${outDir} exists and is not empty; choose a new folder`);
         const tmp = `${path.resolve(outDir)}.partial`;
         fs.rmSync(tmp, { recursive: true, force: true });
-        fs.cpSync(src, tmp, { recursive: true });
+        let what = '';
+        if (o.format === 'onnx') {
+          // loaded only here: the graph builder is plain JavaScript, but its module graph reaches tfjs
+          const { exportOnnx } = await import('../engine/onnx-export.js');
+          const info = exportOnnx(src, path.join(tmp, 'model.onnx'));
+          what = `as ONNX (opset ${info.opset}, ${info.nodes} nodes, ${info.dynamicSize.height && info.dynamicSize.width ? 'dynamic' : 'fixed'} H×W, stride ${info.stride.join('×')}) `;
+        } else {
+          fs.cpSync(src, tmp, { recursive: true });
+        }
         if (fs.existsSync(outDir)) fs.rmdirSync(outDir);
         fs.renameSync(tmp, outDir);
-        out(`exported run ${run.id} (${run.method}, ${run.backbone}) to ${path.resolve(outDir)}\n`);
+        out(`exported run ${run.id} (${run.method}, ${run.backbone}) ${what}to ${path.resolve(outDir)}\n`);
       } finally {
         store.close();
       }

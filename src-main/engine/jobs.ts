@@ -120,7 +120,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       method: model.method,
       backbone: job.backbone,
       heatScale,
-      heatNorm: cfg.heatNorm ?? 'none',
+      heatNorm: cfg.heatNorm ?? 'pixel',
       training: { backend: info.detail, config: cfg, ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}) },
       metrics: result?.val ? (result.val as unknown as Record<string, unknown>) : null,
     });

@@ -50,6 +50,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   seed: 1,
   augment: { maxScale: 1.4, flip: true, jitter: 0.15 },
   learnHeatScale: true,
+  heatNorm: 'pixel',
   validateEvery: 0,
 };
 

@@ -188,10 +188,10 @@ function patchRow(heap: Float32Array, d: number, src: number, r0: number, rows: 
       const ohB = Math.min(rEnd - b * ho, ho);
       const vlo = Math.min(ohB, Math.max(ohA, pt - i));
       const vhi = Math.min(ohB, Math.max(vlo, H + pt - i));
-      const rowAt = (oh: number): number => d + (b * ho + oh - r0) * wo;
-      if (vlo > ohA) heap.fill(0, rowAt(ohA), rowAt(vlo));
+      const base = d + (b * ho - r0) * wo; // index of row oh is base + oh * wo
+      if (vlo > ohA) heap.fill(0, base + ohA * wo, base + vlo * wo);
       if (vhi > vlo) {
-        const dd = rowAt(vlo);
+        const dd = base + vlo * wo;
         const ss = src + (b * H + vlo + i - pt) * W;
         const len = (vhi - vlo) * W;
         if (shift >= 0) {
@@ -202,7 +202,7 @@ function patchRow(heap: Float32Array, d: number, src: number, r0: number, rows: 
           for (let q = dd; q < dd + len; q += W) for (let z = 0; z < -shift; z++) heap[q + z] = 0;
         }
       }
-      if (ohB > vhi) heap.fill(0, rowAt(vhi), rowAt(ohB));
+      if (ohB > vhi) heap.fill(0, base + vhi * wo, base + ohB * wo);
       r = b * ho + ohB;
     }
     return;

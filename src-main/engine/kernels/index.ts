@@ -6,6 +6,7 @@
 import { findBackend, getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d_backprop';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise_backprop';
+import { castConfig, identityConfig, setIdentityFallbacks } from './identity';
 import { maxPoolGradConfig } from './max_pool_grad';
 import { resizeNearestNeighborGradConfig } from './resize_nearest_grad';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum';
@@ -24,6 +25,8 @@ export const FAST_WASM_KERNELS: readonly KernelConfig[] = [
   depthwiseBackpropFilterConfig,
   depthwiseBackpropInputConfig,
   unsortedSegmentSumConfig,
+  identityConfig,
+  castConfig,
 ];
 
 let registered = false;
@@ -49,6 +52,7 @@ export function registerFastWasmKernels(): void {
     if (current != null && current !== config) stock.set(config.kernelName, current);
     swapIn(config);
   }
+  setIdentityFallbacks(stock.get(identityConfig.kernelName)?.kernelFunc, stock.get(castConfig.kernelName)?.kernelFunc);
   registered = true;
 }
 

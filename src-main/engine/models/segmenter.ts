@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import type { ForwardOptions, ForwardResult, SegMethod, Segmenter, SegmenterConfig, WeightMap } from './types.js';
+import type { EncoderSpec, ForwardOptions, ForwardResult, SegMethod, Segmenter, SegmenterConfig, WeightMap } from './types.js';
 import { Encoder, smallEncoderSpec, type SmallEncoderOptions } from './encoder.js';
 import { importKerasBackbone } from './keras-import.js';
 import { gradcamDecode } from './gradcam.js';
@@ -69,7 +69,8 @@ export interface CreateSegmenterOptions {
   /** Default: the small VGG-style encoder with its default options. */
   encoder?: EncoderChoice;
   gradcamRelu?: boolean;
-  lrpDepth?: number;
+  /** A number, or 'auto' (the default): DEFAULT_LRP_DEPTH, or fewer when the encoder has fewer stages. */
+  lrpDepth?: number | 'auto';
   unetConvsPerStage?: number;
   seed?: number;
 }
@@ -83,20 +84,32 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
     classes: opts.classes,
     inputSize: opts.inputSize,
     gradcamRelu: opts.gradcamRelu ?? false,
-    lrpDepth: opts.lrpDepth ?? 0,
+    lrpDepth: 0,
     unetConvsPerStage: opts.unetConvsPerStage ?? 1,
     seed: opts.seed ?? 1,
   };
   const choice = opts.encoder ?? { kind: 'small' };
+  const depth = (spec: EncoderSpec) => {
+    const stages = spec.layers.filter((l) => l.type === 'maxpool' || (l.type === 'conv' && (l.strides[0] > 1 || l.strides[1] > 1))).length;
+    return opts.lrpDepth === undefined || opts.lrpDepth === 'auto' ? Math.min(DEFAULT_LRP_DEPTH, stages) : opts.lrpDepth;
+  };
   if (choice.kind === 'pretrained') {
     const backbone = await importKerasBackbone(choice.path);
-    const model = buildSegmenter({ ...base, encoder: { ...backbone.spec, source: choice.path } });
+    const model = buildSegmenter({ ...base, lrpDepth: depth(backbone.spec), encoder: { ...backbone.spec, source: choice.path } });
     model.setWeights(backbone.weights, { allowMissing: true });
     return model;
   }
   const { kind: _kind, ...small } = choice;
-  return buildSegmenter({ ...base, encoder: smallEncoderSpec(small) });
+  const spec = smallEncoderSpec(small);
+  return buildSegmenter({ ...base, lrpDepth: depth(spec), encoder: spec });
 }
+
+/**
+ * LRP decoders stop at the input of the 3rd downsampling layer by default (1/4 resolution), then
+ * upsample: Gradient×Input at full resolution stayed pixel noise that the heatmap loss could not
+ * shape on MSRC (docs/EXPERIMENTS.md), while relevance read at 1/4 resolution learned.
+ */
+export const DEFAULT_LRP_DEPTH = 3;
 
 /** Rebuilds a saved model from its config JSON and weights (all weights must be present). */
 export function loadSegmenter(config: unknown, weights: WeightMap): Segmenter {

@@ -604,6 +604,32 @@ describe('UnsortedSegmentSum (wasm) and the gather gradient', () => {
   });
 });
 
+describe('Identity / same-dtype Cast share the buffer (no copy), others still convert', () => {
+  it('clone and cast keep values, survive disposing the source, and free memory with the last user', () => {
+    const d0 = numDataIds();
+    const t0 = tf.memory().numTensors;
+    const a = tf.tensor([1.5, -2, 3.25, 0]);
+    const c = a.clone();
+    const f = tf.cast(a, 'float32');
+    const i = tf.cast(a, 'int32');
+    const src = tf.tensor([0, 2, -0.5, Number.NaN]);
+    const b = tf.cast(src, 'bool'); // stock wasm copied the raw numbers (2 stayed 2)
+    expect(numDataIds()).toBe(d0 + 4); // a, i, src, b: the clone and the float32 cast share a's buffer
+    tf.dispose([a, src]);
+    expect(Array.from(c.dataSync())).toEqual([1.5, -2, 3.25, 0]);
+    expect(Array.from(f.dataSync())).toEqual([1.5, -2, 3.25, 0]);
+    expect(i.dtype).toBe('int32');
+    expect(Array.from(i.dataSync())).toEqual([1, -2, 3, 0]);
+    expect(Array.from(b.dataSync())).toEqual([0, 1, 1, 1]);
+    const str = tf.tensor(['x', 'yz']);
+    const s = str.clone();
+    expect(s.arraySync()).toEqual(['x', 'yz']);
+    tf.dispose([c, f, i, b, s, str]);
+    expect(tf.memory().numTensors).toBe(t0);
+    expect(numDataIds()).toBe(d0);
+  });
+});
+
 // ---------- a whole training step ----------
 
 describe('training step on wasm', () => {
