@@ -124,8 +124,16 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       training: { backend: info.detail, config: cfg, ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}) },
       metrics: result?.val ? (result.val as unknown as Record<string, unknown>) : null,
     });
+  let heatScale = 1;
+  const onEvent = (e: TrainEvent) => {
+    ctx.emit(e);
+    if (e.type === 'step') heatScale = e.heatScale;
+    // A checkpoint per epoch: a killed run still leaves the last whole epoch's weights (the run
+    // row says 'failed: interrupted', never 'completed').
+    if (e.type === 'epoch') save(null, heatScale);
+  };
   try {
-    const result = await train(model, data, cfg, { onEvent: ctx.emit, shouldStop: ctx.cancelled });
+    const result = await train(model, data, cfg, { onEvent, shouldStop: ctx.cancelled });
     if (result.steps > 0) save(result, result.heatScale);
     return { backend: info, result, modelDir: outDir };
   } finally {

@@ -86,3 +86,23 @@ describe('project store', () => {
     expect(store.listImages({ offset: 0, limit: 10, filter: 'tagged' }).total).toBe(2);
   });
 });
+
+describe('training runs', () => {
+  it('a run left running by a dead process is marked failed (interrupted) on the next open, its checkpoint not offered', () => {
+    const { store } = projectWithImage();
+    const run = store.createRun('lrp', 'small', {});
+    // Pretend another process, long gone, owned it.
+    store.db.prepare('UPDATE runs SET config = ? WHERE id = ?').run(JSON.stringify({ pid: 2 ** 22 + 12345 }), run.id);
+    const live = store.createRun('gradcam', 'small', {});
+    store.close();
+    const again = ProjectStore.open(store.dir);
+    expect(again.run(run.id)).toMatchObject({ status: 'failed', checkpoint_dir: null });
+    expect(again.run(run.id).error).toMatch(/interrupted/);
+    // a run of this very process is not touched
+    expect(again.run(live.id).status).toBe('running');
+    expect(again.latestCompletedRun()).toBeUndefined();
+    again.finishRun(live.id, 'completed', { backend: 'wasm', keepCheckpoint: true });
+    expect(again.latestCompletedRun()!.id).toBe(live.id);
+    expect(again.latestCompletedRun()!.checkpoint_dir).toBe(`models/run-${live.id}`);
+  });
+});

@@ -240,7 +240,7 @@ describe('ONNX export matches the TF.js model under onnxruntime', () => {
     // inside 8×8 constant squares every 3×3 conv sees the same values, so whole 2×2 pool windows tie exactly
     const e = await exportCase(
       'lrp-ties',
-      { method: 'lrp', classes: 3, inputSize: 32, encoder: small('leaky'), seed: 8 },
+      { method: 'lrp', classes: 3, inputSize: 32, encoder: small('leaky'), lrpDepth: 0, seed: 8 },
       { scale: 1, norm: 'none' },
       8,
     );
@@ -318,7 +318,7 @@ describe('ONNX export matches the TF.js model under onnxruntime', () => {
   it('can fix H and W to the training size (staticSize)', async () => {
     const e = await exportCase(
       'static',
-      { method: 'lrp', classes: 2, inputSize: 16, encoder: small('leaky'), seed: 13 },
+      { method: 'lrp', classes: 2, inputSize: 16, encoder: small('leaky'), lrpDepth: 0, seed: 13 },
       { scale: 1, norm: 'none' },
       13,
       { staticSize: true },
@@ -373,7 +373,7 @@ describe('ONNX export matches the TF.js model under onnxruntime', () => {
   it('shares the tied weights: Conv and ConvTranspose of an LRP export read one initializer', async () => {
     const e = await exportCase(
       'tied',
-      { method: 'lrp', classes: 2, inputSize: 16, encoder: small('relu'), seed: 10 },
+      { method: 'lrp', classes: 2, inputSize: 16, encoder: small('relu'), lrpDepth: 0, seed: 10 },
       { scale: 1, norm: 'none' },
       10,
     );
@@ -387,26 +387,39 @@ describe('ONNX export matches the TF.js model under onnxruntime', () => {
     }
   });
 
-  it.skipIf(!hasDarknet)('darknet-tiny backbone (../shared/models/darknet-tiny), LRP at 64×64', async () => {
-    const e = await exportCase(
-      'darknet',
-      { method: 'lrp', classes: 3, inputSize: 64, encoder: { kind: 'pretrained', path: DARKNET }, seed: 11 },
-      { scale: 1, norm: 'none' },
-      11,
+  // depth 0 is the full 15-conv tied decoder; undefined is createSegmenter's default depth
+  for (const lrpDepth of [0, undefined]) {
+    it.skipIf(!hasDarknet)(
+      `darknet-tiny backbone (../shared/models/darknet-tiny), LRP depth ${lrpDepth ?? 'default'} at 64×64`,
+      async () => {
+        const e = await exportCase(
+          `darknet-${lrpDepth ?? 'default'}`,
+          {
+            method: 'lrp',
+            classes: 3,
+            inputSize: 64,
+            encoder: { kind: 'pretrained', path: DARKNET },
+            ...(lrpDepth === undefined ? {} : { lrpDepth }),
+            seed: 11,
+          },
+          { scale: 1, norm: 'none' },
+          11,
+        );
+        try {
+          expect(e.info.stride).toEqual([16, 16]);
+          const r = await compare(e, 1, 64, 64, 14);
+          console.log(
+            `darknet-tiny lrp depth ${e.model.config().lrpDepth}: ops ${e.info.ops.join(' ')} (${e.info.nodes} nodes); rel. error seg ${r.seg.toExponential(1)}, tags ${r.tags.toExponential(1)}`,
+          );
+          expect(r.seg).toBeLessThan(TOL);
+          expect(r.tags).toBeLessThan(TOL);
+        } finally {
+          e.model.dispose();
+          await e.session.release();
+        }
+      },
     );
-    try {
-      expect(e.info.stride).toEqual([16, 16]);
-      const r = await compare(e, 1, 64, 64, 14);
-      console.log(
-        `darknet-tiny lrp: ops ${e.info.ops.join(' ')} (${e.info.nodes} nodes); rel. error seg ${r.seg.toExponential(1)}, tags ${r.tags.toExponential(1)}`,
-      );
-      expect(r.seg).toBeLessThan(TOL);
-      expect(r.tags).toBeLessThan(TOL);
-    } finally {
-      e.model.dispose();
-      await e.session.release();
-    }
-  });
+  }
 });
 
 describe('heatseg export --format', () => {
