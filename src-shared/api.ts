@@ -102,6 +102,13 @@ export interface TrainStatus {
   message: string | null;
 }
 
+export interface SuggestResult {
+  strategy: string;
+  runId: number;
+  candidates: number;
+  suggestions: Array<{ id: number; name: string; score: number; reason: string }>;
+}
+
 export interface AppInfo {
   version: string;
   transport: 'ipc' | 'http';
@@ -199,6 +206,14 @@ export const contract = {
   'train.cancel': op<TrainStatus>()(none),
   'train.status': op<TrainStatus>()(none),
   'runs.list': op<RunInfo[]>()(none),
+  'suggest.list': op<SuggestResult>()(
+    z
+      .object({
+        strategy: z.enum(['random', 'tag-entropy', 'tag-margin', 'pixel-entropy', 'disagreement', 'diverse']).default('pixel-entropy'),
+        n: z.number().int().positive().max(1000).default(10),
+      })
+      .strict(),
+  ),
 } as const;
 
 export type Contract = typeof contract;

@@ -4,11 +4,13 @@
  * against the contract and runs the handler on the session's open project.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { AppEvent, Method, Output, ParsedInput } from '../../src-shared/api.js';
 import { ApiError, parseInput } from '../../src-shared/api.js';
 import { fromBase64, toBase64, decompressRaster } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
+import { startJob } from '../engine/client.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
 import { ProjectStore } from '../store/project.js';
@@ -147,6 +149,16 @@ export class Session {
       'train.cancel': () => this.training.cancel(),
       'train.status': () => this.training.current(),
       'runs.list': () => this.project.runs().map(runInfo),
+      'suggest.list': async ({ strategy, n }) => {
+        const run = this.project.latestCompletedRun();
+        if (!run?.checkpoint_dir) throw new ApiError('conflict', 'no trained model yet: click Train first, then ask for suggestions');
+        const job = startJob(
+          { kind: 'suggest', project: this.project.dir, model: path.join(this.project.dir, run.checkpoint_dir), strategy, n },
+          (e) => (e.type === 'progress' ? this.emit({ type: 'progress', task: e.task, done: e.done, total: e.total }) : undefined),
+        );
+        const r = await job.result;
+        return { strategy, runId: run.id, candidates: r.candidates, suggestions: r.suggestions };
+      },
     };
   }
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { JobCancelled, type RunningJob, startJob } from '../engine/client.js';
 import type { JobEvent } from '../engine/jobs.js';
+import { STRATEGIES, type Strategy } from '../../src-shared/acquisition.js';
 import type { TrainConfig } from '../engine/trainer.js';
 import { IMAGE_EXTENSIONS } from '../images/decode.js';
 import { ProjectStore, isProjectDir } from '../store/project.js';
@@ -195,6 +196,30 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       out(`mIoU ${fmt(m.predicted.miou)} (with true tags: ${fmt(m.givenTags?.miou)}), pixel accuracy ${fmt(m.predicted.pixelAccuracy)}, tag accuracy ${fmt(m.tagAccuracy)}\n`);
       for (const [name, iou] of Object.entries(m.predicted.perClass)) out(`  ${name.padEnd(14)} ${fmt(iou)}\n`);
       out(`${JSON.stringify({ images: r.images, backend: r.backend.name, miou: m.predicted.miou, miou_given_tags: m.givenTags?.miou ?? null, pixel_accuracy: m.predicted.pixelAccuracy, tag_accuracy: m.tagAccuracy ?? null, per_class: m.predicted.perClass, confusion: m.predicted.confusion })}\n`);
+    });
+
+  program
+    .command('suggest')
+    .description('rank the images without pixel labels: which to label next (uses the latest completed run)')
+    .argument('<project>', 'project folder')
+    .addOption(new Option('--strategy <s>', 'acquisition strategy').choices([...STRATEGIES]).default('pixel-entropy'))
+    .option('-n <k>', 'how many to suggest', num('int', 1), 10)
+    .option('--seed <k>', 'seed (random strategy)', num('int', 0), 1)
+    .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--json', 'print one JSON line')
+    .action(async (dir: string, o: { strategy: Strategy; n: number; seed: number; backend?: (typeof BACKENDS)[number]; json?: boolean }) => {
+      const model = resolveModelDir(dir);
+      const bar = progressBar('score');
+      const job = startJob({ kind: 'suggest', project: path.resolve(dir), model, strategy: o.strategy, n: o.n, seed: o.seed, backend: o.backend }, (e) => {
+        if (e.type === 'progress') bar.update(e.done, e.total);
+      });
+      const r = await job.result;
+      bar.stop();
+      if (o.json) out(`${JSON.stringify(r)}\n`);
+      else {
+        out(`${r.candidates} images without pixel labels, ranked by ${r.strategy} (backend ${r.backend.name}):\n`);
+        r.suggestions.forEach((s, i) => out(`${String(i + 1).padStart(3)}. ${s.name} (image ${s.id}): ${s.reason}\n`));
+      }
     });
 
   program

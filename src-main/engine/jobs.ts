@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { type ImageOutputs, type Strategy, type Suggestion, rank } from '../../src-shared/acquisition.js';
 import { hexToRgb } from '../../src-shared/colors.js';
 import { encode as encodePng } from 'fast-png';
 import { ProjectStore } from '../store/project.js';
@@ -44,7 +45,17 @@ export interface EvalJob {
   backend?: BackendName;
 }
 
-export type Job = TrainJob | PredictJob | EvalJob;
+export interface SuggestJob {
+  kind: 'suggest';
+  project: string;
+  model: string;
+  strategy: Strategy;
+  n: number;
+  seed?: number;
+  backend?: BackendName;
+}
+
+export type Job = TrainJob | PredictJob | EvalJob | SuggestJob;
 
 export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
 
@@ -63,7 +74,13 @@ export interface EvalJobResult {
   images: number;
   metrics: EvalResult;
 }
-export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult;
+export interface SuggestJobResult {
+  backend: BackendInfo;
+  strategy: Strategy;
+  candidates: number;
+  suggestions: Array<Suggestion & { id: number; name: string }>;
+}
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult;
 
 export interface JobContext {
   emit: (e: JobEvent) => void;
@@ -84,6 +101,8 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       return predictJob(job, ctx);
     case 'eval':
       return evalJob(job, ctx);
+    case 'suggest':
+      return suggestJob(job, ctx);
   }
 }
 
@@ -220,6 +239,56 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
     const metrics = await evaluate(segmenter, data, { heatScale: meta.heatScale, heatNorm: meta.heatNorm, withGivenTags: true });
     return { backend: info, images: data.samples.filter((s) => s.truth).length, metrics };
   } finally {
+    segmenter.dispose();
+  }
+}
+
+/** Scores every image without pixel labels with the project's model and ranks them. */
+async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobResult> {
+  const info = await backend(ctx, job.backend);
+  const { segmenter, meta } = loadModel(job.model);
+  const store = ProjectStore.open(job.project);
+  try {
+    const names = store.classes().map((c) => c.name);
+    if (names.join('\n') !== meta.classes.map((c) => c.name).join('\n')) {
+      throw new Error('the project\'s classes changed since this model was trained: train again before asking for suggestions');
+    }
+    const stride = encoderStride(segmenter);
+    const ids = store.allImageIds();
+    const candidates: ImageOutputs[] = [];
+    const labelled: ImageOutputs[] = [];
+    const nameOf = new Map<number, string>();
+    const wantsAll = job.strategy === 'diverse';
+    for (let i = 0; i < ids.length; i++) {
+      if (ctx.cancelled()) throw new Error('cancelled');
+      ctx.emit({ type: 'progress', task: 'score images', done: i, total: ids.length });
+      const summary = store.imageSummary(ids[i]!);
+      if (summary.status !== 'active') continue;
+      const isCandidate = summary.labelledPixels === 0;
+      if (!isCandidate && !wantsAll) continue;
+      nameOf.set(summary.id, summary.originalName);
+      if (job.strategy === 'random') {
+        candidates.push({ id: summary.id, tagProbs: [], classes: [], probs: [], mask: [] });
+        continue;
+      }
+      const row = store.imageRow(summary.id);
+      const img = await decodeToWorking(fs.readFileSync(store.imagePath(row.file_name)), meta.inputSize);
+      // Scores need no full resolution: a 64-px-wide map keeps scoring fast on big projects.
+      const outW = Math.min(64, img.width);
+      const outH = Math.max(1, Math.round((img.height / img.width) * outW));
+      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH });
+      const out: ImageOutputs = { id: summary.id, tagProbs: p.tagProbs ?? new Float32Array(names.length), classes: p.classes, probs: p.probs, mask: p.mask };
+      (isCandidate ? candidates : labelled).push(out);
+    }
+    const ranked = rank(job.strategy, candidates, job.n, { seed: job.seed ?? 1, labelled });
+    return {
+      backend: info,
+      strategy: job.strategy,
+      candidates: candidates.length,
+      suggestions: ranked.map((s) => ({ ...s, id: Number(s.id), name: nameOf.get(Number(s.id)) ?? '' })),
+    };
+  } finally {
+    store.close();
     segmenter.dispose();
   }
 }

@@ -503,9 +503,9 @@ function lrpGraph(
   const C = cfg.classes;
   const layers = cfg.encoder.layers;
   const features = xs[layers.length]!;
-  /** [N, C, ch, h, w] for a forward tensor [N, ch, h, w]. */
   const cache = new Map<string, string>();
   const cached = (key: string, make: () => string): string => cache.get(key) ?? (cache.set(key, make()), cache.get(key)!);
+  /** [N, C, ch, h, w] for a forward tensor [N, ch, h, w], and [N·C, ch, h, w] (as -1, ch, h, w). */
   const perClassShape = (ref: string) =>
     cached(`5:${ref}`, () => g.op('Concat', [shapeOf(ref, 0, 1), g.i64([C]), shapeOf(ref, 1)], { axis: int(0) }, 'shape5'));
   const mergedShape = (ref: string) => cached(`4:${ref}`, () => g.op('Concat', [g.i64([-1]), shapeOf(ref, 1)], { axis: int(0) }, 'shape4'));

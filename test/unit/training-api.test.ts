@@ -46,6 +46,16 @@ describe('training through the API (worker thread)', () => {
     const runs = await s.dispatch('runs.list', {});
     expect(runs[0]).toMatchObject({ id: started.runId, status: 'completed', method: 'lrp' });
     expect(fs.existsSync(path.join(store.dir, 'models', `run-${started.runId}`, 'heatseg-model.json'))).toBe(true);
+
+    // Active learning: suggestions come only from images without pixel labels, best first.
+    for (const strategy of ['pixel-entropy', 'diverse'] as const) {
+      const sug = await s.dispatch('suggest.list', { strategy, n: 3 });
+      expect(sug.candidates).toBe(5);
+      expect(sug.suggestions).toHaveLength(3);
+      for (const x of sug.suggestions) expect(store.imageSummary(x.id).labelledPixels).toBe(0);
+      const scores = sug.suggestions.map((x) => x.score);
+      if (strategy === 'pixel-entropy') expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    }
     s.close();
   });
 
@@ -63,6 +73,7 @@ describe('training through the API (worker thread)', () => {
 
   it('refuses bad input and a missing backbone folder with a clear message', async () => {
     const { s } = await session();
+    await expect(s.dispatch('suggest.list', {})).rejects.toThrow(/no trained model yet/);
     await expect(s.dispatch('train.start', { size: 33 })).rejects.toThrow(/size/);
     await expect(s.dispatch('train.start', { backbone: '/nope/model' })).rejects.toThrow(/model.json missing/);
     s.close();

@@ -17,26 +17,33 @@ import { HistoryBook } from './history';
 import { buildStrokePatch, type LabelRaster, type StrokeChanges } from './raster';
 import { SaveQueue, type PatchJob, type SaveResult, type SaveStatus } from './savequeue';
 
-/** A patch kept for undo: raw at first, compressed (in the background) soon after. */
+/**
+ * A patch kept for undo: raw at first, compressed a little later, off the path of the stroke's own
+ * save (which compresses its patch first), so undo history costs kilobytes, not megabytes.
+ */
 class PackedPatch {
   private raw: Uint8Array | null;
   private packed: Uint8Array | null = null;
 
   constructor(raw: Uint8Array) {
     this.raw = raw;
-    void deflate(raw).then(
-      (z) => {
-        this.packed = z;
-        this.raw = null;
-      },
-      () => undefined, // keep it raw
-    );
+    setTimeout(() => {
+      void deflate(raw).then(
+        (z) => {
+          this.packed = z;
+          this.raw = null;
+        },
+        () => undefined, // keep it raw
+      );
+    }, PACK_DELAY_MS);
   }
 
   get(): Uint8Array {
     return this.raw ?? unzlibSync(this.packed!);
   }
 }
+
+const PACK_DELAY_MS = 400;
 
 interface OpenImage {
   imageId: number;

@@ -1,0 +1,156 @@
+/**
+ * Active-learning acquisition scores: which image to label next. Pure TypeScript over a model's
+ * per-image outputs (tag probabilities, per-pixel class probabilities), so the CLI, the app and
+ * the benchmark rank the same way.
+ */
+import { rng } from './random.js';
+
+export const STRATEGIES = ['random', 'tag-entropy', 'tag-margin', 'pixel-entropy', 'disagreement', 'diverse'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+export interface ImageOutputs {
+  id: number | string;
+  /** Sigmoid tag probabilities [C]. */
+  tagProbs: ArrayLike<number>;
+  /** Decoded classes of the heatmap prediction. */
+  classes: number[];
+  /** Per-pixel probabilities over `classes`, [P·K] (may be subsampled). */
+  probs: ArrayLike<number>;
+  /** Predicted class per pixel [P] (same pixels as probs). */
+  mask: ArrayLike<number>;
+}
+
+export interface Suggestion {
+  id: number | string;
+  score: number;
+  /** Why, in words (shown in the queue). */
+  reason: string;
+}
+
+function binaryEntropy(p: number): number {
+  const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
+  return -(q * Math.log2(q) + (1 - q) * Math.log2(1 - q));
+}
+
+/** Sum of binary entropies of the tag probabilities (bits). */
+export function tagEntropy(o: ImageOutputs): number {
+  let h = 0;
+  for (let c = 0; c < o.tagProbs.length; c++) h += binaryEntropy(o.tagProbs[c]!);
+  return h;
+}
+
+/** 1 - smallest distance of a tag probability to the 0.5 decision boundary ×2 (1 = a coin flip). */
+export function tagMargin(o: ImageOutputs): number {
+  let m = 1;
+  for (let c = 0; c < o.tagProbs.length; c++) m = Math.min(m, Math.abs(o.tagProbs[c]! - 0.5) * 2);
+  return 1 - m;
+}
+
+/** Mean per-pixel entropy of the class probabilities, normalised by log K (0..1). */
+export function pixelEntropy(o: ImageOutputs): number {
+  const K = o.classes.length;
+  if (K < 2) return 0;
+  const P = o.probs.length / K;
+  let sum = 0;
+  for (let p = 0; p < P; p++) {
+    let h = 0;
+    for (let k = 0; k < K; k++) {
+      const v = o.probs[p * K + k]!;
+      if (v > 0) h -= v * Math.log(v);
+    }
+    sum += h;
+  }
+  return sum / P / Math.log(K);
+}
+
+/** Classes covering at least `minShare` of the pixels of the predicted mask. */
+export function maskClasses(o: ImageOutputs, minShare = 0.02): Set<number> {
+  const counts = new Map<number, number>();
+  for (let p = 0; p < o.mask.length; p++) counts.set(o.mask[p]!, (counts.get(o.mask[p]!) ?? 0) + 1);
+  return new Set([...counts].filter(([, n]) => n / o.mask.length >= minShare).map(([c]) => c));
+}
+
+/** Jaccard distance between the classifier's tags (p ≥ 0.5) and the classes the heatmap mask shows. */
+export function disagreement(o: ImageOutputs): number {
+  const tags = new Set<number>();
+  for (let c = 0; c < o.tagProbs.length; c++) if (o.tagProbs[c]! >= 0.5) tags.add(c);
+  const inMask = maskClasses(o);
+  const union = new Set([...tags, ...inMask]);
+  if (union.size === 0) return 0;
+  let inter = 0;
+  for (const c of tags) if (inMask.has(c)) inter++;
+  return 1 - inter / union.size;
+}
+
+/** An image's signature for diversity: tag probabilities and the mask's class shares. */
+function embedding(o: ImageOutputs): number[] {
+  const C = o.tagProbs.length;
+  const share = new Array<number>(C).fill(0);
+  for (let p = 0; p < o.mask.length; p++) {
+    const c = o.mask[p]!;
+    if (c < C) share[c]! += 1 / o.mask.length;
+  }
+  return [...Array.from(o.tagProbs as ArrayLike<number>), ...share];
+}
+
+function dist2(a: number[], b: number[]): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d += (a[i]! - b[i]!) ** 2;
+  return d;
+}
+
+const names: Record<Strategy, string> = {
+  random: 'random order',
+  'tag-entropy': 'uncertain tags',
+  'tag-margin': 'a tag near the decision boundary',
+  'pixel-entropy': 'uncertain pixels',
+  disagreement: 'tags and heatmap disagree',
+  diverse: 'uncertain and unlike the others picked',
+};
+
+/**
+ * Ranks candidates, best first. `diverse`: greedy — each pick maximises uncertainty (pixel entropy
+ * + normalised tag entropy) × distance to the nearest already-labelled or already-picked image.
+ */
+export function rank(strategy: Strategy, candidates: ImageOutputs[], n: number, opts: { seed?: number; labelled?: ImageOutputs[] } = {}): Suggestion[] {
+  const take = Math.min(n, candidates.length);
+  const describe = (id: number | string, score: number): Suggestion => ({ id, score, reason: `${names[strategy]} (score ${score.toFixed(3)})` });
+  if (strategy === 'random') {
+    const r = rng(opts.seed ?? 1);
+    return candidates
+      .map((c) => ({ c, k: r() }))
+      .sort((a, b) => a.k - b.k)
+      .slice(0, take)
+      .map(({ c, k }) => describe(c.id, k));
+  }
+  if (strategy !== 'diverse') {
+    const f = { 'tag-entropy': tagEntropy, 'tag-margin': tagMargin, 'pixel-entropy': pixelEntropy, disagreement }[strategy];
+    return candidates
+      .map((c) => describe(c.id, f(c)))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, take);
+  }
+  const C = candidates[0]?.tagProbs.length ?? 1;
+  const unc = candidates.map((c) => pixelEntropy(c) + tagEntropy(c) / C);
+  const emb = candidates.map(embedding);
+  const nearest = emb.map((e) => Math.min(Infinity, ...(opts.labelled ?? []).map((l) => dist2(e, embedding(l)))));
+  const picked: Suggestion[] = [];
+  const used = new Set<number>();
+  while (picked.length < take) {
+    let best = -1;
+    let bestScore = -Infinity;
+    for (let i = 0; i < candidates.length; i++) {
+      if (used.has(i)) continue;
+      const d = Number.isFinite(nearest[i]!) ? Math.sqrt(nearest[i]!) : 1;
+      const s = unc[i]! * d;
+      if (s > bestScore) {
+        bestScore = s;
+        best = i;
+      }
+    }
+    used.add(best);
+    picked.push(describe(candidates[best]!.id, bestScore));
+    for (let i = 0; i < candidates.length; i++) nearest[i] = Math.min(nearest[i]!, dist2(emb[i]!, emb[best]!));
+  }
+  return picked;
+}
