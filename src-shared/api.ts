@@ -102,6 +102,21 @@ export interface TrainStatus {
   message: string | null;
 }
 
+/** A model's prediction for one image (cached per run in the project). */
+export interface PredictionWire {
+  runId: number;
+  imageId: number;
+  width: number;
+  height: number;
+  /** zlib + base64 uint8 raster of label values (ClassInfo.labelValue) — the predicted mask. */
+  mask: string;
+  /** zlib + base64 uint8 raster: probability of the predicted class, 0..255. */
+  confidence: string;
+  /** Class ids the decoder showed, and the tag head's probability per class id. */
+  classIds: number[];
+  tagProbs: Record<number, number>;
+}
+
 export interface SuggestResult {
   strategy: string;
   runId: number;
@@ -206,6 +221,7 @@ export const contract = {
   'train.cancel': op<TrainStatus>()(none),
   'train.status': op<TrainStatus>()(none),
   'runs.list': op<RunInfo[]>()(none),
+  'predictions.get': op<PredictionWire>()(z.object({ imageId: id }).strict()),
   'suggest.list': op<SuggestResult>()(
     z
       .object({

@@ -5,9 +5,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { AppEvent, Method, Output, ParsedInput } from '../../src-shared/api.js';
+import type { AppEvent, Method, Output, ParsedInput, PredictionWire } from '../../src-shared/api.js';
 import { ApiError, parseInput } from '../../src-shared/api.js';
-import { fromBase64, toBase64, decompressRaster } from '../../src-shared/labels.js';
+import { compressRaster, decompressRaster, fromBase64, toBase64 } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
 import { startJob } from '../engine/client.js';
@@ -70,6 +70,53 @@ export class Session {
     const input = parseInput(method, rawInput);
     const handler = this.handlers[method] as Handler<M>;
     return handler(input);
+  }
+
+  /** The latest completed run's prediction for an image: from the cache, or computed in the worker. */
+  private async prediction(imageId: number): Promise<PredictionWire> {
+    const store = this.project;
+    const run = store.latestCompletedRun();
+    if (!run?.checkpoint_dir) throw new ApiError('conflict', 'no trained model yet: click Train first');
+    const row = store.imageRow(imageId);
+    const classes = store.classes();
+    let cached = store.prediction(run.id, imageId);
+    if (!cached) {
+      const job = startJob({ kind: 'predict-raw', model: path.join(store.dir, run.checkpoint_dir), images: [{ id: imageId, file: store.imagePath(row.file_name) }] });
+      const r = await job.result;
+      const p = r.predictions[0];
+      if (!p) throw new ApiError('io', `${row.original_name}: ${r.failed[0]?.reason ?? 'prediction failed'}`);
+      if ((p.tagProbs && p.tagProbs.length !== classes.length) || p.classes.some((c) => c >= classes.length)) {
+        throw new ApiError('conflict', 'the project\'s classes changed since this model was trained: train again');
+      }
+      const values = new Uint8Array(p.mask.length);
+      for (let q = 0; q < values.length; q++) values[q] = classes[p.mask[q]!]?.labelValue ?? 0;
+      const tagProbs: Record<number, number> = {};
+      p.tagProbs?.forEach((v, c) => {
+        const cls = classes[c];
+        if (cls) tagProbs[cls.id] = v;
+      });
+      store.putPrediction({
+        run_id: run.id,
+        image_id: imageId,
+        tag_probs: JSON.stringify({ classIds: p.classes.map((c) => classes[c]!.id), tagProbs, width: p.width, height: p.height }),
+        mask: compressRaster(values),
+        heatmaps: compressRaster(p.confidence),
+        heatmaps_format: 'confidence-u8',
+        score: null,
+      });
+      cached = store.prediction(run.id, imageId)!;
+    }
+    const meta = JSON.parse(cached.tag_probs) as { classIds: number[]; tagProbs: Record<number, number>; width: number; height: number };
+    return {
+      runId: run.id,
+      imageId,
+      width: meta.width,
+      height: meta.height,
+      mask: toBase64(new Uint8Array(cached.mask!)),
+      confidence: toBase64(new Uint8Array(cached.heatmaps!)),
+      classIds: meta.classIds,
+      tagProbs: meta.tagProbs,
+    };
   }
 
   private emit(event: AppEvent): void {
@@ -149,6 +196,7 @@ export class Session {
       'train.cancel': () => this.training.cancel(),
       'train.status': () => this.training.current(),
       'runs.list': () => this.project.runs().map(runInfo),
+      'predictions.get': async ({ imageId }) => this.prediction(imageId),
       'suggest.list': async ({ strategy, n }) => {
         const run = this.project.latestCompletedRun();
         if (!run?.checkpoint_dir) throw new ApiError('conflict', 'no trained model yet: click Train first, then ask for suggestions');

@@ -5,7 +5,21 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { EvalJob, EvalJobResult, Job, JobEvent, JobResult, PredictJob, PredictJobResult, SuggestJob, SuggestJobResult, TrainJob, TrainJobResult } from './jobs.js';
+import type {
+  EvalJob,
+  EvalJobResult,
+  Job,
+  JobEvent,
+  JobResult,
+  PredictJob,
+  PredictJobResult,
+  PredictRawJob,
+  PredictRawJobResult,
+  SuggestJob,
+  SuggestJobResult,
+  TrainJob,
+  TrainJobResult,
+} from './jobs.js';
 import type { FromWorker, ToWorker } from './worker.js';
 
 function workerUrl(): URL {
@@ -31,6 +45,7 @@ export function startJob(job: TrainJob, onEvent?: (e: JobEvent) => void): Runnin
 export function startJob(job: PredictJob, onEvent?: (e: JobEvent) => void): RunningJob<PredictJobResult>;
 export function startJob(job: EvalJob, onEvent?: (e: JobEvent) => void): RunningJob<EvalJobResult>;
 export function startJob(job: SuggestJob, onEvent?: (e: JobEvent) => void): RunningJob<SuggestJobResult>;
+export function startJob(job: PredictRawJob, onEvent?: (e: JobEvent) => void): RunningJob<PredictRawJobResult>;
 export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<JobResult> {
   const worker = new Worker(workerUrl(), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
   let settled = false;

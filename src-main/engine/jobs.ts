@@ -55,7 +55,27 @@ export interface SuggestJob {
   backend?: BackendName;
 }
 
-export type Job = TrainJob | PredictJob | EvalJob | SuggestJob;
+/** Predictions kept in memory (the app's overlays): per image the mask and confidence at original size. */
+export interface PredictRawJob {
+  kind: 'predict-raw';
+  model: string;
+  images: Array<{ id: number; file: string }>;
+  backend?: BackendName;
+}
+
+export interface RawPrediction {
+  id: number;
+  width: number;
+  height: number;
+  /** Class index (model order) per pixel. */
+  mask: Uint8Array;
+  /** Probability of the winning class per pixel, 0..255. */
+  confidence: Uint8Array;
+  classes: number[];
+  tagProbs: number[] | null;
+}
+
+export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob;
 
 export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
 
@@ -80,7 +100,12 @@ export interface SuggestJobResult {
   candidates: number;
   suggestions: Array<Suggestion & { id: number; name: string }>;
 }
-export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult;
+export interface PredictRawJobResult {
+  backend: BackendInfo;
+  predictions: RawPrediction[];
+  failed: Array<{ id: number; reason: string }>;
+}
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult;
 
 export interface JobContext {
   emit: (e: JobEvent) => void;
@@ -103,6 +128,8 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       return evalJob(job, ctx);
     case 'suggest':
       return suggestJob(job, ctx);
+    case 'predict-raw':
+      return predictRawJob(job, ctx);
   }
 }
 
@@ -291,4 +318,35 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
     store.close();
     segmenter.dispose();
   }
+}
+
+async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<PredictRawJobResult> {
+  const info = await backend(ctx, job.backend);
+  const { segmenter, meta } = loadModel(job.model);
+  const stride = encoderStride(segmenter);
+  const predictions: RawPrediction[] = [];
+  const failed: PredictRawJobResult['failed'] = [];
+  try {
+    for (const [i, img] of job.images.entries()) {
+      if (ctx.cancelled()) break;
+      ctx.emit({ type: 'progress', task: 'predict', done: i, total: job.images.length });
+      try {
+        const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
+        const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
+        const K = p.classes.length;
+        const confidence = new Uint8Array(p.width * p.height);
+        for (let q = 0; q < confidence.length; q++) {
+          let best = 0;
+          for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
+          confidence[q] = Math.round(best * 255);
+        }
+        predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
+      } catch (e) {
+        failed.push({ id: img.id, reason: (e as Error).message });
+      }
+    }
+  } finally {
+    segmenter.dispose();
+  }
+  return { backend: info, predictions, failed };
 }

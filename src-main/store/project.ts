@@ -60,6 +60,18 @@ export interface RunRow {
   finished_at: string | null;
 }
 
+export interface PredictionRow {
+  run_id: number;
+  image_id: number;
+  /** JSON {classIds: number[], tagProbs: {classId: p}}. */
+  tag_probs: string;
+  mask: Buffer | Uint8Array | null;
+  heatmaps: Buffer | Uint8Array | null;
+  heatmaps_format: string | null;
+  score: number | null;
+  created_at: string;
+}
+
 export interface LabelRaster {
   width: number;
   height: number;
@@ -661,6 +673,21 @@ export class ProjectStore {
       }
     }
     return n;
+  }
+
+  // ---- predictions (cache of a run's outputs for the overlays) ----
+
+  prediction(runId: number, imageId: number): PredictionRow | undefined {
+    return this.db.prepare('SELECT * FROM predictions WHERE run_id = ? AND image_id = ?').get(runId, imageId) as PredictionRow | undefined;
+  }
+
+  putPrediction(row: Omit<PredictionRow, 'created_at'>): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO predictions (run_id, image_id, tag_probs, mask, heatmaps, heatmaps_format, score)
+         VALUES (@run_id, @image_id, @tag_probs, @mask, @heatmaps, @heatmaps_format, @score)`,
+      )
+      .run(row);
   }
 
   // ---- summary ----

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AppEvent, TrainStatus } from '../../src-shared/api';
+import { decompressRaster, fromBase64 } from '../../src-shared/labels';
 import { Session } from '../../src-main/api/handlers';
 import { importFolder } from '../../src-main/dataset/import';
 import { writeShapesDataset } from '../../src-main/demo/shapes';
@@ -46,6 +47,17 @@ describe('training through the API (worker thread)', () => {
     const runs = await s.dispatch('runs.list', {});
     expect(runs[0]).toMatchObject({ id: started.runId, status: 'completed', method: 'lrp' });
     expect(fs.existsSync(path.join(store.dir, 'models', `run-${started.runId}`, 'heatseg-model.json'))).toBe(true);
+
+    // Overlays: the prediction of an image, computed in the worker once, then from the cache.
+    const img = store.imageSummary(1);
+    const pred = await s.dispatch('predictions.get', { imageId: 1 });
+    expect([pred.width, pred.height]).toEqual([img.width, img.height]);
+    const mask = decompressRaster(fromBase64(pred.mask), pred.width, pred.height);
+    const values = new Set(store.classes().map((c) => c.labelValue));
+    expect([...new Set(mask)].every((v) => values.has(v))).toBe(true);
+    expect(Object.keys(pred.tagProbs)).toHaveLength(store.classes().length);
+    expect(store.prediction(pred.runId, 1)).toBeDefined();
+    expect(await s.dispatch('predictions.get', { imageId: 1 })).toEqual(pred);
 
     // Active learning: suggestions come only from images without pixel labels, best first.
     for (const strategy of ['pixel-entropy', 'diverse'] as const) {
