@@ -87,7 +87,9 @@ async function initNative(required: boolean): Promise<BackendInfo | null> {
     // The package registers 'tensorflow' with the tfjs-core it resolves; a second copy of
     // tfjs-core (version mismatch) leaves ours without it.
     if (tf.findBackendFactory('tensorflow') == null) {
-      problems.push(`${spec} loaded but registered with another copy of @tensorflow/tfjs-core (version mismatch with @tensorflow/tfjs ${tf.version_core})`);
+      problems.push(
+        `${spec} loaded but registered with another copy of @tensorflow/tfjs-core (version mismatch with @tensorflow/tfjs ${tf.version_core})`,
+      );
       continue;
     }
     if (!(await activate('tensorflow'))) {

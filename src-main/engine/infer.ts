@@ -62,7 +62,7 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
     if (model.method === 'unet') {
       classes = Array.from({ length: C }, (_, c) => c);
     } else {
-      const logits = tf.tidy(() => tf.sigmoid(model.forward(x).logits!));
+      const logits = tf.tidy(() => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!));
       tagProbs = (await logits.data()) as Float32Array;
       logits.dispose();
       if (opts.givenTags && opts.givenTags.length) classes = [...opts.givenTags].sort((a, b) => a - b);

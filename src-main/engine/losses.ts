@@ -50,8 +50,10 @@ export function segmentationLoss(seg: tf.Tensor4D, labels: tf.Tensor3D, decodeCl
     const lab = labels.dtype === 'int32' ? labels : labels.toInt();
     const labelled = lab.greaterEqual(0).logicalAnd(lab.less(k));
     const target = tf.where(labelled, lab, tf.zerosLike(lab));
+    // tf.oneHot needs depth ≥ 2; a batch whose images each show one class has K = 1 (loss 0)
     const oneHot = tf
-      .oneHot(target.reshape([-1]) as tf.Tensor1D, k)
+      .oneHot(target.reshape([-1]) as tf.Tensor1D, Math.max(2, k))
+      .slice([0, 0], [-1, k])
       .reshape([n, h, w, k])
       .toFloat();
     const nll = oneHot.mul(tf.logSoftmax(logits)).sum(-1).neg();

@@ -643,6 +643,61 @@ function tensorType(info: OnnxTensorInfo): OnnxNamespace.IValueInfoProto {
   };
 }
 
+/** Encoder layer types the graph builder translates (models/types.ts EncoderLayer). */
+export const ONNX_LAYER_TYPES = ['conv', 'relu', 'leaky', 'maxpool', 'pad'] as const;
+
+/** A clear error naming the first encoder layer the export cannot translate (before the generic config validation). */
+function checkLayerTypes(modelDir: string, segmenter: unknown): void {
+  const layers = (segmenter as { encoder?: { layers?: unknown } } | null)?.encoder?.layers;
+  if (!Array.isArray(layers)) return;
+  layers.forEach((l: unknown, i) => {
+    const { type, name } = (l ?? {}) as { type?: unknown; name?: unknown };
+    if (!(ONNX_LAYER_TYPES as readonly unknown[]).includes(type))
+      throw new Error(
+        `${path.join(modelDir, 'heatseg-model.json')}: encoder layer ${i}${typeof name === 'string' ? ` '${name}'` : ''} has type ` +
+          `${JSON.stringify(type)}, which heatseg cannot convert to ONNX (supported layer types: ${ONNX_LAYER_TYPES.join(', ')})`,
+      );
+  });
+}
+
+/**
+ * Writes every file under a temporary name, then renames them into place in order; on any error
+ * the temporaries and whatever this call already renamed are removed, and the error names the
+ * folder. So an interrupted export never leaves a file that looks complete.
+ */
+function writeAllOrNothing(files: Array<{ final: string; data: Uint8Array | string }>): void {
+  const placed: string[] = [];
+  const temps = files.map((f) => `${f.final}.partial`);
+  try {
+    fs.mkdirSync(path.dirname(files[0]!.final), { recursive: true });
+    files.forEach((f, i) => fs.writeFileSync(temps[i]!, f.data));
+    files.forEach((f, i) => {
+      fs.renameSync(temps[i]!, f.final);
+      placed.push(f.final);
+    });
+  } catch (e) {
+    for (const t of [...temps, ...placed]) {
+      try {
+        fs.rmSync(t, { force: true });
+      } catch {
+        // nothing can exist where the folder could not be made
+      }
+    }
+    const err = e as NodeJS.ErrnoException;
+    const why =
+      err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
+        ? 'the folder is not writable'
+        : err.code === 'ENOSPC'
+          ? 'the disk is full'
+          : err.code === 'ENOTDIR'
+            ? 'part of the path is a file, not a folder'
+            : 'write failed';
+    throw new Error(`cannot write the ONNX export to ${path.dirname(files[0]!.final)}: ${why} (${err.message}); nothing was left behind`, {
+      cause: e,
+    });
+  }
+}
+
 /**
  * Writes `outFile` (ONNX) from the heatseg model folder `modelDir`, and `<outFile>.json` beside
  * it: the model's heatseg-model.json (without the weight manifest) plus the ONNX I/O contract.
@@ -650,6 +705,7 @@ function tensorType(info: OnnxTensorInfo): OnnxNamespace.IValueInfoProto {
  */
 export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOptions = {}): OnnxExportInfo {
   const meta = readModelMeta(modelDir);
+  checkLayerTypes(modelDir, meta.segmenter);
   const cfg = parseSegmenterConfig(meta.segmenter);
   const weights = readModelWeights(modelDir, meta);
   if (meta.classes.length !== cfg.classes)
@@ -711,15 +767,12 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
   });
   const bytes = onnx.ModelProto.encode(model).finish();
   const abs = path.resolve(outFile);
-  fs.mkdirSync(path.dirname(abs), { recursive: true });
-  const tmp = `${abs}.partial`;
-  fs.writeFileSync(tmp, bytes);
-  fs.renameSync(tmp, abs);
-  let jsonFile: string | null = null;
-  if (opts.writeJson ?? true) {
-    jsonFile = `${abs}.json`;
-    fs.writeFileSync(jsonFile, JSON.stringify({ ...contract, file: path.basename(abs), model: described }, null, 1));
-  }
+  const jsonFile = (opts.writeJson ?? true) ? `${abs}.json` : null;
+  const files: Array<{ final: string; data: Uint8Array | string }> = [
+    ...(jsonFile ? [{ final: jsonFile, data: JSON.stringify({ ...contract, file: path.basename(abs), model: described }, null, 1) }] : []),
+    { final: abs, data: bytes }, // renamed last: a model.onnx that exists is complete, with its sidecar beside it
+  ];
+  writeAllOrNothing(files);
   return {
     file: abs,
     jsonFile,

@@ -247,7 +247,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         parts.seg = tf.keep(segmentationLoss(scaled, yPix!, dc ?? undefined));
         terms.push(usesTags ? (parts.seg.mul(segWeight) as tf.Scalar) : parts.seg);
       }
-      if (xTag) logits.push(model.forward(xTag).logits!);
+      if (xTag) logits.push(model.forward(xTag, { tagsOnly: true }).logits!);
       if (usesTags && logits.length) {
         const all = logits.length === 1 ? logits[0]! : (tf.concat(logits, 0) as tf.Tensor2D);
         parts.tag = tf.keep(tagLoss(all, yTag, yMask));

@@ -68,7 +68,11 @@ export function setFilterGradOptions(options: Partial<FilterGradOptions>): Filte
   return previous;
 }
 
-export function conv2dBackpropFilter(args: { inputs: { x: TensorInfo; dy: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropFilterAttrs }): TensorInfo {
+export function conv2dBackpropFilter(args: {
+  inputs: { x: TensorInfo; dy: TensorInfo };
+  backend: BackendWasm;
+  attrs: Conv2DBackpropFilterAttrs;
+}): TensorInfo {
   const { x, dy } = args.inputs;
   const info = filterGradInfo(x, dy, args.attrs);
   return filterGradOptions.method === 'conv' ? filterGradConv(args.backend, x, dy, info) : filterGradGemm(args.backend, x, dy, info);
@@ -100,7 +104,18 @@ export function filterGradConv(backend: BackendWasm, x: TensorInfo, dy: TensorIn
   }
   const xt = runWasm(backend, Transpose, { x }, { perm: [3, 1, 2, 0] });
   const dyt = runWasm(backend, Transpose, { x: dy }, { perm: [1, 2, 0, 3] });
-  const r = conv(backend, xt, dyt, [[0, 0], [pt, pb], [pl, pr], [0, 0]], [sh, sw]);
+  const r = conv(
+    backend,
+    xt,
+    dyt,
+    [
+      [0, 0],
+      [pt, pb],
+      [pl, pr],
+      [0, 0],
+    ],
+    [sh, sw],
+  );
   free(backend, xt, dyt);
   const src = f32(backend, r);
   const dst = f32(backend, out);
@@ -126,9 +141,7 @@ export function filterGradConv(backend: BackendWasm, x: TensorInfo, dy: TensorIn
  */
 export function filterGradGemm(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: ConvInfo): TensorInfo {
   const { batchSize: n, inHeight: H, inWidth: W, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
+  const { filterHeight: kh, filterWidth: kw } = info;
   const m = kh * kw * ci;
   const out = backend.makeOutput([kh, kw, ci, co], 'float32');
   f32(backend, out).fill(0);
@@ -182,7 +195,7 @@ function patchRow(heap: Float32Array, d: number, src: number, r0: number, rows: 
   const shift = j - pl;
   const rEnd = r0 + rows;
   if (sh === 1 && sw === 1 && wo === W && Math.abs(shift) < W) {
-    for (let r = r0; r < rEnd; ) {
+    for (let r = r0; r < rEnd;) {
       const b = Math.floor(r / ho);
       const ohA = r - b * ho;
       const ohB = Math.min(rEnd - b * ho, ho);
@@ -228,12 +241,15 @@ function patchRow(heap: Float32Array, d: number, src: number, r0: number, rows: 
   }
 }
 
-
 /**
  * dx = conv(dy with (s-1) zeros between samples, W flipped in space with in/out swapped),
  * padded by k-1-pad on the top/left; negative paddings are turned into crops.
  */
-export function conv2dBackpropInput(args: { inputs: { dy: TensorInfo; filter: TensorInfo }; backend: BackendWasm; attrs: Conv2DBackpropInputAttrs }): TensorInfo {
+export function conv2dBackpropInput(args: {
+  inputs: { dy: TensorInfo; filter: TensorInfo };
+  backend: BackendWasm;
+  attrs: Conv2DBackpropInputAttrs;
+}): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
   assertNHWC(attrs.dataFormat, Conv2DBackpropInput);
@@ -249,7 +265,7 @@ export function conv2dBackpropInput(args: { inputs: { dy: TensorInfo; filter: Te
     'channelsLast',
   );
   const { batchSize: n, inHeight: H, inWidth: W, inChannels: ci, outHeight: ho, outWidth: wo, outChannels: co } = info;
-  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { filterHeight: kh, filterWidth: kw } = info;
   const [dn, dh, dw, dc] = shape4(dy, Conv2DBackpropInput);
   if (dn !== n || dh !== ho || dw !== wo || dc !== co) {
     throw new Error(`${Conv2DBackpropInput}: dy shape [${dy.shape.join(',')}] does not match [${info.outShape.join(',')}]`);
@@ -321,7 +337,12 @@ export function transposedViaForward(
   const bottom = H - hd + pt;
   const left = ekw - 1 - pl;
   const right = W - wd + pl;
-  const r = forward(src, [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]]);
+  const r = forward(src, [
+    [0, 0],
+    [Math.max(top, 0), Math.max(bottom, 0)],
+    [Math.max(left, 0), Math.max(right, 0)],
+    [0, 0],
+  ]);
   if (src !== dy) free(backend, src);
   const [, rh, rw, rc] = shape4(r, 'transposed convolution');
   if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) return r;

@@ -80,7 +80,13 @@ export function depthwiseBackpropInput(args: {
   const { inputs, backend, attrs } = args;
   const fShape = shape4(inputs.filter, DepthwiseConv2dNativeBackpropInput);
   const info = backend_util.computeConv2DInfo(
-    attrs.inputShape, fShape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true,
+    attrs.inputShape,
+    fShape,
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
   );
   const [n, H, W, ci] = attrs.inputShape;
   const [kh, kw, , m] = fShape;
@@ -103,7 +109,11 @@ export function depthwiseBackpropInput(args: {
   }
   const { dilationHeight: dh, dilationWidth: dw } = info;
   const r = transposedViaForward(backend, inputs.dy, info, (kh - 1) * dh + 1, (kw - 1) * dw + 1, (src, pad) =>
-    runWasm(backend, DepthwiseConv2dNative, { x: src, filter: wf }, { strides: [1, 1], pad, dilations: [dh, dw] } as unknown as NamedAttrMap),
+    runWasm(backend, DepthwiseConv2dNative, { x: src, filter: wf }, {
+      strides: [1, 1],
+      pad,
+      dilations: [dh, dw],
+    } as unknown as NamedAttrMap),
   );
   free(backend, wf);
   if (m === 1) return r;
@@ -122,8 +132,13 @@ export function depthwiseBackpropFilter(args: {
 }): TensorInfo {
   const { inputs, backend, attrs } = args;
   const info = backend_util.computeConv2DInfo(
-    shape4(inputs.x, DepthwiseConv2dNativeBackpropFilter), attrs.filterShape, attrs.strides, attrs.dilations,
-    attrs.pad, attrs.dimRoundingMode, true,
+    shape4(inputs.x, DepthwiseConv2dNativeBackpropFilter),
+    attrs.filterShape,
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
   );
   if (attrs.filterShape[3] === 1 && info.dilationHeight === 1 && info.dilationWidth === 1 && size(info.outShape) > 0) {
     return filterGradDepthwiseConv(backend, inputs.x, inputs.dy, info);
@@ -155,8 +170,20 @@ function filterGradDepthwiseConv(backend: BackendWasm, x: TensorInfo, dy: Tensor
   const r = runWasm(
     backend,
     DepthwiseConv2dNative,
-    { x: { dataId: xt.dataId, shape: [1, H, W, n * c], dtype: 'float32' }, filter: { dataId: dyt.dataId, shape: [ho, wo, n * c, 1], dtype: 'float32' } },
-    { strides: [1, 1], pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]], dilations: [sh, sw] } as unknown as NamedAttrMap,
+    {
+      x: { dataId: xt.dataId, shape: [1, H, W, n * c], dtype: 'float32' },
+      filter: { dataId: dyt.dataId, shape: [ho, wo, n * c, 1], dtype: 'float32' },
+    },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ],
+      dilations: [sh, sw],
+    } as unknown as NamedAttrMap,
   );
   free(backend, xt, dyt);
   const rw = r.shape[2]!;

@@ -49,7 +49,18 @@ const bits = (a: Float32Array): Int32Array => new Int32Array(a.buffer, a.byteOff
  * forward output's (maxPool copies one of its inputs; +0/-0 count as equal), the first such cell
  * gets dy, and dy is routed with AND masks. Every covered cell is written exactly once.
  */
-function pool2x2s2(x: Float32Array, y: Float32Array, g: Float32Array, o: Float32Array, n: number, H: number, W: number, C: number, ho: number, wo: number): void {
+function pool2x2s2(
+  x: Float32Array,
+  y: Float32Array,
+  g: Float32Array,
+  o: Float32Array,
+  n: number,
+  H: number,
+  W: number,
+  C: number,
+  ho: number,
+  wo: number,
+): void {
   if (2 * ho < H || 2 * wo < W) o.fill(0); // 'valid' with odd sizes leaves the last row/col out
   const xi = bits(x);
   const yi = bits(y);
@@ -60,8 +71,8 @@ function pool2x2s2(x: Float32Array, y: Float32Array, g: Float32Array, o: Float32
   const fullW = Math.min(wo, W >> 1);
   for (let b = 0; b < n; b++) {
     for (let oy = 0; oy < fullH; oy++) {
-      let p00 = ((b * H + 2 * oy) * W) * C;
-      let q = ((b * ho + oy) * wo) * C;
+      let p00 = (b * H + 2 * oy) * W * C;
+      let q = (b * ho + oy) * wo * C;
       for (let ox = 0; ox < fullW; ox++, p00 += 2 * C, q += C) {
         const p01 = p00 + C;
         const p10 = p00 + rowStride;
@@ -93,7 +104,19 @@ function pool2x2s2(x: Float32Array, y: Float32Array, g: Float32Array, o: Float32
 }
 
 /** A window cut by the bottom/right border ('same' padding with odd sizes). */
-function edgeWindow(x: Float32Array, g: Float32Array, o: Float32Array, b: number, oy: number, ox: number, H: number, W: number, C: number, ho: number, wo: number): void {
+function edgeWindow(
+  x: Float32Array,
+  g: Float32Array,
+  o: Float32Array,
+  b: number,
+  oy: number,
+  ox: number,
+  H: number,
+  W: number,
+  C: number,
+  ho: number,
+  wo: number,
+): void {
   const y0 = 2 * oy;
   const x0 = 2 * ox;
   const p00 = ((b * H + y0) * W + x0) * C;
@@ -118,9 +141,21 @@ function edgeWindow(x: Float32Array, g: Float32Array, o: Float32Array, b: number
 }
 
 function general(
-  x: Float32Array, g: Float32Array, o: Float32Array,
-  n: number, H: number, W: number, C: number, ho: number, wo: number,
-  fh: number, fw: number, sh: number, sw: number, pt: number, pl: number,
+  x: Float32Array,
+  g: Float32Array,
+  o: Float32Array,
+  n: number,
+  H: number,
+  W: number,
+  C: number,
+  ho: number,
+  wo: number,
+  fh: number,
+  fw: number,
+  sh: number,
+  sw: number,
+  pt: number,
+  pl: number,
 ): void {
   o.fill(0);
   const best = new Float32Array(C);
@@ -142,7 +177,10 @@ function general(
             for (let c = 0; c < C; c++) {
               const v = x[p + c]!;
               // at < 0: the first in-bounds cell is taken even if it is -Infinity or NaN
-              if (v > best[c]! || at[c]! < 0) { best[c] = v; at[c] = p + c; }
+              if (v > best[c]! || at[c]! < 0) {
+                best[c] = v;
+                at[c] = p + c;
+              }
             }
           }
         }

@@ -52,8 +52,13 @@ export function resizeNearestNeighborGrad(args: {
   // Integer factors without align-corners map output r to floor(r / k) (with or without half
   // pixel centers); verify on the index tables rather than trusting the algebra.
   const blocky =
-    !alignCorners && Number.isInteger(ky) && Number.isInteger(kx) && ky >= 1 && kx >= 1 &&
-    rows.every((s, r) => s === Math.floor(r / ky)) && cols.every((s, c) => s === Math.floor(c / kx));
+    !alignCorners &&
+    Number.isInteger(ky) &&
+    Number.isInteger(kx) &&
+    ky >= 1 &&
+    kx >= 1 &&
+    rows.every((s, r) => s === Math.floor(r / ky)) &&
+    cols.every((s, c) => s === Math.floor(c / kx));
   if (blocky) {
     blockSum(g, o, n, H, W, C, ky, kx);
   } else {

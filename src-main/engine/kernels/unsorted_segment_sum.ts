@@ -2,7 +2,14 @@
  * UnsortedSegmentSum for wasm (the gradient of gather; missing from the backend). Ids outside
  * [0, numSegments) are dropped, as in TF.
  */
-import { UnsortedSegmentSum, util, type KernelConfig, type KernelFunc, type TensorInfo, type UnsortedSegmentSumAttrs } from '@tensorflow/tfjs';
+import {
+  UnsortedSegmentSum,
+  util,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+  type UnsortedSegmentSumAttrs,
+} from '@tensorflow/tfjs';
 import type { BackendWasm } from './wasm_util';
 
 export function unsortedSegmentSum(args: {

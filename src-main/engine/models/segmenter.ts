@@ -214,7 +214,7 @@ class TfSegmenter implements Segmenter {
         out.seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
       } else if (this.method === 'gradcam' && dc && this.head) {
         out.seg = gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);
-      } else if (this.unet) {
+      } else if (this.unet && !opts.tagsOnly) {
         const all = this.unet.forward(trace);
         out.seg = dc ? selectChannels(all, dc) : all;
       }

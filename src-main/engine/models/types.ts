@@ -73,6 +73,8 @@ export interface ForwardOptions {
    * channels without it, the selected K channels with it).
    */
   decodeClasses?: tf.Tensor2D;
+  /** Only the tag logits are wanted (tag-only images): U-Nets skip their decoder. */
+  tagsOnly?: boolean;
 }
 
 export interface ForwardResult {

@@ -56,6 +56,18 @@ describe('trainer', () => {
     model.dispose();
   });
 
+  it('a tag-only forward of the multi-task U-Net gives tag logits and skips the decoder', async () => {
+    const model = await createSegmenter({ method: 'mtunet', classes: 5, inputSize: SIZE });
+    const x = tf.zeros([2, SIZE, SIZE, 3]) as tf.Tensor4D;
+    const out = model.forward(x, { tagsOnly: true });
+    expect(out.logits!.shape).toEqual([2, 5]);
+    expect(out.seg).toBeUndefined();
+    const full = model.forward(x);
+    expect(full.seg!.shape).toEqual([2, SIZE, SIZE, 5]);
+    tf.dispose([x, out.logits!, full.logits!, full.seg!]);
+    model.dispose();
+  });
+
   it('stops when asked between steps and reports it', async () => {
     const model = await createSegmenter({ method: 'gradcam', classes: data.classes.length, inputSize: SIZE });
     let n = 0;

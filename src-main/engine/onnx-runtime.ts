@@ -1,0 +1,381 @@
+/**
+ * Inference on exported ONNX segmenters (onnx-export.ts) with onnxruntime-node on the CPU — no
+ * TF.js anywhere in this module's imports — with the app's pre/post-processing (infer.ts):
+ *   1. decode with sharp to the working resolution (shorter side = input_size, data.ts decodeToWorking);
+ *   2. RGB / 255, resized bilinearly (half-pixel centres, as tf.image.resizeBilinear(…, false, true))
+ *      so each side is a multiple of the stride, fed as NCHW;
+ *   3. decoded classes from tag_logits: p ≥ 0.5, at least the top one, at most 4 (all for unet);
+ *   4. the chosen seg_logits channels resized bilinearly back to the original size, softmax, argmax.
+ * Remaining difference to the app (docs/ONNX.md): with heat_norm 'pixel' the graph normalises over
+ * all C classes, the app over the decoded ones — a positive per-pixel factor, so argmaxes at model
+ * resolution agree and only a few boundary pixels of the upsampled mask (and the probabilities) can.
+ * `heatseg predict MODEL.onnx …` runs predictOnnxImages; the output files match the worker's
+ * predict job (jobs.ts): `<stem>.png` indexed mask in the class colours, `<stem>.heatmap.png`.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { encode as encodePng } from 'fast-png';
+import * as ort from 'onnxruntime-node';
+import type { onnx as OnnxNamespace } from 'onnx-proto';
+import sharp from 'sharp';
+import { hexToRgb } from '../../src-shared/colors.js';
+import { decodeToWorking } from './data.js';
+
+const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
+
+export type OnnxMethod = 'lrp' | 'gradcam' | 'unet' | 'mtunet';
+
+/** What inference needs from an export's metadata (model metadata_props, else the sidecar JSON). */
+export interface OnnxModelInfo {
+  file: string;
+  method: OnnxMethod;
+  classes: Array<{ name: string; color: string }>;
+  inputSize: number;
+  /** [height, width] */
+  stride: [number, number];
+  minSize: [number, number];
+  /** False: the graph takes exactly input_size × input_size. */
+  dynamicSize: boolean;
+  heatScale: number;
+  heatNorm: 'none' | 'pixel';
+}
+
+/** Same fields as infer.ts Prediction. */
+export interface OnnxPrediction {
+  tagProbs: Float32Array | null;
+  classes: number[];
+  /** [H·W·K] softmax over `classes`, row-major. */
+  probs: Float32Array;
+  mask: Uint8Array;
+  /** seg_logits of `classes` at output size, [H·W·K]. */
+  heatmaps: Float32Array;
+  width: number;
+  height: number;
+}
+
+export interface OnnxPredictOptions {
+  threshold?: number;
+  minClasses?: number;
+  maxClasses?: number;
+  outWidth?: number;
+  outHeight?: number;
+}
+
+function parseJson<T>(file: string, key: string, v: string | undefined): T {
+  if (v === undefined) throw new Error(`${file}: the heatseg metadata has no '${key}'`);
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    throw new Error(`${file}: metadata '${key}' is not valid JSON`);
+  }
+}
+
+/** Reads the heatseg metadata of an exported model (its metadata_props; the sidecar `<file>.json` if they are missing). */
+export function readOnnxModelInfo(file: string): OnnxModelInfo {
+  if (!fs.existsSync(file)) throw new Error(`${file}: no such ONNX model`);
+  let proto: OnnxNamespace.ModelProto;
+  try {
+    proto = onnx.ModelProto.decode(fs.readFileSync(file));
+  } catch (e) {
+    throw new Error(`${file}: not a readable ONNX model (${(e as Error).message})`, { cause: e });
+  }
+  const props = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
+  const side = `${file}.json`;
+  if (!props['heatseg.format']) {
+    if (!fs.existsSync(side))
+      throw new Error(`${file}: not a heatseg ONNX export (no heatseg metadata and no ${path.basename(side)} beside it)`);
+    const j = JSON.parse(fs.readFileSync(side, 'utf8')) as {
+      stride: [number, number];
+      minSize: [number, number];
+      dynamicSize: { height: boolean; width: boolean };
+      model: {
+        method: OnnxMethod;
+        classes: Array<{ name: string; color: string }>;
+        inputSize: number;
+        heatScale: number;
+        heatNorm?: 'none' | 'pixel';
+      };
+    };
+    return {
+      file,
+      method: j.model.method,
+      classes: j.model.classes,
+      inputSize: j.model.inputSize,
+      stride: j.stride,
+      minSize: j.minSize,
+      dynamicSize: j.dynamicSize.height && j.dynamicSize.width,
+      heatScale: j.model.heatScale,
+      heatNorm: j.model.heatNorm ?? 'none',
+    };
+  }
+  const names = parseJson<string[]>(file, 'classes', props.classes);
+  const colors = parseJson<string[]>(file, 'colors', props.colors);
+  const method = props.method as OnnxMethod;
+  if (!['lrp', 'gradcam', 'unet', 'mtunet'].includes(method)) throw new Error(`${file}: unknown method '${props.method}' in its metadata`);
+  return {
+    file,
+    method,
+    classes: names.map((name, k) => ({ name, color: colors[k] ?? '#ffffff' })),
+    inputSize: Number(props.input_size),
+    stride: parseJson<[number, number]>(file, 'stride', props.stride),
+    minSize: parseJson<[number, number]>(file, 'min_size', props.min_size),
+    dynamicSize: props.dynamic_size === 'true',
+    heatScale: Number(props.heat_scale ?? 1),
+    heatNorm: props.heat_norm === 'pixel' ? 'pixel' : 'none',
+  };
+}
+
+/**
+ * Bilinear resize with half-pixel centres and clamped edges, as tf.image.resizeBilinear(x, size,
+ * alignCorners = false, halfPixelCenters = true). `src` is planar: `planes` planes of sh × sw.
+ */
+export function resizeBilinearPlanar(src: Float32Array, planes: number, sh: number, sw: number, dh: number, dw: number): Float32Array {
+  if (sh === dh && sw === dw) return src.slice(0, planes * sh * sw);
+  const out = new Float32Array(planes * dh * dw);
+  const axis = (n: number, from: number) => {
+    const lo = new Int32Array(n),
+      hi = new Int32Array(n),
+      f = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = (from / n) * (i + 0.5) - 0.5;
+      const a = Math.max(0, Math.floor(v));
+      lo[i] = a;
+      hi[i] = Math.min(from - 1, Math.ceil(v));
+      f[i] = v - a;
+    }
+    return { lo, hi, f };
+  };
+  const ys = axis(dh, sh);
+  const xs = axis(dw, sw);
+  for (let p = 0; p < planes; p++) {
+    const s = p * sh * sw;
+    const o = p * dh * dw;
+    for (let y = 0; y < dh; y++) {
+      const r0 = s + ys.lo[y]! * sw,
+        r1 = s + ys.hi[y]! * sw,
+        fy = ys.f[y]!;
+      for (let x = 0; x < dw; x++) {
+        const c0 = xs.lo[x]!,
+          c1 = xs.hi[x]!,
+          fx = xs.f[x]!;
+        const top = src[r0 + c0]! + (src[r0 + c1]! - src[r0 + c0]!) * fx;
+        const bottom = src[r1 + c0]! + (src[r1 + c1]! - src[r1 + c0]!) * fx;
+        out[o + y * dw + x] = top + (bottom - top) * fy;
+      }
+    }
+  }
+  return out;
+}
+
+/** The model input for a working-resolution RGB image: RGB / 255, sides rounded to multiples of the stride, NCHW [1, 3, h, w]. */
+export function onnxInput(
+  img: { rgb: Uint8Array; width: number; height: number },
+  info: Pick<OnnxModelInfo, 'stride' | 'minSize' | 'dynamicSize' | 'inputSize'>,
+): { data: Float32Array; height: number; width: number } {
+  const [sh, sw] = info.stride;
+  const h = info.dynamicSize ? Math.max(sh, info.minSize[0], Math.round(img.height / sh) * sh) : info.inputSize;
+  const w = info.dynamicSize ? Math.max(sw, info.minSize[1], Math.round(img.width / sw) * sw) : info.inputSize;
+  const n = img.width * img.height;
+  const planar = new Float32Array(3 * n);
+  for (let p = 0; p < n; p++) for (let c = 0; c < 3; c++) planar[c * n + p] = img.rgb[p * 3 + c]! / 255;
+  return { data: resizeBilinearPlanar(planar, 3, img.height, img.width, h, w), height: h, width: w };
+}
+
+/** losses.ts predictedDecodeClasses for one image: by probability, rank < max and (rank < min or p ≥ threshold), sorted. */
+export function decodeClassList(
+  probs: ArrayLike<number>,
+  opts: { threshold?: number; minClasses?: number; maxClasses?: number } = {},
+): number[] {
+  const C = probs.length;
+  const minC = Math.min(opts.minClasses ?? 1, C);
+  const maxC = Math.max(opts.maxClasses ?? 4, minC);
+  const order = Array.from({ length: C }, (_, c) => c).sort((a, b) => probs[b]! - probs[a]!);
+  return order.filter((c, rank) => rank < maxC && (rank < minC || probs[c]! >= (opts.threshold ?? 0.5))).sort((a, b) => a - b);
+}
+
+/**
+ * The app's heatLogits normalisation over the decoded classes only, applied again to seg_logits
+ * (normalised over all C classes by the graph): per pixel, v_k ← s · (v_k / s) / (mean_k |v_k / s|
+ * + 1e-2 · image mean + 1e-12). The per-pixel normaliser is scale-free, so this gives the app's
+ * values up to the small floor term, in place on `k` planes of `plane` values.
+ */
+export function renormalise(v: Float32Array, k: number, plane: number, heatScale: number): void {
+  let total = 0;
+  for (let i = 0; i < k * plane; i++) total += Math.abs(v[i]!) / heatScale;
+  const floor = (1e-2 * total) / (k * plane) + 1e-12;
+  for (let p = 0; p < plane; p++) {
+    let m = 0;
+    for (let c = 0; c < k; c++) m += Math.abs(v[c * plane + p]!) / heatScale;
+    const d = m / k + floor;
+    for (let c = 0; c < k; c++) v[c * plane + p] = (v[c * plane + p]! / heatScale / d) * heatScale;
+  }
+}
+
+export class OnnxSegmenter {
+  private constructor(
+    readonly info: OnnxModelInfo,
+    readonly session: ort.InferenceSession,
+  ) {}
+
+  static async load(file: string, sessionOptions: ort.InferenceSession.SessionOptions = {}): Promise<OnnxSegmenter> {
+    const info = readOnnxModelInfo(file);
+    const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], ...sessionOptions });
+    if (!session.inputNames.includes('image') || !session.outputNames.includes('seg_logits')) {
+      await session.release();
+      throw new Error(
+        `${file}: expected input 'image' and output 'seg_logits', found ${session.inputNames.join(', ')} → ${session.outputNames.join(', ')}`,
+      );
+    }
+    return new OnnxSegmenter(info, session);
+  }
+
+  /** Raw outputs for an NCHW batch: seg_logits [N, C, h, w] and tag_logits [N, C] (null for unet). */
+  async run(data: Float32Array, n: number, h: number, w: number): Promise<{ seg: Float32Array; tags: Float32Array | null }> {
+    const out = await this.session.run({ image: new ort.Tensor('float32', data, [n, 3, h, w]) });
+    const seg = out.seg_logits!.data as Float32Array;
+    const tags = out.tag_logits ? (out.tag_logits.data as Float32Array) : null;
+    return { seg, tags };
+  }
+
+  /** infer.ts predict on a working-resolution image (decodeToWorking's result). */
+  async predict(
+    img: { rgb: Uint8Array; width: number; height: number; origWidth: number; origHeight: number },
+    opts: OnnxPredictOptions = {},
+  ): Promise<OnnxPrediction> {
+    const C = this.info.classes.length;
+    const x = onnxInput(img, this.info);
+    const { seg, tags } = await this.run(x.data, 1, x.height, x.width);
+    let tagProbs: Float32Array | null = null;
+    let classes = Array.from({ length: C }, (_, c) => c);
+    if (this.info.method !== 'unet') {
+      if (!tags) throw new Error(`${this.info.file}: method ${this.info.method} but no tag_logits output`);
+      tagProbs = Float32Array.from(tags, (t) => 1 / (1 + Math.exp(-t)));
+      classes = decodeClassList(tagProbs, opts);
+    }
+    const K = classes.length;
+    const plane = x.height * x.width;
+    const chosen = new Float32Array(K * plane);
+    classes.forEach((c, k) => chosen.set(seg.subarray(c * plane, (c + 1) * plane), k * plane));
+    if (this.info.heatNorm === 'pixel' && (this.info.method === 'lrp' || this.info.method === 'gradcam'))
+      renormalise(chosen, K, plane, this.info.heatScale);
+    const outH = opts.outHeight ?? img.origHeight;
+    const outW = opts.outWidth ?? img.origWidth;
+    const up = resizeBilinearPlanar(chosen, K, x.height, x.width, outH, outW);
+    const P = outH * outW;
+    const heatmaps = new Float32Array(P * K);
+    const probs = new Float32Array(P * K);
+    const mask = new Uint8Array(P);
+    for (let p = 0; p < P; p++) {
+      let max = -Infinity,
+        arg = 0;
+      for (let k = 0; k < K; k++) {
+        const v = up[k * P + p]!;
+        heatmaps[p * K + k] = v;
+        if (v > max) {
+          max = v;
+          arg = k;
+        }
+      }
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += probs[p * K + k] = Math.exp(heatmaps[p * K + k]! - max);
+      for (let k = 0; k < K; k++) probs[p * K + k]! /= sum;
+      mask[p] = classes[arg]!;
+    }
+    return { tagProbs, classes, probs, mask, heatmaps, width: outW, height: outH };
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+function heatColor(t: number): [number, number, number] {
+  // jobs.ts heatColor: a compact "inferno"-like ramp, black → purple → orange → yellow.
+  const stops: Array<[number, number, number]> = [
+    [0, 0, 4],
+    [87, 16, 110],
+    [188, 55, 84],
+    [249, 142, 9],
+    [252, 255, 164],
+  ];
+  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = stops[i]!,
+    b = stops[i + 1]!;
+  return [0, 1, 2].map((c) => Math.round(a[c]! + (b[c]! - a[c]!) * f)) as [number, number, number];
+}
+
+/** The predict job's two files for one image (jobs.ts): indexed-PNG mask in the class colours and the winning probability as a heatmap. */
+export async function writePredictionPngs(
+  outDir: string,
+  stem: string,
+  p: OnnxPrediction,
+  colors: string[],
+): Promise<{ mask: string; heatmap: string }> {
+  const palette = colors.map((c) => hexToRgb(c));
+  const maskFile = path.join(outDir, `${stem}.png`);
+  const fullPalette = Array.from({ length: 256 }, (_, k) => palette[k] ?? [0, 0, 0]);
+  fs.writeFileSync(maskFile, encodePng({ width: p.width, height: p.height, data: p.mask, channels: 1, depth: 8, palette: fullPalette }));
+  const K = p.classes.length;
+  const rgb = Buffer.alloc(p.width * p.height * 3);
+  for (let q = 0; q < p.width * p.height; q++) {
+    let best = 0;
+    for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
+    const col = heatColor(K > 1 ? (best - 1 / K) / (1 - 1 / K) : best);
+    rgb[q * 3] = col[0];
+    rgb[q * 3 + 1] = col[1];
+    rgb[q * 3 + 2] = col[2];
+  }
+  const heatFile = path.join(outDir, `${stem}.heatmap.png`);
+  await sharp(rgb, { raw: { width: p.width, height: p.height, channels: 3 } })
+    .png()
+    .toFile(heatFile);
+  return { mask: maskFile, heatmap: heatFile };
+}
+
+export interface OnnxPredictResult {
+  backend: { name: 'onnxruntime'; detail: string };
+  written: Array<{ image: string; mask: string; heatmap: string; classes: string[] }>;
+  failed: Array<{ image: string; reason: string }>;
+}
+
+export function onnxRuntimeDetail(): string {
+  return `onnxruntime-node ${ort.env.versions.common ?? ''}, CPU`.replace('  ', ' ');
+}
+
+/** `heatseg predict MODEL.onnx IMAGE… --out DIR`: the worker predict job's outputs, through onnxruntime. */
+export async function predictOnnxImages(
+  file: string,
+  images: string[],
+  outDir: string,
+  opts: { onProgress?: (done: number, total: number) => void; cancelled?: () => boolean } = {},
+): Promise<OnnxPredictResult> {
+  const model = await OnnxSegmenter.load(file);
+  const written: OnnxPredictResult['written'] = [];
+  const failed: OnnxPredictResult['failed'] = [];
+  try {
+    fs.mkdirSync(outDir, { recursive: true });
+    const colors = model.info.classes.map((c) => c.color);
+    for (let i = 0; i < images.length; i++) {
+      if (opts.cancelled?.()) break;
+      opts.onProgress?.(i, images.length);
+      const image = images[i]!;
+      let img: Awaited<ReturnType<typeof decodeToWorking>>;
+      try {
+        img = await decodeToWorking(fs.readFileSync(image), model.info.inputSize);
+      } catch (e) {
+        failed.push({ image, reason: (e as Error).message });
+        continue;
+      }
+      const p = await model.predict(img);
+      const files = await writePredictionPngs(outDir, path.basename(image, path.extname(image)), p, colors);
+      written.push({ image, ...files, classes: p.classes.map((c) => model.info.classes[c]!.name) });
+    }
+    opts.onProgress?.(images.length, images.length);
+  } finally {
+    await model.release();
+  }
+  return { backend: { name: 'onnxruntime', detail: onnxRuntimeDetail() }, written, failed };
+}
