@@ -5,14 +5,31 @@
  * training step 3× forward (forward + input and weight gradients); the LRP decoder adds per
  * decoded class one transposed pass of the encoder's convs (+ its two gradients, 3×); Grad-CAM's
  * decoder is negligible; U-Net decoders are counted like their convs.
- * Warm-up steps are excluded. Ends with one JSON line.
+ * Warm-up steps are excluded.
+ *
+ * Then (unless `inference: false`) inference per image, batch 1, square images of each size: per
+ * method a model is saved, exported to ONNX, and timed forward in TF.js (wasm) and onnxruntime-node
+ * (CPU, default threads) on the same input, warm-up runs excluded:
+ *   tfjs_ms / onnx_ms          the exported graph's work: tag logits + seg logits of ALL classes
+ *                              (TF.js: forward decoding every class, then heatLogits);
+ *   tfjs_app_ms / onnx_app_ms  the app's whole predict (infer.ts predict / OnnxSegmenter.predict:
+ *                              resize, tags, decode ≤ 4 predicted classes — TF.js decodes only
+ *                              those, the ONNX graph always all C —, resize back, softmax, argmax).
+ * Ends with one JSON line.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../src-main/engine/backend.js';
 import type { Dataset, Sample } from '../src-main/engine/data.js';
+import { predict } from '../src-main/engine/infer.js';
+import { heatLogits } from '../src-main/engine/losses.js';
+import { saveModel } from '../src-main/engine/model-io.js';
 import { createSegmenter, type EncoderSpec, type SegMethod } from '../src-main/engine/models/index.js';
-import { DEFAULT_TRAIN, train } from '../src-main/engine/trainer.js';
+import { exportOnnx } from '../src-main/engine/onnx-export.js';
+import { OnnxSegmenter, onnxInput, onnxRuntimeDetail } from '../src-main/engine/onnx-runtime.js';
+import { DEFAULT_TRAIN, encoderStride, train } from '../src-main/engine/trainer.js';
 import { rng } from '../src-shared/random.js';
 
 export interface SpeedOptions {
@@ -26,9 +43,12 @@ export interface SpeedOptions {
   classes: number;
   /** Classes per image (decoded by LRP / Grad-CAM). */
   tagsPerImage: number;
+  /** Also time inference per image in TF.js (wasm) and onnxruntime (default true). */
+  inference?: boolean;
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+const loadAvg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
 function encoderForwardFlops(spec: EncoderSpec, size: number): number {
   let h = size, w = size, c = spec.inputChannels, flops = 0;
@@ -66,7 +86,7 @@ function syntheticData(o: SpeedOptions, size: number): Dataset {
 
 export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknown>> {
   log(`heatseg bench speed — ${new Date().toISOString()}`);
-  log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+  log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${loadAvg()}`);
   log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
   const rows: Array<Record<string, unknown>> = [];
   for (const want of o.backends) {
@@ -121,7 +141,107 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
       }
     }
   }
+  const inference = o.inference === false ? null : await benchInference(o);
   const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
-  log(`peak RSS ${peakRssMiB} MiB`);
-  return { rows, peak_rss_mib: peakRssMiB, batch: o.batch, steps: o.steps, backbone: o.backbone };
+  log(`peak RSS ${peakRssMiB} MiB; load average at the end ${loadAvg()} (other processes share the ${os.cpus().length} cores)`);
+  return { rows, ...(inference ? { inference } : {}), peak_rss_mib: peakRssMiB, batch: o.batch, steps: o.steps, backbone: o.backbone };
+}
+
+/** Mean ms of `runs` timed calls after `warmup` untimed ones. */
+async function timeIt(warmup: number, runs: number, f: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < warmup; i++) await f();
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i++) await f();
+  return (performance.now() - t0) / runs;
+}
+
+/** Inference per image (batch 1) in TF.js wasm and onnxruntime, for the same saved and exported model. */
+async function benchInference(o: SpeedOptions): Promise<Array<Record<string, unknown>>> {
+  const backend = await initBackend('wasm');
+  const runs = Math.max(1, o.steps);
+  const warmup = Math.max(1, o.warmup);
+  log(
+    `\ninference per image, batch 1, ${o.classes} classes: TF.js ${backend.detail} vs ${onnxRuntimeDetail()} (default threads), ${warmup} warm-up + ${runs} timed runs each`,
+  );
+  log('  all = tag + seg logits of all classes (what the ONNX graph computes); app = whole predict (≤ 4 decoded classes in TF.js, all C in the ONNX graph)');
+  log(`${'method'.padEnd(8)} ${'size'.padStart(5)}  ${'tfjs all'.padStart(9)} ${'onnx all'.padStart(9)} ${'speed-up'.padStart(8)}  ${'tfjs app'.padStart(9)} ${'onnx app'.padStart(9)}  decoded`);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'heatseg-bench-'));
+  const rows: Array<Record<string, unknown>> = [];
+  try {
+    for (const size of o.sizes) {
+      for (const method of o.methods) {
+        const model = await createSegmenter({
+          method,
+          classes: o.classes,
+          inputSize: size,
+          encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
+        });
+        const heatScale = method === 'lrp' ? (size * size) / 4 : 1;
+        const dir = path.join(tmp, `${method}-${size}`);
+        saveModel(dir, model, {
+          classes: Array.from({ length: o.classes }, (_, c) => ({ name: `c${c}`, color: '#808080' })),
+          inputSize: size,
+          normalisation: 'RGB / 255',
+          method,
+          backbone: o.backbone,
+          heatScale,
+          heatNorm: 'pixel',
+          training: {},
+          metrics: null,
+        });
+        const t0 = performance.now();
+        const info = exportOnnx(dir, path.join(dir, 'model.onnx'));
+        const exportMs = performance.now() - t0;
+        const onnx = await OnnxSegmenter.load(info.file);
+        const r = rng(size);
+        const rgb = Uint8Array.from({ length: size * size * 3 }, () => Math.floor(r() * 256));
+        const img = { rgb, width: size, height: size, origWidth: size, origHeight: size };
+        const x = onnxInput(img, onnx.info);
+        const C = o.classes;
+        const decodes = method === 'lrp' || method === 'gradcam';
+        const input = tf.tidy(() => tf.tensor4d(x.data, [1, 3, size, size]).transpose([0, 2, 3, 1]) as tf.Tensor4D);
+        const all = decodes ? tf.tensor2d(Array.from({ length: C }, (_, c) => c), [1, C], 'int32') : null;
+        const tfAll = async () => {
+          const out = tf.tidy(() => {
+            const res = model.forward(input, all ? { decodeClasses: all } : {});
+            return [decodes ? heatLogits(res.seg!, heatScale, 'pixel') : res.seg!, ...(res.logits ? [res.logits] : [])];
+          });
+          await Promise.all(out.map((t) => t.data()));
+          tf.dispose(out);
+        };
+        const stride = encoderStride(model);
+        let decoded = C;
+        const tfApp = async () => {
+          const p = await predict(model, { id: 'x', ...img, tags: [], labels: null }, { stride, heatScale, heatNorm: 'pixel' });
+          decoded = p.classes.length;
+        };
+        const row: Record<string, unknown> = {
+          method,
+          size,
+          tfjs_backend: backend.detail,
+          onnxruntime: onnxRuntimeDetail(),
+          tfjs_ms: +(await timeIt(warmup, runs, tfAll)).toFixed(1),
+          onnx_ms: +(await timeIt(warmup, runs, () => onnx.run(x.data, 1, x.height, x.width))).toFixed(1),
+          tfjs_app_ms: +(await timeIt(warmup, runs, tfApp)).toFixed(1),
+          onnx_app_ms: +(await timeIt(warmup, runs, () => onnx.predict(img))).toFixed(1),
+          decoded_classes_app: decoded,
+          onnx_nodes: info.nodes,
+          onnx_mib: +(fs.statSync(info.file).size / 2 ** 20).toFixed(2),
+          export_ms: Math.round(exportMs),
+        };
+        row.speedup = +((row.tfjs_ms as number) / (row.onnx_ms as number)).toFixed(2);
+        rows.push(row);
+        const ms = (v: unknown) => `${(v as number).toFixed(1)} ms`.padStart(9);
+        log(
+          `${method.padEnd(8)} ${String(size).padStart(5)}  ${ms(row.tfjs_ms)} ${ms(row.onnx_ms)} ${`${(row.speedup as number).toFixed(2)}×`.padStart(8)}  ${ms(row.tfjs_app_ms)} ${ms(row.onnx_app_ms)}  ${decoded} of ${C}`,
+        );
+        tf.dispose([input, ...(all ? [all] : [])]);
+        await onnx.release();
+        model.dispose();
+      }
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  return rows;
 }

@@ -94,6 +94,7 @@ async function instrument(page: Page): Promise<void> {
 async function openTimed(page: Page, imageId: number): Promise<number> {
   return page.evaluate(async (id) => {
     const t0 = performance.now();
+    performance.mark('heatseg.open.click');
     (document.querySelector(`[data-testid="image-card"][data-image-id="${id}"] [data-focus-target]`) as HTMLElement).click();
     for (;;) {
       await new Promise((r) => requestAnimationFrame(r));
@@ -101,6 +102,7 @@ async function openTimed(page: Page, imageId: number): Promise<number> {
     }
     // The frame after "ready" is the first one with the stage drawn.
     await new Promise((r) => requestAnimationFrame(r));
+    performance.mark('heatseg.open.frame');
     return performance.now() - t0;
   }, imageId);
 }
@@ -153,32 +155,29 @@ async function gridScroll(page: Page, url: string, real: ProjectSummary): Promis
   await page.goto(url);
   await page.locator('[data-testid="image-card"][data-index="0"]').waitFor();
   const steps = Number(arg('grid-steps', '40'));
+  // No named functions inside evaluate: tsx (esbuild keepNames) would wrap them in a helper the page lacks.
   const result = await page.evaluate(async (n) => {
     const grid = document.querySelector('[data-testid="image-grid"]') as HTMLElement;
-    /** Resolves when every card in view shows its item (no loading placeholders on screen). */
-    const rendered = async () => {
+    const times: number[] = [];
+    let jump = 0;
+    for (let k = 0; k <= n; k++) {
+      const t0 = performance.now();
+      if (k < n) grid.scrollTop += grid.clientHeight;
+      else grid.scrollTop = grid.scrollHeight / 2;
+      // Until every card in view shows its item (no loading placeholder on screen).
       for (;;) {
         await new Promise((r) => requestAnimationFrame(r));
         const view = grid.getBoundingClientRect();
-        const placeholders = [...grid.querySelectorAll('.placeholder')].filter((p) => {
+        const waiting = [...grid.querySelectorAll('.placeholder')].some((p) => {
           const b = p.getBoundingClientRect();
           return b.bottom > view.top && b.top < view.bottom;
         });
-        const cards = grid.querySelectorAll('[data-testid="image-card"]');
-        if (!placeholders.length && cards.length) return;
+        if (!waiting && grid.querySelector('[data-testid="image-card"]')) break;
       }
-    };
-    const times: number[] = [];
-    for (let k = 0; k < n; k++) {
-      const t0 = performance.now();
-      grid.scrollTop += grid.clientHeight;
-      await rendered();
-      times.push(performance.now() - t0);
+      if (k < n) times.push(performance.now() - t0);
+      else jump = performance.now() - t0;
     }
-    const t0 = performance.now();
-    grid.scrollTop = grid.scrollHeight / 2;
-    await rendered();
-    return { times, jump: performance.now() - t0 };
+    return { times, jump };
   }, steps);
   await page.unroute(/\/api\/(project\.summary|images\.list|images\.thumbnail)$/);
   return { median: median(result.times), p95: quantile(result.times, 0.95), jump: result.jump, steps };
@@ -224,8 +223,18 @@ async function main(): Promise<void> {
 
   // Opening the 4096×4096 image: three times (back to the grid in between).
   const opens: number[] = [];
+  const phases: string[] = [];
   for (let i = 0; i < 3; i++) {
     opens.push(await openTimed(page, image.id));
+    phases.push(
+      await page.evaluate(() => {
+        const marks = performance.getEntriesByType('mark').filter((m) => m.name.startsWith('heatseg.open.'));
+        const start = marks.filter((m) => m.name === 'heatseg.open.click').pop()!;
+        const last = marks.filter((m) => m.startTime >= start.startTime);
+        performance.clearMarks();
+        return last.map((m) => `${m.name.slice('heatseg.open.'.length)} +${Math.round(m.startTime - start.startTime)}`).join(', ');
+      }),
+    );
     if (i < 2) {
       await page.keyboard.press('Escape');
       await page.getByTestId('image-grid').waitFor();
@@ -258,9 +267,11 @@ async function main(): Promise<void> {
       ` (fit: median ${r1(median(fitPaint))} p95 ${r1(quantile(fitPaint, 0.95))}; 1:1: median ${r1(median(onePaint))} p95 ${r1(quantile(onePaint, 0.95))})`,
   );
   console.log(`event handler only ms: median ${r1(median(handler))}, p95 ${r1(quantile(handler, 0.95))}, max ${r1(Math.max(...handler))}`);
-  console.log(`pointer-up → saved (durable) ms over ${m.durable.length} strokes: median ${r1(median(m.durable))}, max ${r1(Math.max(...m.durable))}`);
+  console.log(
+    `pointer-up → saved (durable) ms over ${m.durable.length} strokes: median ${r1(median(m.durable))}, max ${r1(Math.max(...m.durable))} (${m.durable.map(Math.round).join(', ')})`,
+  );
   console.log(`labelled pixels: canvas ${labelled}, SQLite ${dbLabelled}${labelled === dbLabelled ? ' (equal)' : ' (DIFFERENT)'}`);
-  console.log(`open 4096×4096 ms: ${opens.map(r1).join(', ')}`);
+  console.log(`open 4096×4096 ms: ${opens.map(r1).join(', ')} (ms after the click: ${phases.map((p) => `[${p}]`).join(' ')})`);
 
   const gridPage = await browser.newPage({ viewport: VIEWPORT });
   const grid = await gridScroll(gridPage, server.url, await call<ProjectSummary>('project.summary', {}));

@@ -7,13 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AppEvent, Method, Output, ParsedInput, PredictionWire } from '../../src-shared/api.js';
 import { ApiError, parseInput } from '../../src-shared/api.js';
-import { compressRaster, decompressRaster, fromBase64, toBase64 } from '../../src-shared/labels.js';
+import { compressRaster, toBase64 } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
 import { startJob } from '../engine/client.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
-import { ProjectStore } from '../store/project.js';
+import { ProjectStore, inflateRaster } from '../store/project.js';
 import { RecentProjects } from './recent.js';
 import { TrainingController, runInfo } from './training.js';
 
@@ -213,7 +213,8 @@ export class Session {
 
 function decodeWire(data: string, width: number, height: number, what: string): Uint8Array {
   try {
-    return decompressRaster(fromBase64(data), width, height, what);
+    // Node's native zlib (the store's codec): a large stroke patch inflates several times faster than with the pure-JS one.
+    return inflateRaster(Buffer.from(data, 'base64'), width, height, what);
   } catch (e) {
     throw new ApiError('invalid_input', (e as Error).message);
   }

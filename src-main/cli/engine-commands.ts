@@ -140,19 +140,53 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
   program
     .command('predict')
     .description('write an indexed-PNG mask and a heatmap PNG per image')
-    .argument('<model>', 'model folder (heatseg export) or project (its latest completed run)')
+    .argument('<model>', 'model folder (heatseg export), project (its latest completed run), or exported MODEL.onnx (run by onnxruntime, no TF.js)')
     .argument('<images...>', 'image files or folders')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--json', 'print the result as one JSON line')
     .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; json?: boolean }) => {
-      const model = resolveModelDir(modelArg);
+      // MODEL.onnx, or a folder with model.onnx and no heatseg-model.json: onnxruntime on the main thread
+      const onnxFile = modelArg.toLowerCase().endsWith('.onnx') || (fs.existsSync(path.join(modelArg, 'model.onnx')) && !fs.existsSync(path.join(modelArg, 'heatseg-model.json')))
+        ? path.resolve(fs.existsSync(modelArg) && fs.statSync(modelArg).isDirectory() ? path.join(modelArg, 'model.onnx') : modelArg)
+        : null;
+      if (onnxFile && !fs.existsSync(onnxFile)) throw new Error(`${onnxFile}: no such ONNX model`);
+      const model = onnxFile ?? resolveModelDir(modelArg);
       const images: string[] = [];
       for (const i of inputs) {
         if (!fs.existsSync(i)) throw new Error(`${i}: no such file or folder`);
         if (fs.statSync(i).isDirectory()) {
           for (const f of fs.readdirSync(i).sort()) if (IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())) images.push(path.join(i, f));
         } else images.push(i);
+      }
+      const report = (r: { written: Array<{ image: string; mask: string; heatmap: string; classes: string[] }>; failed: Array<{ image: string; reason: string }> }) => {
+        if (o.json) out(`${JSON.stringify(r)}\n`);
+        else {
+          for (const w of r.written) out(`${w.image} -> ${w.mask}, ${w.heatmap} [${w.classes.join(', ')}]\n`);
+          for (const f of r.failed) out(`failed ${f.image}: ${f.reason}\n`);
+        }
+        if (r.failed.length) process.exitCode = 3;
+      };
+      if (onnxFile) {
+        const { predictOnnxImages, onnxRuntimeDetail } = await import('../engine/onnx-runtime.js');
+        if (o.backend) process.stderr.write(`--backend ${o.backend} ignored: ${path.basename(onnxFile)} runs on onnxruntime\n`);
+        process.stderr.write(`backend: onnxruntime (${onnxRuntimeDetail()})\n`);
+        const bar = progressBar('predict');
+        let stop = false;
+        const onSigint = () => {
+          if (stop) process.exit(130);
+          stop = true;
+        };
+        process.on('SIGINT', onSigint);
+        try {
+          const r = await predictOnnxImages(onnxFile, images, o.out, { onProgress: (d, t) => bar.update(d, t), cancelled: () => stop });
+          bar.stop();
+          report(r);
+        } finally {
+          process.off('SIGINT', onSigint);
+          bar.stop();
+        }
+        return;
       }
       const bar = progressBar('predict');
       const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend }, (e) => {
@@ -163,12 +197,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       try {
         const r = await job.result;
         bar.stop();
-        if (o.json) out(`${JSON.stringify(r)}\n`);
-        else {
-          for (const w of r.written) out(`${w.image} -> ${w.mask}, ${w.heatmap} [${w.classes.join(', ')}]\n`);
-          for (const f of r.failed) out(`failed ${f.image}: ${f.reason}\n`);
-        }
-        if (r.failed.length) process.exitCode = 3;
+        report(r);
       } finally {
         release();
         bar.stop();
@@ -242,18 +271,32 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         if (!run.checkpoint_dir || !fs.existsSync(path.join(src, 'heatseg-model.json'))) throw new Error(`run ${run.id}: its model folder ${src} is missing`);
         if (fs.existsSync(outDir) && fs.readdirSync(outDir).length) throw new Error(`${outDir} exists and is not empty; choose a new folder`);
         const tmp = `${path.resolve(outDir)}.partial`;
-        fs.rmSync(tmp, { recursive: true, force: true });
         let what = '';
-        if (o.format === 'onnx') {
-          // loaded only here: the graph builder is plain JavaScript, but its module graph reaches tfjs
-          const { exportOnnx } = await import('../engine/onnx-export.js');
-          const info = exportOnnx(src, path.join(tmp, 'model.onnx'));
-          what = `as ONNX (opset ${info.opset}, ${info.nodes} nodes, ${info.dynamicSize.height && info.dynamicSize.width ? 'dynamic' : 'fixed'} H×W, stride ${info.stride.join('×')}) `;
-        } else {
-          fs.cpSync(src, tmp, { recursive: true });
+        // everything goes to OUT.partial first and is renamed at the end; on any error it is removed
+        const removeTmp = () => {
+          try {
+            fs.rmSync(tmp, { recursive: true, force: true });
+          } catch {
+            // nothing can exist where the folder could not be made
+          }
+        };
+        try {
+          fs.rmSync(tmp, { recursive: true, force: true });
+          if (o.format === 'onnx') {
+            // loaded only here: the graph builder is plain JavaScript, but its module graph reaches tfjs
+            const { exportOnnx } = await import('../engine/onnx-export.js');
+            const info = exportOnnx(src, path.join(tmp, 'model.onnx'));
+            what = `as ONNX (opset ${info.opset}, ${info.nodes} nodes, ${info.dynamicSize.height && info.dynamicSize.width ? 'dynamic' : 'fixed'} H×W, stride ${info.stride.join('×')}) `;
+          } else {
+            fs.cpSync(src, tmp, { recursive: true });
+          }
+          if (fs.existsSync(outDir)) fs.rmdirSync(outDir);
+          fs.renameSync(tmp, outDir);
+        } catch (e) {
+          removeTmp();
+          const err = e as NodeJS.ErrnoException;
+          throw err.code ? new Error(`cannot write the export to ${path.resolve(outDir)}: ${err.message}`, { cause: e }) : err;
         }
-        if (fs.existsSync(outDir)) fs.rmdirSync(outDir);
-        fs.renameSync(tmp, outDir);
         out(`exported run ${run.id} (${run.method}, ${run.backbone}) ${what}to ${path.resolve(outDir)}\n`);
       } finally {
         store.close();
@@ -323,7 +366,7 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
   const bench = program.commands.find((c) => c.name() === 'bench')!;
   bench
     .command('speed')
-    .description('ms per training step, images/s and GFLOP/s per method and backend at two input sizes')
+    .description('ms per training step, images/s and GFLOP/s per method and backend at two input sizes; then inference ms per image in TF.js (wasm) vs onnxruntime')
     .option('--backends <list>', 'comma-separated backends to try', 'tensorflow,wasm')
     .option('--methods <list>', 'comma-separated methods', 'lrp,gradcam,unet,mtunet')
     .option('--sizes <list>', 'comma-separated input sizes', '128,224')
@@ -331,7 +374,8 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
     .option('--steps <n>', 'timed steps', num('int', 1), 5)
     .option('--warmup <n>', 'untimed warm-up steps', num('int', 0), 2)
     .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
-    .action(async (o: { backends: string; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string }) => {
+    .option('--no-inference', 'skip the inference section (TF.js wasm vs onnxruntime per image, same exported model)')
+    .action(async (o: { backends: string; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string; inference: boolean }) => {
       const { benchSpeed } = await import('../../bench/speed.js');
       const result = await benchSpeed({
         backends: o.backends.split(',') as Array<(typeof BACKENDS)[number]>,
@@ -343,6 +387,82 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
         backbone: o.backbone === 'small' ? 'small' : path.resolve(o.backbone),
         classes: 21,
         tagsPerImage: 3,
+        inference: o.inference,
+      });
+      out(`${JSON.stringify(result)}\n`);
+    });
+}
+
+export function addActiveCommand(program: Command, out: (s: string) => void): void {
+  const bench = program.commands.find((c) => c.name() === 'bench')!;
+  bench
+    .command('active')
+    .description(
+      'simulated annotator: each round a strategy picks which pool images get pixel labels next, the model retrains, ' +
+        'test mIoU is recorded; prints the learning curves, labels needed to reach random\'s final mIoU, writes an SVG plot',
+    )
+    .requiredOption('--pool <maskfolder>', 'pool mask folder (all images tagged; masks are the simulated annotator\'s ground truth)')
+    .option('--test <maskfolder>', 'test mask folder (default: a held-out split of --pool, by content hash as in bench quality)')
+    .option('--split <f>', 'fraction of --pool kept as the pool when --test is absent', num('float', 0.05), 0.75)
+    .option('--split-seed <k>', 'seed of that split (fixed across --seeds; 1 = bench quality\'s split at --seed 1)', num('int', 0), 1)
+    .option('--strategies <list>', `'all' or comma-separated: ${STRATEGIES.join(',')}`, 'random,pixel-entropy,diverse')
+    .option('--start <n>', 'images labelled in round 0 (class-balanced, the same for every strategy)', num('int', 1), 5)
+    .option('--step <n>', 'images labelled per round', num('int', 1), 5)
+    .option('--rounds <r>', 'acquisition rounds after round 0', num('int', 1), 4)
+    .addOption(new Option('--labels <kind>', 'pixel labels: simulated scribbles or full masks').choices(['scribbles', 'masks']).default('scribbles'))
+    .option('--seed <k>', 'random seed', num('int', 0))
+    .option('--seeds <list>', 'comma-separated seeds; curves are averaged over them')
+    .option('--minutes-per-round <m>', 'training budget per round', num('float', 0.05))
+    .option('--epochs-per-round <n>', 'epochs per round (default 2 when neither is given)', num('int', 1))
+    .option('--cold', 'retrain from the initial weights every round (default: continue from the previous round)')
+    .addOption(new Option('--method <method>', 'segmenter').choices(METHODS).default('lrp'))
+    .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
+    .option('--size <px>', 'input size', num('int', 16), 128)
+    .option('--batch <n>', 'batch size', num('int', 2), 8)
+    .option('--lr <lr>', 'learning rate', num('float', 0))
+    .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
+    .option('--warmup <steps>', 'heatmap-loss warm-up steps (round 0 only when warm-starting)', num('int', 0))
+    .option('--plot <file>', 'SVG output', 'bench/results/active.svg')
+    .option('--no-plot', 'write no SVG')
+    .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .action(async (o: Record<string, unknown>) => {
+      const strategies = (o.strategies === 'all' ? [...STRATEGIES] : String(o.strategies).split(',').map((s) => s.trim()).filter(Boolean)) as Strategy[];
+      for (const s of strategies) if (!STRATEGIES.includes(s)) throw new Error(`--strategies: unknown strategy "${s}" (known: ${STRATEGIES.join(', ')})`);
+      if (new Set(strategies).size !== strategies.length) throw new Error('--strategies: a strategy is listed twice');
+      if (o.seed !== undefined && o.seeds !== undefined) throw new Error('give --seed or --seeds, not both');
+      if (o.minutesPerRound !== undefined && o.epochsPerRound !== undefined) throw new Error('give --minutes-per-round or --epochs-per-round, not both');
+      const seeds = o.seeds !== undefined ? String(o.seeds).split(',').map((s) => num('int', 0)(s.trim())) : [(o.seed as number | undefined) ?? 1];
+      if (new Set(seeds).size !== seeds.length) throw new Error('--seeds: a seed is listed twice');
+      for (const [flag, dir] of [['--pool', o.pool], ['--test', o.test]] as const) {
+        if (dir !== undefined && !fs.existsSync(path.join(String(dir), 'classes.json'))) throw new Error(`${flag} ${String(dir)}: not a mask folder (classes.json missing)`);
+      }
+      const backbone = o.backbone === 'small' ? 'small' : path.resolve(String(o.backbone));
+      if (backbone !== 'small' && !fs.existsSync(path.join(backbone, 'model.json'))) throw new Error(`${backbone}: not a TF.js layers model folder (model.json missing)`);
+      const { benchActive } = await import('../../bench/active.js');
+      const result = await benchActive({
+        pool: String(o.pool),
+        ...(o.test ? { test: String(o.test) } : {}),
+        split: o.split as number,
+        splitSeed: o.splitSeed as number,
+        strategies,
+        start: o.start as number,
+        step: o.step as number,
+        rounds: o.rounds as number,
+        labels: o.labels as 'scribbles' | 'masks',
+        seeds,
+        ...(o.minutesPerRound !== undefined ? { minutesPerRound: o.minutesPerRound as number } : {}),
+        ...(o.epochsPerRound !== undefined ? { epochsPerRound: o.epochsPerRound as number } : {}),
+        backbone,
+        size: o.size as number,
+        batch: o.batch as number,
+        method: o.method as (typeof METHODS)[number],
+        cold: Boolean(o.cold),
+        ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
+        ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
+        ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
+        ...(o.warmup !== undefined ? { warmupSteps: o.warmup as number } : {}),
+        plot: typeof o.plot === 'string' ? o.plot : null,
+        print: out,
       });
       out(`${JSON.stringify(result)}\n`);
     });

@@ -9,7 +9,7 @@ import { importFolder } from '../dataset/import.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { ProjectStore } from '../store/project.js';
 import { appVersion } from '../version.js';
-import { addBenchCommands, addEngineCommands, addSpeedCommand } from './engine-commands.js';
+import { addActiveCommand, addBenchCommands, addEngineCommands, addSpeedCommand } from './engine-commands.js';
 import { progressBar } from './progress.js';
 
 class CliError extends Error {}
@@ -146,6 +146,7 @@ export function buildProgram(out: (s: string) => void): Command {
   addEngineCommands(program, out);
   addBenchCommands(program, out);
   addSpeedCommand(program, out);
+  addActiveCommand(program, out);
   return program;
 }
 

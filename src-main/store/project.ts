@@ -104,7 +104,7 @@ const FAST_DEFLATE_ABOVE = 4_000_000;
 /** Decompressed rasters of recently patched images kept in memory. */
 const RASTER_CACHE_BYTES = 64 * 1024 * 1024;
 
-function inflateRaster(data: Uint8Array, width: number, height: number, what: string): Uint8Array {
+export function inflateRaster(data: Uint8Array, width: number, height: number, what: string): Uint8Array {
   let raw: Uint8Array;
   try {
     // One output buffer of the known size instead of many chunks joined at the end.

@@ -13,6 +13,9 @@ import { expect, test, type Heatseg } from './fixtures';
  * the failure paths (a failing write retried, a deleted image, undecodable and oversized images).
  */
 
+// Each test drives many strokes through a real server on a shared machine: allow more than the default 30 s.
+test.describe.configure({ timeout: 60_000 });
+
 const W = 200;
 const H = 150;
 
@@ -58,6 +61,9 @@ function dbRaster(app: Heatseg, imageId: number, width: number, height: number):
 
 const countOf = (r: Uint8Array, v: number) => r.reduce((n, x) => n + (x === v ? 1 : 0), 0);
 
+/** expect.poll with short intervals: saves take tens of milliseconds, not seconds. */
+const poll = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { intervals: [50, 100, 200, 400] });
+
 async function openImage(page: Page, id: number): Promise<void> {
   await page.locator(`[data-testid="image-card"][data-image-id="${id}"] [data-focus-target]`).click();
   await expect(page.locator(`[data-testid="label-canvas"][data-image-id="${id}"]`)).toHaveAttribute('data-state', 'ready');
@@ -102,7 +108,7 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
     [20, 30],
     [80, 30],
   ]);
-  await expect.poll(async () => countOf(await apiRaster(app, split.id), cat.labelValue)).toBeGreaterThan(0);
+  await poll(async () => countOf(await apiRaster(app, split.id), cat.labelValue)).toBeGreaterThan(0);
   await saved(page);
   const afterBrush = await apiRaster(app, split.id);
   // Hard-edged and gap-free: only 0 or cat; the whole centre row of the stroke is painted; 8 px off it nothing.
@@ -120,11 +126,11 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
 
   // Undo restores the pixels, in the API and the database; redo brings them back.
   await page.keyboard.press('Control+z');
-  await expect.poll(async () => countOf(await apiRaster(app, split.id), 0)).toBe(W * H);
+  await poll(async () => countOf(await apiRaster(app, split.id), 0)).toBe(W * H);
   await saved(page);
   expect(countOf(dbRaster(app, split.id, W, H).raster, 0)).toBe(W * H);
   await page.keyboard.press('Control+Shift+z');
-  await expect.poll(async () => apiRaster(app, split.id)).toEqual(afterBrush);
+  await poll(async () => apiRaster(app, split.id)).toEqual(afterBrush);
   await saved(page);
 
   // Number key 2: paint with dog.
@@ -134,7 +140,7 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
     [30, 110],
     [70, 110],
   ]);
-  await expect.poll(async () => (await apiRaster(app, split.id))[110 * W + 50]).toBe(dog.labelValue);
+  await poll(async () => (await apiRaster(app, split.id))[110 * W + 50]).toBe(dog.labelValue);
   await saved(page);
 
   // Eraser (own size, 24 px): a vertical stroke through the cat stroke clears it there.
@@ -145,7 +151,7 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
     [50, 5],
     [50, 60],
   ]);
-  await expect.poll(async () => (await apiRaster(app, split.id))[30 * W + 50]).toBe(0);
+  await poll(async () => (await apiRaster(app, split.id))[30 * W + 50]).toBe(0);
   await saved(page);
   const erased = await apiRaster(app, split.id);
   expect(erased[30 * W + 25]).toBe(cat.labelValue);
@@ -155,7 +161,7 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
   await page.keyboard.press('f');
   const blue = await toScreen(page, 150, 75);
   await page.mouse.click(blue.x, blue.y);
-  await expect.poll(async () => (await apiRaster(app, split.id))[75 * W + 150]).toBe(dog.labelValue);
+  await poll(async () => (await apiRaster(app, split.id))[75 * W + 150]).toBe(dog.labelValue);
   await saved(page);
   const filled = await apiRaster(app, split.id);
   for (let y = 0; y < H; y++) {
@@ -167,10 +173,10 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
 
   // Tag keys: Shift+1 tags cat, again untags it.
   await page.keyboard.press('Shift+Digit1');
-  await expect.poll(async () => (await app.call<ImageSummary>('images.get', { id: split.id })).tags).toEqual([cat.id]);
+  await poll(async () => (await app.call<ImageSummary>('images.get', { id: split.id })).tags).toEqual([cat.id]);
   await expect(page.getByTestId('image-chips').getByTestId('tag-chip')).toHaveText(['cat']);
   await page.keyboard.press('Shift+Digit1');
-  await expect.poll(async () => (await app.call<ImageSummary>('images.get', { id: split.id })).tags).toEqual([]);
+  await poll(async () => (await app.call<ImageSummary>('images.get', { id: split.id })).tags).toEqual([]);
 
   // Every shortcut is listed in the help overlay.
   await page.keyboard.press('?');
@@ -245,6 +251,66 @@ test('a failing write is retried until durable; a stroke on a deleted image is r
   await expect(page.getByTestId('save-status')).toHaveAttribute('data-pending', '0');
 });
 
+test('zoom, pan and brush size by wheel and keys; keyboard-only painting; undo history kept per image', async ({ page, heatseg }) => {
+  const { app, cat, plain, third } = await setUp(heatseg);
+  await page.goto(app.url);
+  await openImage(page, plain.id);
+  const canvas = page.getByTestId('label-canvas');
+  const attr = async (a: string) => Number(await canvas.getAttribute(a));
+  const centre = await toScreen(page, 80, 60);
+  await page.mouse.move(centre.x, centre.y);
+  // Wheel zooms around the pointer; Ctrl+wheel sizes the brush; [ and ] too.
+  const fitScale = await attr('data-scale');
+  await page.mouse.wheel(0, -300);
+  await poll(() => attr('data-scale')).toBeGreaterThan(fitScale * 1.2);
+  await page.keyboard.down('Control');
+  await page.mouse.wheel(0, -100);
+  await page.keyboard.up('Control');
+  await expect(page.getByTestId('size-label')).toHaveText('19px');
+  await page.keyboard.press('[');
+  await expect(page.getByTestId('size-label')).toHaveText('16px');
+  // Space-drag pans and paints nothing.
+  const x0 = await attr('data-offset-x');
+  await page.keyboard.down('Space');
+  await page.mouse.down();
+  await page.mouse.move(centre.x + 60, centre.y + 10, { steps: 3 });
+  await page.mouse.up();
+  await page.keyboard.up('Space');
+  await poll(() => attr('data-offset-x')).toBeCloseTo(x0 + 60, 0);
+  await page.keyboard.press('z');
+  await poll(() => attr('data-scale')).toBeCloseTo(fitScale, 5);
+  expect(await canvas.getAttribute('data-labelled')).toBe('0');
+  // L hides the labels, L shows them.
+  await page.keyboard.press('l');
+  await expect(page.getByTestId('labels-visible')).not.toBeChecked();
+  await page.keyboard.press('l');
+  await expect(page.getByTestId('labels-visible')).toBeChecked();
+
+  // Keyboard only: focus the canvas, Enter puts the pen down, arrows paint, Enter lifts it.
+  await page.getByTestId('stage-host').focus();
+  await page.keyboard.press('Enter');
+  for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  await poll(async () => countOf(await apiRaster(app, plain.id), cat.labelValue)).toBeGreaterThan(16 * 16);
+  await saved(page);
+  const keyboardStroke = await apiRaster(app, plain.id);
+  // The stroke runs right from the centre (80, 60): 4 steps of at least a pixel each.
+  expect(keyboardStroke[60 * 160 + 80]).toBe(cat.labelValue);
+  expect(keyboardStroke[60 * 160 + 85]).toBe(cat.labelValue);
+
+  // History is per image and survives going to another image and back.
+  await page.getByTestId('back-button').focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.locator(`[data-testid="label-canvas"][data-image-id="${third.id}"]`)).toHaveAttribute('data-state', 'ready');
+  await expect(page.getByTestId('undo')).toBeDisabled();
+  await page.keyboard.press('ArrowLeft');
+  await expect(page.locator(`[data-testid="label-canvas"][data-image-id="${plain.id}"]`)).toHaveAttribute('data-state', 'ready');
+  await expect(page.getByTestId('undo')).toBeEnabled();
+  await page.keyboard.press('Control+z');
+  await poll(async () => countOf(await apiRaster(app, plain.id), 0)).toBe(160 * 120);
+  await expect(page.getByTestId('canvas-message')).toContainText('Undid');
+});
+
 test('undecodable and oversized images show a placeholder with the reason, without loading', async ({ page, heatseg }) => {
   const { app, plain, third } = await setUp(heatseg);
   const bytesRequested: number[] = [];
@@ -287,6 +353,11 @@ test('bulk tagging in the grid, and class rename, recolour, reorder and delete w
   await app.call('labels.patch', { imageId: split.id, x: 5, y: 5, width: 10, height: 4, data: toBase64(compressRaster(patch)) });
   await page.goto(app.url);
   await expect(page.getByTestId('image-card')).toHaveCount(3);
+  // The grid's keys are in the help overlay too.
+  await page.keyboard.press('?');
+  await expect(page.getByTestId('help-dialog').getByTestId('grid-shortcut')).toHaveCount(6);
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('help-dialog')).toBeHidden();
 
   // Select two cards (checkbox, then Shift+click for the range) and tag them with dog at once.
   const card = (id: number) => page.locator(`[data-testid="image-card"][data-image-id="${id}"]`);
@@ -294,6 +365,9 @@ test('bulk tagging in the grid, and class rename, recolour, reorder and delete w
   await card(split.id).getByTestId('select-card').click();
   await card(plain.id).getByTestId('select-card').click({ modifiers: ['Shift'] });
   await expect(page.getByTestId('bulk-count')).toHaveText('2 selected');
+  await expect(card(split.id).getByTestId('select-card')).toBeChecked();
+  await expect(card(plain.id).getByTestId('select-card')).toBeChecked();
+  await expect(card(third.id).getByTestId('select-card')).not.toBeChecked();
   await page.getByTestId('bulk-class').selectOption(String(dog.id));
   await page.getByTestId('bulk-add').click();
   await expect(page.getByTestId('bulk-message')).toContainText('Tagged 2 images with dog');
@@ -304,18 +378,18 @@ test('bulk tagging in the grid, and class rename, recolour, reorder and delete w
   await page.getByTestId('bulk-clear').click();
   await card(third.id).locator('[data-focus-target]').focus();
   await page.keyboard.press('Shift+Digit1');
-  await expect.poll(async () => (await app.call<ImageSummary>('images.get', { id: third.id })).tags).toEqual([cat.id]);
+  await poll(async () => (await app.call<ImageSummary>('images.get', { id: third.id })).tags).toEqual([cat.id]);
 
   // Classes: rename, recolour, reorder.
   await page.getByTestId('classes-edit').click();
   const items = page.getByTestId('class-item');
   await items.nth(0).getByTestId('class-rename').fill('kitten');
   await items.nth(0).getByTestId('class-rename').press('Enter');
-  await expect.poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['kitten', 'dog']);
+  await poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['kitten', 'dog']);
   await items.nth(0).getByTestId('class-recolor').fill('#123456');
-  await expect.poll(async () => (await app.call<ClassInfo[]>('classes.list'))[0]!.color).toBe('#123456');
+  await poll(async () => (await app.call<ClassInfo[]>('classes.list'))[0]!.color).toBe('#123456');
   await items.nth(0).getByTestId('class-down').click();
-  await expect.poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['dog', 'kitten']);
+  await poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['dog', 'kitten']);
 
   // Delete kitten: the confirm states the pixels and tags that go with it.
   const before = (await app.call<ProjectSummary>('project.summary')).classes.find((c) => c.id === cat.id)!;

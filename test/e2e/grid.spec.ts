@@ -123,8 +123,10 @@ test.describe('image view', () => {
     await expect(view).toBeVisible();
     await expect(page.getByTestId('image-grid')).toHaveCount(0);
     await expect(page.getByTestId('image-name')).toHaveText(items[1]!.originalName);
-    const full = page.getByTestId('full-image');
-    await expect.poll(() => full.evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBe(200);
+    // The label canvas decoded the full image (200 px wide) and is ready to paint.
+    const canvas = page.getByTestId('label-canvas');
+    await expect(canvas).toHaveAttribute('data-state', 'ready');
+    await expect(canvas).toHaveAttribute('data-width', '200');
     await expect(page.getByTestId('canvas-host')).toBeVisible();
     await expect(page.getByTestId('tool-palette')).toBeVisible();
     await expect(page.getByTestId('image-tags').getByTestId('tag-chip')).toHaveCount(items[1]!.tags.length);

@@ -73,6 +73,7 @@ describe('HistoryBook', () => {
     book.of(1).push(adder(s, 1));
     book.of(2).push(adder(s, 2));
     expect(book.of(1).undoSize).toBe(1); // 1 is now the most recent
+    expect(book.peek(2)?.undoSize).toBe(1); // peeking does not make 2 recent
     book.of(3).push(adder(s, 3)); // evicts 2
     expect(book.has(2)).toBe(false);
     expect(book.has(1)).toBe(true);

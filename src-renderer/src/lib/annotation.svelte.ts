@@ -12,38 +12,23 @@ import { unzlibSync } from 'fflate';
 import type { ImageSummary } from '../../../src-shared/api';
 import { toBase64, type Rect } from '../../../src-shared/labels';
 import { api } from './api';
-import { deflate } from './codec';
 import { HistoryBook } from './history';
+import { rleDeflate } from './rle-deflate';
 import { buildStrokePatch, type LabelRaster, type StrokeChanges } from './raster';
 import { SaveQueue, type PatchJob, type SaveResult, type SaveStatus } from './savequeue';
 
-/**
- * A patch kept for undo: raw at first, compressed a little later, off the path of the stroke's own
- * save (which compresses its patch first), so undo history costs kilobytes, not megabytes.
- */
+/** A patch kept for undo, compressed: undo history costs kilobytes per stroke, not megabytes. */
 class PackedPatch {
-  private raw: Uint8Array | null;
-  private packed: Uint8Array | null = null;
+  private readonly packed: Uint8Array;
 
   constructor(raw: Uint8Array) {
-    this.raw = raw;
-    setTimeout(() => {
-      void deflate(raw).then(
-        (z) => {
-          this.packed = z;
-          this.raw = null;
-        },
-        () => undefined, // keep it raw
-      );
-    }, PACK_DELAY_MS);
+    this.packed = rleDeflate(raw);
   }
 
   get(): Uint8Array {
-    return this.raw ?? unzlibSync(this.packed!);
+    return unzlibSync(this.packed);
   }
 }
-
-const PACK_DELAY_MS = 400;
 
 interface OpenImage {
   imageId: number;
@@ -87,7 +72,8 @@ export class AnnotationSession {
   }
 
   private async send(job: PatchJob): Promise<SaveResult> {
-    const data = job.data || toBase64(await deflate(job.patch));
+    // Run-length DEFLATE: a stroke's patch is nearly all runs, and this encodes it in one quick pass.
+    const data = job.data || toBase64(rleDeflate(job.patch));
     job.data = data;
     return api('labels.patch', { imageId: job.imageId, ...job.rect, data });
   }
@@ -114,9 +100,10 @@ export class AnnotationSession {
   commit(imageId: number, changes: StrokeChanges, rasterWidth: number, label: string): boolean {
     const p = buildStrokePatch(changes, rasterWidth);
     if (!p) return false;
+    // Saved first: the request is on its way before the undo copies are packed.
+    this.save(imageId, p.rect, p.after, label);
     const before = new PackedPatch(p.before);
     const after = new PackedPatch(p.after);
-    this.save(imageId, p.rect, p.after, label);
     this.histories.of(imageId).push({
       label,
       undo: () => this.apply(imageId, p.rect, before.get(), `Undo of ${label.toLowerCase()}`),
@@ -142,12 +129,12 @@ export class AnnotationSession {
 
   canUndo(imageId: number): boolean {
     void this.historyVersion;
-    return this.histories.has(imageId) && this.histories.of(imageId).canUndo;
+    return this.histories.peek(imageId)?.canUndo ?? false;
   }
 
   canRedo(imageId: number): boolean {
     void this.historyVersion;
-    return this.histories.has(imageId) && this.histories.of(imageId).canRedo;
+    return this.histories.peek(imageId)?.canRedo ?? false;
   }
 
   /** After labels changed on the server (a class was deleted): old undo steps no longer apply. */

@@ -1,19 +1,15 @@
 /**
- * zlib for label rasters and patches in the renderer: the platform's native Compression Streams
- * where they exist (Chromium, Electron, Node ≥ 18: fast and off the main thread's JavaScript), the
- * shared pure-JS codec otherwise. Both produce and read the same zlib format as the main side.
+ * Inflating label rasters in the renderer: the platform's native DecompressionStream where it
+ * exists (Chromium, Electron, Node ≥ 18), the shared pure-JS codec otherwise. (Patches are
+ * compressed by rle-deflate.ts.)
  */
-import { compressRaster, decompressRaster } from '../../../src-shared/labels';
+import { decompressRaster } from '../../../src-shared/labels';
 
-const native = typeof CompressionStream !== 'undefined' && typeof DecompressionStream !== 'undefined';
+const native = typeof DecompressionStream !== 'undefined';
 
-async function pipe(data: Uint8Array, transform: CompressionStream | DecompressionStream): Promise<Uint8Array> {
+async function pipe(data: Uint8Array, transform: DecompressionStream): Promise<Uint8Array> {
   const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(transform);
   return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-export async function deflate(data: Uint8Array): Promise<Uint8Array> {
-  return native ? pipe(data, new CompressionStream('deflate')) : compressRaster(data);
 }
 
 /** Inflates a raster of width×height values; the message names `what` when the data is corrupt or the wrong size. */

@@ -90,6 +90,11 @@ export class HistoryBook {
     return h;
   }
 
+  /** The image's history if it has one, without marking it recently used. */
+  peek(imageId: number): History | undefined {
+    return this.byImage.get(imageId);
+  }
+
   has(imageId: number): boolean {
     return this.byImage.has(imageId);
   }

@@ -217,6 +217,7 @@ export class LabelRaster {
   constructor(
     readonly width: number,
     readonly height: number,
+    /** RGBA pixels, all zero (transparent): the raster paints its labels into them. */
     rgba: Uint8ClampedArray,
     labels?: Uint8Array,
   ) {
@@ -229,14 +230,36 @@ export class LabelRaster {
     this.labelled = this.countLabelled();
   }
 
-  /** Sets the colour of each label value and repaints every pixel. */
+  /**
+   * Sets the colour of each label value and repaints every labelled pixel. Unlabelled pixels are
+   * transparent (0) from the start and stay so, which lets this skip them four at a time.
+   */
   setColors(colors: Iterable<{ labelValue: number; color: string }>): void {
     this.lut.fill(UNKNOWN_CLASS);
     this.lut[UNLABELLED] = 0;
     for (const c of colors) this.lut[c.labelValue] = packColor(c.color);
     const { labels, pixels, lut } = this;
-    for (let i = 0; i < labels.length; i++) pixels[i] = lut[labels[i]!]!;
+    forEachLabelledRun(labels, (i) => (pixels[i] = lut[labels[i]!]!));
     this.dirty.addRect({ x: 0, y: 0, width: this.width, height: this.height });
+  }
+
+  /** Squares of `tile` pixels holding at least one label: all the canvas needs on first show. */
+  labelledTiles(tile: number): Rect[] {
+    const { width, height } = this;
+    const tilesX = Math.ceil(width / tile);
+    const seen = new Uint8Array(tilesX * Math.ceil(height / tile));
+    forEachLabelledRun(this.labels, (i) => {
+      const x = i % width;
+      seen[Math.floor((i - x) / width / tile) * tilesX + Math.floor(x / tile)] = 1;
+    });
+    const out: Rect[] = [];
+    seen.forEach((on, t) => {
+      if (!on) return;
+      const x = (t % tilesX) * tile;
+      const y = Math.floor(t / tilesX) * tile;
+      out.push({ x, y, width: Math.min(tile, width - x), height: Math.min(tile, height - y) });
+    });
+    return out;
   }
 
   colorOf(value: number): number {
@@ -345,8 +368,7 @@ export class LabelRaster {
 
   countLabelled(): number {
     let n = 0;
-    const labels = this.labels;
-    for (let i = 0; i < labels.length; i++) if (labels[i] !== UNLABELLED) n++;
+    forEachLabelledRun(this.labels, () => n++);
     return n;
   }
 
@@ -356,6 +378,25 @@ export class LabelRaster {
     this.dirty.reset();
     return r;
   }
+}
+
+/**
+ * Calls `fn(i)` for every non-zero value of `labels`. Label rasters are mostly unlabelled, so this
+ * reads them a 32-bit word (four pixels) at a time and skips empty words.
+ */
+export function forEachLabelledRun(labels: Uint8Array, fn: (i: number) => void): void {
+  const n = labels.length;
+  let i = 0;
+  if (labels.byteOffset % 4 === 0) {
+    const words = new Uint32Array(labels.buffer, labels.byteOffset, n >> 2);
+    for (let w = 0; w < words.length; w++) {
+      if (words[w] === 0) continue;
+      const base = w << 2;
+      for (let k = base; k < base + 4; k++) if (labels[k] !== UNLABELLED) fn(k);
+    }
+    i = words.length << 2;
+  }
+  for (; i < n; i++) if (labels[i] !== UNLABELLED) fn(i);
 }
 
 /**

@@ -154,7 +154,7 @@ export const SHORTCUTS: Shortcut[] = [
   {
     action: 'cursor.apply',
     keys: ['Enter'],
-    description: 'Brush / eraser: put the pen down or lift it (moves paint while down); fill / pick: apply at the cursor',
+    description: 'Brush / eraser: put the pen down or lift it (Esc lifts it too; moves paint while down); fill / pick: apply at the cursor',
     group: 'Keyboard painting (canvas focused)',
     canvasOnly: true,
     match: (e, mod) => plain(e, mod) && e.key === 'Enter',
@@ -167,6 +167,16 @@ export const GESTURES: Array<{ keys: string[]; description: string }> = [
   { keys: ['Space', 'Drag'], description: 'Pan (also the middle mouse button)' },
   { keys: ['Wheel'], description: 'Zoom around the pointer' },
   { keys: ['Ctrl', 'Wheel'], description: 'Brush / eraser size (also Alt+Wheel)' },
+];
+
+/** Keys of the image grid (handled by the grid itself), listed in the help overlay too. */
+export const GRID_KEYS: Array<{ keys: string[]; description: string }> = [
+  { keys: ['←', '→', '↑', '↓'], description: 'Move between cards (Home, End, PageUp, PageDown jump)' },
+  { keys: ['Enter'], description: 'Open the image' },
+  { keys: ['X'], description: 'Select the card for bulk tagging (Shift+X: a range)' },
+  { keys: ['Shift', '1', '…', '9'], description: 'Tag / untag with that class: the selection if the card is in it, else the card' },
+  { keys: ['Ctrl', 'Click'], description: 'Select a card (Shift+Click: a range)' },
+  { keys: ['?'], description: 'This list of shortcuts' },
 ];
 
 export interface Matched {

@@ -87,7 +87,11 @@ describe('initBackend', () => {
     const w = tf.variable(tf.randomNormal([3, 3, 2, 4], 0, 0.3, 'float32', 1));
     const x = tf.randomNormal([2, 8, 8, 2], 0, 1, 'float32', 2) as tf.Tensor4D;
     const opt = tf.train.sgd(0.05);
-    const loss = (): tf.Scalar => tf.maxPool(tf.conv2d(x, w as tf.Tensor4D, 2, 'same'), 2, 2, 'same').square().mean() as tf.Scalar;
+    const loss = (): tf.Scalar =>
+      tf
+        .maxPool(tf.conv2d(x, w as tf.Tensor4D, 2, 'same'), 2, 2, 'same')
+        .square()
+        .mean() as tf.Scalar;
     const l0 = tf.tidy(() => loss().dataSync()[0]!);
     for (let i = 0; i < 5; i++) opt.minimize(loss);
     const l1 = tf.tidy(() => loss().dataSync()[0]!);

@@ -79,11 +79,16 @@ function runCpu(name: string, inputs: Record<string, { values: Float32Array | In
 }
 
 /** Runs a kernel through the engine on wasm (i.e. whatever is registered there now). */
-function runWasm(name: string, inputs: Record<string, { values: Float32Array | Int32Array; shape: number[] }>, attrs: object): Float32Array {
+function runWasm(
+  name: string,
+  inputs: Record<string, { values: Float32Array | Int32Array; shape: number[] }>,
+  attrs: object,
+): Float32Array {
   return take(
     tf.tidy(() => {
       const ts: Record<string, tf.Tensor> = {};
-      for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? 'int32' : 'float32');
+      for (const [k, v] of Object.entries(inputs))
+        ts[k] = tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? 'int32' : 'float32');
       return tf.engine().runKernel(name, ts, attrs as NamedAttrMap) as tf.Tensor;
     }),
   );
@@ -208,8 +213,32 @@ const convCases: ConvCase[] = [
   { name: 'stride 2 valid, 2x2 kernel', x: [2, 7, 6, 3], k: [2, 2], co: 4, s: 2, pad: 'valid' },
   { name: 'stride 1 same, 5x5 kernel, 1 image', x: [1, 6, 5, 2], k: [5, 5], co: 3, s: 1, pad: 'same' },
   { name: 'stride 1, 1x1 kernel', x: [2, 5, 4, 6], k: [1, 1], co: 7, s: 1, pad: 'valid' },
-  { name: 'stride 2 explicit pads (1,2)/(0,1)', x: [2, 9, 8, 3], k: [3, 3], co: 4, s: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
-  { name: 'stride 1 explicit pads larger than the kernel', x: [2, 5, 6, 2], k: [3, 3], co: 3, s: 1, pad: [[0, 0], [3, 0], [1, 4], [0, 0]] },
+  {
+    name: 'stride 2 explicit pads (1,2)/(0,1)',
+    x: [2, 9, 8, 3],
+    k: [3, 3],
+    co: 4,
+    s: 2,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+  {
+    name: 'stride 1 explicit pads larger than the kernel',
+    x: [2, 5, 6, 2],
+    k: [3, 3],
+    co: 3,
+    s: 1,
+    pad: [
+      [0, 0],
+      [3, 0],
+      [1, 4],
+      [0, 0],
+    ],
+  },
   { name: 'stride 3 same', x: [2, 10, 8, 3], k: [3, 3], co: 4, s: 3, pad: 'same' },
   { name: 'stride 4 valid (padding >= kernel in the input gradient)', x: [2, 10, 11, 2], k: [3, 3], co: 3, s: 4, pad: 'valid' },
 ];
@@ -276,7 +305,8 @@ describe('Conv2DBackpropFilter reads dy in place', () => {
     expect(relErr(g1!, ref1)).toBeLessThan(1e-5);
     expect(relErr(g2!, ref2)).toBeLessThan(1e-5);
     const refMm = new Float32Array(3 * 2);
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 216; k++) refMm[i * 2 + j]! += m[i * 216 + k]! * dyv[k * 2 + j]!;
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 2; j++) for (let k = 0; k < 216; k++) refMm[i * 2 + j]! += m[i * 216 + k]! * dyv[k * 2 + j]!;
     expect(relErr(mm!, refMm)).toBeLessThan(1e-5);
   });
 });
@@ -333,7 +363,10 @@ describe('conv2d gradients end to end (tf.grads on wasm) vs float64 finite diffe
     const [gx, gw] = tf
       .tidy(() => {
         const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor =>
-          tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad).mul(tf.tensor(r, ys)).sum();
+          tf
+            .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad)
+            .mul(tf.tensor(r, ys))
+            .sum();
         return tf.grads(f)([tf.tensor(x, c.x), tf.tensor(w, ws)]);
       })
       .map(take);
@@ -353,15 +386,20 @@ describe('conv2dTranspose (decoder) forward and gradients: wasm vs cpu', () => {
     const r1 = randn(size(outShape), rand);
     const r2 = randn(2 * 4 * 5 * 2, rand);
     const run = (): Float32Array[] =>
-      tf.tidy(() => {
-        const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
-          const t1 = tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, outShape, 2, 'same');
-          const t2 = tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [2, 4, 5, 2], 1, 'same');
-          return t1.mul(tf.tensor(r1, outShape)).sum().add(t2.mul(tf.tensor(r2, [2, 4, 5, 2])).sum());
-        };
-        const { value, grads } = tf.valueAndGrads(f)([tf.tensor(x, xs), tf.tensor(w, ws)]);
-        return [value, ...grads];
-      }).map(take);
+      tf
+        .tidy(() => {
+          const f = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+            const t1 = tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, outShape, 2, 'same');
+            const t2 = tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [2, 4, 5, 2], 1, 'same');
+            return t1
+              .mul(tf.tensor(r1, outShape))
+              .sum()
+              .add(t2.mul(tf.tensor(r2, [2, 4, 5, 2])).sum());
+          };
+          const { value, grads } = tf.valueAndGrads(f)([tf.tensor(x, xs), tf.tensor(w, ws)]);
+          return [value, ...grads];
+        })
+        .map(take);
     const onWasm = run();
     await tf.setBackend('cpu');
     let onCpu: Float32Array[];
@@ -442,9 +480,12 @@ describe('MaxPoolGrad (wasm, fast) vs reference (first max in row-major order)',
     const grad = (): Float32Array =>
       take(
         tf.tidy(() =>
-          tf.grad((t: tf.Tensor) => tf.maxPool(tf.leakyRelu(t as tf.Tensor4D, alpha), 2, 2, 'valid').mul(tf.tensor(r, [2, 5, 5, 4])).sum())(
-            tf.tensor(x, xs),
-          ),
+          tf.grad((t: tf.Tensor) =>
+            tf
+              .maxPool(tf.leakyRelu(t as tf.Tensor4D, alpha), 2, 2, 'valid')
+              .mul(tf.tensor(r, [2, 5, 5, 4]))
+              .sum(),
+          )(tf.tensor(x, xs)),
         ),
       );
     expect(relErr(grad(), ref)).toBeLessThan(1e-6);
@@ -501,9 +542,12 @@ describe('ResizeNearestNeighborGrad (wasm, fast) vs the forward index map', () =
     expectNoLeak(() => {
       got = take(
         tf.tidy(() =>
-          tf.grad((t: tf.Tensor) => tf.image.resizeNearestNeighbor(t as tf.Tensor4D, c.size, c.alignCorners, c.halfPixelCenters).mul(tf.tensor(dy, ys)).sum())(
-            tf.tensor(randn(size(c.x), rand), c.x),
-          ),
+          tf.grad((t: tf.Tensor) =>
+            tf.image
+              .resizeNearestNeighbor(t as tf.Tensor4D, c.size, c.alignCorners, c.halfPixelCenters)
+              .mul(tf.tensor(dy, ys))
+              .sum(),
+          )(tf.tensor(randn(size(c.x), rand), c.x)),
         ),
       );
     });
@@ -524,7 +568,9 @@ describe('depthwise conv gradients (wasm) vs cpu', () => {
   it.each(cases)('$name', (c) => {
     const rand = rng(41);
     const ws: Shape4 = [3, 3, c.x[3], c.m];
-    const ys = tf.tidy(() => tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(ws) as tf.Tensor4D, c.s, c.pad, 'NHWC', c.d).shape) as number[];
+    const ys = tf.tidy(
+      () => tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(ws) as tf.Tensor4D, c.s, c.pad, 'NHWC', c.d).shape,
+    ) as number[];
     const x = randn(size(c.x), rand);
     const w = randn(size(ws), rand);
     const dy = randn(size(ys), rand);
@@ -564,8 +610,16 @@ describe('depthwise gradients with dilation 2 (cpu ignores dilations) vs the for
     const refDx = new Float32Array(size(xs)).map((_, i) => dot(basis(size(xs), i), w));
     const refDw = new Float32Array(size(ws)).map((_, k) => dot(x, basis(size(ws), k)));
     const common = { strides: [1, 1], dilations: [2, 2], pad };
-    const gi = runWasm('DepthwiseConv2dNativeBackpropInput', { dy: { values: dy, shape: ys }, filter: { values: w, shape: ws } }, { ...common, inputShape: xs });
-    const gf = runWasm('DepthwiseConv2dNativeBackpropFilter', { x: { values: x, shape: xs }, dy: { values: dy, shape: ys } }, { ...common, filterShape: ws });
+    const gi = runWasm(
+      'DepthwiseConv2dNativeBackpropInput',
+      { dy: { values: dy, shape: ys }, filter: { values: w, shape: ws } },
+      { ...common, inputShape: xs },
+    );
+    const gf = runWasm(
+      'DepthwiseConv2dNativeBackpropFilter',
+      { x: { values: x, shape: xs }, dy: { values: dy, shape: ys } },
+      { ...common, filterShape: ws },
+    );
     expect(relErr(gi, refDx)).toBeLessThan(1e-5);
     expect(relErr(gf, refDw)).toBeLessThan(1e-5);
   });
@@ -594,7 +648,14 @@ describe('UnsortedSegmentSum (wasm) and the gather gradient', () => {
     const table = randn(5 * 3, rand);
     const r = randn(4 * 3, rand);
     const g = take(
-      tf.tidy(() => tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d([1, 3, 1, 0], 'int32')).mul(tf.tensor(r, [4, 3])).sum())(tf.tensor(table, [5, 3]))),
+      tf.tidy(() =>
+        tf.grad((t: tf.Tensor) =>
+          tf
+            .gather(t, tf.tensor1d([1, 3, 1, 0], 'int32'))
+            .mul(tf.tensor(r, [4, 3]))
+            .sum(),
+        )(tf.tensor(table, [5, 3])),
+      ),
     );
     const ref = new Float32Array(15);
     [1, 3, 1, 0].forEach((row, i) => {
@@ -641,17 +702,19 @@ describe('training step on wasm', () => {
     const shapes: number[][] = [[3, 3, 3, 4], [4], [3, 3, 4, 8], [8], [8, 3], [3]];
     const init = shapes.map((s) => randn(size(s), rand).map((v) => v * 0.3));
     const gradsOn = (): Float32Array[] =>
-      tf.tidy(() => {
-        const vars = init.map((v, i) => tf.tensor(v, shapes[i]!));
-        const f = (...p: tf.Tensor[]): tf.Scalar => {
-          let h: tf.Tensor4D = tf.tensor4d(x, xs);
-          h = tf.maxPool(tf.relu(tf.conv2d(h, p[0] as tf.Tensor4D, 1, 'same').add(p[1]!)), 2, 2, 'valid');
-          h = tf.maxPool(tf.leakyRelu(tf.conv2d(h, p[2] as tf.Tensor4D, 1, 'same').add(p[3]!), 0.1), 2, 2, 'same');
-          const logits = tf.matMul(tf.mean(h, [1, 2]), p[4] as tf.Tensor2D).add(p[5]!);
-          return tf.losses.sigmoidCrossEntropy(tf.tensor2d(labels, [2, 3]), logits) as tf.Scalar;
-        };
-        return tf.grads(f)(vars);
-      }).map(take);
+      tf
+        .tidy(() => {
+          const vars = init.map((v, i) => tf.tensor(v, shapes[i]!));
+          const f = (...p: tf.Tensor[]): tf.Scalar => {
+            let h: tf.Tensor4D = tf.tensor4d(x, xs);
+            h = tf.maxPool(tf.relu(tf.conv2d(h, p[0] as tf.Tensor4D, 1, 'same').add(p[1]!)), 2, 2, 'valid');
+            h = tf.maxPool(tf.leakyRelu(tf.conv2d(h, p[2] as tf.Tensor4D, 1, 'same').add(p[3]!), 0.1), 2, 2, 'same');
+            const logits = tf.matMul(tf.mean(h, [1, 2]), p[4] as tf.Tensor2D).add(p[5]!);
+            return tf.losses.sigmoidCrossEntropy(tf.tensor2d(labels, [2, 3]), logits) as tf.Scalar;
+          };
+          return tf.grads(f)(vars);
+        })
+        .map(take);
     const onWasm = gradsOn();
     await tf.setBackend('cpu');
     let onCpu: Float32Array[];

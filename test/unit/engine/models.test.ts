@@ -362,6 +362,17 @@ describe('losses', () => {
     tf.dispose([seg, labels, loss, g, empty, g0]);
   });
 
+  it('segmentationLoss with one decoded class (every image of the batch shows one class): 0, no oneHot error', () => {
+    const seg = tf.tensor4d([0.5, 7, -2], [1, 1, 3, 1]);
+    const labels = tf.tensor3d([0, 0, -1], [1, 1, 3], 'int32');
+    const dc = tf.tensor2d([[3]], [1, 1], 'int32');
+    const loss = segmentationLoss(seg, labels, dc);
+    expect(loss.dataSync()[0]).toBeCloseTo(0, 6);
+    const g = tf.grad((s: tf.Tensor) => segmentationLoss(s as tf.Tensor4D, labels, dc))(seg);
+    expect(read(g).every((v) => v === 0)).toBe(true);
+    tf.dispose([seg, labels, dc, loss, g]);
+  });
+
   it('segmentationLoss excludes padded decode slots from the softmax', () => {
     const seg = tf.tensor4d([0.5, 7, 1, -2], [1, 1, 2, 2]);
     const labels = tf.tensor3d([0, 0], [1, 1, 2], 'int32');

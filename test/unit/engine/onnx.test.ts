@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type HeatNorm, heatLogits } from '../../../src-main/engine/losses';
@@ -473,5 +474,202 @@ describe('heatseg export --format', () => {
       vi.restoreAllMocks();
       process.exitCode = undefined;
     }
+  });
+});
+
+describe('ONNX export: bad input gives a clear message and leaves nothing that looks valid', () => {
+  const classes = [
+    { name: 'sky', color: '#0000ff' },
+    { name: 'grass', color: '#00ff00' },
+  ];
+  /** A saved (untrained) gradcam model folder. */
+  async function savedModel(dir: string): Promise<string> {
+    const model = await createSegmenter({ method: 'gradcam', classes: 2, inputSize: 16, encoder: small('relu') });
+    saveModel(dir, model, {
+      classes,
+      inputSize: 16,
+      normalisation: 'RGB / 255',
+      method: 'gradcam',
+      backbone: 'small',
+      heatScale: 1,
+      heatNorm: 'none',
+      training: {},
+      metrics: null,
+    });
+    model.dispose();
+    return dir;
+  }
+  /** A project whose latest completed run's model folder is returned. */
+  async function projectWithRun(name: string): Promise<{ project: string; modelDir: string }> {
+    const project = path.join(tmp, name);
+    const store = ProjectStore.create(project);
+    try {
+      const run = store.createRun('gradcam', 'small', {});
+      const modelDir = await savedModel(path.join(store.dir, run.checkpoint_dir!));
+      store.finishRun(run.id, 'completed', { keepCheckpoint: true });
+      return { project, modelDir };
+    } finally {
+      store.close();
+    }
+  }
+  /** Runs the CLI, capturing stdout and stderr. */
+  async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+    try {
+      const code = await main(['node', 'heatseg', ...args], (s) => (out += s));
+      return { code, out, err };
+    } finally {
+      spy.mockRestore();
+      process.exitCode = undefined;
+    }
+  }
+  /** Files in `dir` (recursively), or [] when it does not exist. */
+  const filesIn = (dir: string): string[] => (fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).sort() : []);
+  /** Makes fs.writeFileSync write half of the file named like `match`, then fail as a full disk would. */
+  function failWriteMidway(match: RegExp) {
+    const real = fs.writeFileSync;
+    return vi.spyOn(fs, 'writeFileSync').mockImplementation((file, data, ...rest) => {
+      if (typeof file === 'string' && match.test(file)) {
+        const bytes = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data as Uint8Array);
+        real(file, bytes.subarray(0, bytes.length >> 1));
+        throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), { code: 'ENOSPC' });
+      }
+      return real(file, data, ...(rest as []));
+    });
+  }
+
+  it('a project without a trained model: names the project and what to do, writes nothing', async () => {
+    const project = path.join(tmp, 'untrained');
+    ProjectStore.create(project).close();
+    const outDir = path.join(tmp, 'untrained-out');
+    const r = await cli('export', project, outDir, '--format', 'onnx');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/has no completed training run: run `heatseg train .*untrained` first/);
+    expect(fs.existsSync(outDir)).toBe(false);
+    expect(fs.existsSync(`${outDir}.partial`)).toBe(false);
+    // a model folder without heatseg-model.json
+    fs.mkdirSync(path.join(tmp, 'empty-model'));
+    expect(() => exportOnnx(path.join(tmp, 'empty-model'), path.join(tmp, 'empty-model-out', 'model.onnx'))).toThrow(
+      /is not a heatseg model: heatseg-model\.json is missing/,
+    );
+    expect(fs.existsSync(path.join(tmp, 'empty-model-out'))).toBe(false);
+  });
+
+  it('an unsupported layer in the model config: the message names the layer and its type', async () => {
+    const { project, modelDir } = await projectWithRun('unknown-layer');
+    const file = path.join(modelDir, 'heatseg-model.json');
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json.segmenter.encoder.layers.splice(2, 0, { type: 'BatchNormalization', name: 'block1_bn' });
+    fs.writeFileSync(file, JSON.stringify(json));
+    const outFile = path.join(tmp, 'unknown-layer-out', 'model.onnx');
+    expect(() => exportOnnx(modelDir, outFile)).toThrow(
+      /heatseg-model\.json: encoder layer 2 'block1_bn' has type "BatchNormalization", which heatseg cannot convert to ONNX \(supported layer types: conv, relu, leaky, maxpool, pad\)/,
+    );
+    expect(filesIn(path.dirname(outFile))).toEqual([]);
+    const outDir = path.join(tmp, 'unknown-layer-cli');
+    const r = await cli('export', project, outDir, '--format', 'onnx');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/BatchNormalization/);
+    expect(fs.existsSync(outDir) || fs.existsSync(`${outDir}.partial`)).toBe(false);
+  });
+
+  it('an unwritable destination: a clear message, nothing left behind', async () => {
+    const modelDir = await savedModel(path.join(tmp, 'unwritable-model'));
+    // a path through a regular file cannot be created, even by root
+    const blocker = path.join(tmp, 'not-a-folder');
+    fs.writeFileSync(blocker, 'x');
+    expect(() => exportOnnx(modelDir, path.join(blocker, 'out', 'model.onnx'))).toThrow(
+      /cannot write the ONNX export to .*not-a-folder.*out: part of the path is a file, not a folder/,
+    );
+    const { project } = await projectWithRun('unwritable-project');
+    const r = await cli('export', project, path.join(blocker, 'out'), '--format', 'onnx');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/cannot write the (ONNX )?export to .*not-a-folder/);
+    // a read-only folder (permission bits do not stop root, so the error is injected there)
+    const readOnly = path.join(tmp, 'read-only');
+    fs.mkdirSync(readOnly);
+    fs.chmodSync(readOnly, 0o555);
+    const denied =
+      process.getuid?.() === 0
+        ? vi.spyOn(fs, 'writeFileSync').mockImplementation((f) => {
+            throw Object.assign(new Error(`EACCES: permission denied, open '${String(f)}'`), { code: 'EACCES' });
+          })
+        : null;
+    try {
+      expect(() => exportOnnx(modelDir, path.join(readOnly, 'model.onnx'))).toThrow(
+        /cannot write the ONNX export to .*read-only: the folder is not writable/,
+      );
+    } finally {
+      denied?.mockRestore();
+      fs.chmodSync(readOnly, 0o755);
+    }
+    expect(filesIn(readOnly)).toEqual([]);
+  });
+
+  it('heatseg predict on a missing or foreign .onnx file says so', async () => {
+    const image = path.join(tmp, 'predict-input.png');
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } })
+      .png()
+      .toFile(image);
+    const missing = await cli('predict', path.join(tmp, 'nothing.onnx'), image, '--out', path.join(tmp, 'predict-missing'));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/nothing\.onnx: no such ONNX model/);
+    // a valid ONNX model without heatseg's metadata or sidecar
+    const foreign = path.join(tmp, 'foreign.onnx');
+    fs.writeFileSync(
+      foreign,
+      onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: { name: 'g' } }).finish(),
+    );
+    const r = await cli('predict', foreign, image, '--out', path.join(tmp, 'predict-foreign'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/foreign\.onnx: not a heatseg ONNX export \(no heatseg metadata and no foreign\.onnx\.json beside it\)/);
+    expect(fs.existsSync(path.join(tmp, 'predict-foreign'))).toBe(false);
+  });
+
+  it('a write that fails midway leaves no partial export (library and CLI)', async () => {
+    const modelDir = await savedModel(path.join(tmp, 'midway-model'));
+    const outDir = path.join(tmp, 'midway-out');
+    // the model file breaks off half-way
+    let spy = failWriteMidway(/model\.onnx\.partial$/);
+    try {
+      expect(() => exportOnnx(modelDir, path.join(outDir, 'model.onnx'))).toThrow(
+        /cannot write the ONNX export to .*midway-out: the disk is full.*nothing was left behind/,
+      );
+      expect(spy).toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(filesIn(outDir)).toEqual([]);
+    // the model is in place but renaming the sidecar fails: both are removed again
+    const rename = vi
+      .spyOn(fs, 'renameSync')
+      .mockImplementationOnce(() => undefined)
+      .mockImplementationOnce(() => {
+        throw Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+      });
+    try {
+      expect(() => exportOnnx(modelDir, path.join(outDir, 'model.onnx'))).toThrow(/cannot write the ONNX export/);
+    } finally {
+      rename.mockRestore();
+    }
+    expect(filesIn(outDir)).toEqual([]);
+    // through the CLI: neither OUT nor OUT.partial remains
+    const { project } = await projectWithRun('midway-project');
+    const cliOut = path.join(tmp, 'midway-cli');
+    spy = failWriteMidway(/model\.onnx\.json\.partial$/);
+    try {
+      const r = await cli('export', project, cliOut, '--format', 'onnx');
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/the disk is full/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fs.existsSync(cliOut)).toBe(false);
+    expect(fs.existsSync(`${cliOut}.partial`)).toBe(false);
+    // and the same export succeeds once the disk is fine again
+    expect((await cli('export', project, cliOut, '--format', 'onnx')).code).toBe(0);
+    expect(filesIn(cliOut)).toEqual(['model.onnx', 'model.onnx.json']);
   });
 });

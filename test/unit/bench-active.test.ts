@@ -1,0 +1,234 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type ActiveResult, labelsToReach, learningCurveSvg, meanCurve } from '../../bench/active';
+import { main } from '../../src-main/cli/main';
+import { writeShapesDataset } from '../../src-main/demo/shapes';
+import { tmpDir } from '../helpers/tmp';
+
+describe('bench active helpers', () => {
+  it('labelsToReach interpolates the first crossing, null when never reached', () => {
+    expect(
+      labelsToReach(
+        [
+          [5, 0.1],
+          [10, 0.3],
+          [15, 0.5],
+        ],
+        0.4,
+      ),
+    ).toBeCloseTo(12.5);
+    expect(
+      labelsToReach(
+        [
+          [5, 0.1],
+          [10, 0.3],
+          [15, 0.5],
+        ],
+        0.5,
+      ),
+    ).toBe(15);
+    expect(
+      labelsToReach(
+        [
+          [5, 0.6],
+          [10, 0.3],
+        ],
+        0.5,
+      ),
+    ).toBe(5);
+    expect(
+      labelsToReach(
+        [
+          [5, 0.1],
+          [10, 0.3],
+        ],
+        0.31,
+      ),
+    ).toBeNull();
+    // a dip below the target after reaching it does not move the answer
+    expect(
+      labelsToReach(
+        [
+          [5, 0.1],
+          [10, 0.5],
+          [15, 0.2],
+          [20, 0.6],
+        ],
+        0.3,
+      ),
+    ).toBeCloseTo(7.5);
+  });
+
+  it('meanCurve averages pointwise', () => {
+    expect(
+      meanCurve([
+        [
+          [5, 0.2],
+          [10, 0.4],
+        ],
+        [
+          [5, 0.4],
+          [10, 0.6],
+        ],
+      ]),
+    ).toEqual([
+      [5, expect.closeTo(0.3)],
+      [10, expect.closeTo(0.5)],
+    ]);
+  });
+
+  it('the SVG has one polyline per strategy, in plot coordinates', () => {
+    const svg = learningCurveSvg(
+      {
+        random: [
+          [5, 0.1],
+          [10, 0.2],
+        ],
+        diverse: [
+          [5, 0.1],
+          [10, 0.3],
+        ],
+      },
+      { title: 'a < b', reference: 0.2 },
+    );
+    expect(svg.match(/<polyline /g)).toHaveLength(2);
+    expect(svg).toContain('a &lt; b');
+    const pts = [...svg.matchAll(/points="([^"]+)"/g)].map((m) => m[1]!.split(' ').map((p) => p.split(',').map(Number)));
+    // same x for the same labelled count, higher mIoU drawn higher (smaller y)
+    expect(pts[0]![0]![0]).toBe(pts[1]![0]![0]);
+    expect(pts[1]![1]![1]).toBeLessThan(pts[0]![1]![1]!);
+  });
+});
+
+describe('heatseg bench active (shapes, small backbone)', () => {
+  let pool: string;
+  let plot: string;
+  let out = '';
+  let code = -1;
+  let result: ActiveResult;
+  let stderr = '';
+
+  beforeAll(async () => {
+    pool = tmpDir();
+    await writeShapesDataset(pool, { count: 32, width: 32, height: 32, seed: 3 });
+    plot = path.join(tmpDir(), 'plots', 'active.svg');
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      stderr += String(s);
+      return true;
+    });
+    process.exitCode = undefined;
+    code = await main(
+      [
+        'node',
+        'heatseg',
+        'bench',
+        'active',
+        '--pool',
+        pool,
+        '--strategies',
+        'random,pixel-entropy',
+        '--start',
+        '4',
+        '--step',
+        '3',
+        '--rounds',
+        '2',
+        '--epochs-per-round',
+        '1',
+        '--backbone',
+        'small',
+        '--size',
+        '32',
+        '--batch',
+        '4',
+        '--seed',
+        '2',
+        '--plot',
+        plot,
+        '--backend',
+        'wasm',
+      ],
+      (s) => (out += s),
+    );
+    vi.restoreAllMocks();
+    process.exitCode = undefined;
+    const last = out.trim().split('\n').at(-1)!;
+    result = JSON.parse(last) as ActiveResult;
+  });
+  afterAll(() => vi.restoreAllMocks());
+
+  it('exits 0 and ends with one JSON line', () => {
+    expect(code, stderr.slice(-2000)).toBe(0);
+    expect(Object.keys(result.curves)).toEqual(['random', 'pixel-entropy']);
+    expect(result.seeds).toEqual([2]);
+    expect(result.config.start).toBe(4);
+    expect(result.config.test_images).toBe(8);
+    expect(result.config.pool_images).toBe(24);
+  });
+
+  it('curves have one point per round at start + k·step labelled images, mIoU in [0, 1]', () => {
+    for (const c of Object.values(result.curves)) {
+      expect(c.map(([n]) => n)).toEqual([4, 7, 10]);
+      for (const [, m] of c) {
+        expect(m).toBeGreaterThanOrEqual(0);
+        expect(m).toBeLessThanOrEqual(1);
+      }
+    }
+    // round 0 is shared: the same model, the same score
+    expect(result.curves.random![0]![1]).toBe(result.curves['pixel-entropy']![0]![1]);
+    expect(result.per_seed['2']!.curves).toEqual(result.curves);
+  });
+
+  it('every strategy starts from the same picks and then picks only unlabelled pool images, never twice', () => {
+    const picks = result.per_seed['2']!.picks;
+    const poolIds = new Set(fs.readdirSync(path.join(pool, 'images')).map((f) => path.basename(f, '.jpg')));
+    expect(picks.random![0]).toEqual(picks['pixel-entropy']![0]);
+    expect(picks.random![0]).toHaveLength(4);
+    for (const rounds of Object.values(picks)) {
+      expect(rounds.map((r) => r.length)).toEqual([4, 3, 3]);
+      const all = rounds.flat();
+      expect(new Set(all).size).toBe(all.length);
+      for (const id of all) expect(poolIds.has(id)).toBe(true);
+    }
+    // the strategies differ after round 0 (an uncertainty ranking is not the seeded random order)
+    expect(picks.random!.slice(1)).not.toEqual(picks['pixel-entropy']!.slice(1));
+  });
+
+  it("prints the table and the labels needed to reach random's final mIoU", () => {
+    expect(out).toMatch(/labelled\s+random\s+pixel-entropy/);
+    expect(out).toMatch(/^\s+10\s+\d\.\d{3}\s+\d\.\d{3}$/m);
+    expect(out).toMatch(/to reach random's final mIoU/);
+    const r = result.reach_random_final;
+    expect(r.random!.labelled).not.toBeNull();
+    expect(r.random!.labelled!).toBeLessThanOrEqual(10);
+    for (const v of Object.values(r)) expect(typeof v.at_start).toBe('boolean');
+    const rounds = result.per_seed['2']!.rounds.random!;
+    expect(rounds.map((x) => x.labelled)).toEqual([4, 7, 10]);
+    expect(rounds.every((x) => x.steps > 0 && x.heat_loss !== null && x.heat_loss_uniform !== null)).toBe(true);
+    expect(result.random_final_miou).toBe(result.curves.random!.at(-1)![1]);
+  });
+
+  it('writes the SVG with one polyline per strategy', () => {
+    const svg = fs.readFileSync(plot, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/<polyline /g)).toHaveLength(2);
+    expect(svg).toContain('data-strategy="random"');
+    expect(svg).toContain('data-strategy="pixel-entropy"');
+    expect(result.plot).toBe(path.resolve(plot));
+  });
+
+  it('refuses bad arguments', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const bad = (...a: string[]) => main(['node', 'heatseg', 'bench', 'active', '--pool', pool, ...a], () => undefined);
+      expect(await bad('--strategies', 'random,bogus')).toBe(1);
+      expect(await bad('--seed', '1', '--seeds', '1,2')).toBe(1);
+      expect(await bad('--epochs-per-round', '1', '--minutes-per-round', '1')).toBe(1);
+      expect(await bad('--start', '20', '--step', '5', '--rounds', '2', '--size', '32', '--backbone', 'small', '--no-plot')).toBe(1);
+    } finally {
+      vi.restoreAllMocks();
+      process.exitCode = undefined;
+    }
+  });
+});
