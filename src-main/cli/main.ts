@@ -167,7 +167,8 @@ function explain(e: unknown): string {
   }
   if (e instanceof ApiError || e instanceof CliError) return e.message;
   if (err.code && err.path) return `${err.path}: ${err.code === 'ENOENT' ? 'no such file or folder' : err.message}`;
-  return err.stack ?? String(e);
+  // Ordinary failures (bad files, bad models) carry their explanation in the message; the stack is for debugging.
+  return process.env.HEATSEG_DEBUG ? (err.stack ?? String(e)) : (err.message ?? String(e));
 }
 
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {

@@ -4,14 +4,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { type ImageOutputs, type Strategy, type Suggestion, rank } from '../../src-shared/acquisition.js';
-import { hexToRgb } from '../../src-shared/colors.js';
-import { encode as encodePng } from 'fast-png';
 import { ProjectStore } from '../store/project.js';
 import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { predict } from './infer.js';
+import { writePredictionPngs } from './prediction-png.js';
 import { loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type SegMethod } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
@@ -187,28 +185,11 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
   }
 }
 
-function heatColor(t: number): [number, number, number] {
-  // A compact "inferno"-like ramp: black → purple → orange → yellow.
-  const stops: Array<[number, number, number]> = [
-    [0, 0, 4],
-    [87, 16, 110],
-    [188, 55, 84],
-    [249, 142, 9],
-    [252, 255, 164],
-  ];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  const a = stops[i]!, b = stops[i + 1]!;
-  return [0, 1, 2].map((c) => Math.round(a[c]! + (b[c]! - a[c]!) * f)) as [number, number, number];
-}
-
 async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobResult> {
   const info = await backend(ctx, job.backend);
   const { segmenter, meta } = loadModel(job.model);
   fs.mkdirSync(job.out, { recursive: true });
   const stride = encoderStride(segmenter);
-  const palette = meta.classes.map((c) => hexToRgb(c.color));
   const written: PredictJobResult['written'] = [];
   const failed: PredictJobResult['failed'] = [];
   try {
@@ -225,23 +206,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
         continue;
       }
       const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
-      const stem = path.basename(file, path.extname(file));
-      const maskFile = path.join(job.out, `${stem}.png`);
-      const fullPalette = Array.from({ length: 256 }, (_, k) => palette[k] ?? [0, 0, 0]);
-      fs.writeFileSync(maskFile, encodePng({ width: p.width, height: p.height, data: p.mask, channels: 1, depth: 8, palette: fullPalette }));
-      // Heatmap PNG: the winning class's softmax probability, coloured, over the image.
-      const K = p.classes.length;
-      const rgb = Buffer.alloc(p.width * p.height * 3);
-      for (let q = 0; q < p.width * p.height; q++) {
-        let best = 0;
-        for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
-        const col = heatColor(K > 1 ? (best - 1 / K) / (1 - 1 / K) : best);
-        rgb[q * 3] = col[0];
-        rgb[q * 3 + 1] = col[1];
-        rgb[q * 3 + 2] = col[2];
-      }
-      const heatFile = path.join(job.out, `${stem}.heatmap.png`);
-      await sharp(rgb, { raw: { width: p.width, height: p.height, channels: 3 } }).png().toFile(heatFile);
+      const { mask: maskFile, heatmap: heatFile } = await writePredictionPngs(job.out, path.basename(file, path.extname(file)), p, meta.classes.map((c) => c.color));
       written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
     }
   } finally {

@@ -15,12 +15,10 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { encode as encodePng } from 'fast-png';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
-import sharp from 'sharp';
-import { hexToRgb } from '../../src-shared/colors.js';
 import { decodeToWorking } from './data.js';
+import { writePredictionPngs } from './prediction-png.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
 
@@ -288,51 +286,6 @@ export class OnnxSegmenter {
   release(): Promise<void> {
     return this.session.release();
   }
-}
-
-function heatColor(t: number): [number, number, number] {
-  // jobs.ts heatColor: a compact "inferno"-like ramp, black → purple → orange → yellow.
-  const stops: Array<[number, number, number]> = [
-    [0, 0, 4],
-    [87, 16, 110],
-    [188, 55, 84],
-    [249, 142, 9],
-    [252, 255, 164],
-  ];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  const a = stops[i]!,
-    b = stops[i + 1]!;
-  return [0, 1, 2].map((c) => Math.round(a[c]! + (b[c]! - a[c]!) * f)) as [number, number, number];
-}
-
-/** The predict job's two files for one image (jobs.ts): indexed-PNG mask in the class colours and the winning probability as a heatmap. */
-export async function writePredictionPngs(
-  outDir: string,
-  stem: string,
-  p: OnnxPrediction,
-  colors: string[],
-): Promise<{ mask: string; heatmap: string }> {
-  const palette = colors.map((c) => hexToRgb(c));
-  const maskFile = path.join(outDir, `${stem}.png`);
-  const fullPalette = Array.from({ length: 256 }, (_, k) => palette[k] ?? [0, 0, 0]);
-  fs.writeFileSync(maskFile, encodePng({ width: p.width, height: p.height, data: p.mask, channels: 1, depth: 8, palette: fullPalette }));
-  const K = p.classes.length;
-  const rgb = Buffer.alloc(p.width * p.height * 3);
-  for (let q = 0; q < p.width * p.height; q++) {
-    let best = 0;
-    for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
-    const col = heatColor(K > 1 ? (best - 1 / K) / (1 - 1 / K) : best);
-    rgb[q * 3] = col[0];
-    rgb[q * 3 + 1] = col[1];
-    rgb[q * 3 + 2] = col[2];
-  }
-  const heatFile = path.join(outDir, `${stem}.heatmap.png`);
-  await sharp(rgb, { raw: { width: p.width, height: p.height, channels: 3 } })
-    .png()
-    .toFile(heatFile);
-  return { mask: maskFile, heatmap: heatFile };
 }
 
 export interface OnnxPredictResult {

@@ -105,11 +105,12 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
 }
 
 /**
- * LRP decoders stop at the input of the 3rd downsampling layer by default (1/4 resolution), then
- * upsample: Gradient×Input at full resolution stayed pixel noise that the heatmap loss could not
- * shape on MSRC (docs/EXPERIMENTS.md), while relevance read at 1/4 resolution learned.
+ * LRP decoders stop at the input of the 4th downsampling layer by default (1/8 resolution; fewer
+ * stages when the encoder has fewer), then upsample: Gradient×Input at full resolution stayed pixel
+ * noise that the heatmap loss could not shape on MSRC, relevance read at 1/4 resolution learned, and
+ * at 1/8 it learned faster and segmented better (docs/EXPERIMENTS.md, q5–q7).
  */
-export const DEFAULT_LRP_DEPTH = 3;
+export const DEFAULT_LRP_DEPTH = 4;
 
 /** Rebuilds a saved model from its config JSON and weights (all weights must be present). */
 export function loadSegmenter(config: unknown, weights: WeightMap): Segmenter {

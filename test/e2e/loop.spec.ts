@@ -1,0 +1,178 @@
+/**
+ * The loop, end to end in browser mode: train from the Train panel (the state machine and loss
+ * curves live), overlay the predicted mask on a scribbled image, accept the prediction as labels
+ * (one undo step), and let active learning pick the next image to label.
+ */
+import fs from 'node:fs';
+import type { ImageSummary, LabelRasterWire, PredictionWire, RunInfo } from '../../src-shared/api';
+import { decompressRaster, fromBase64 } from '../../src-shared/labels';
+import { expect, test } from './fixtures';
+
+/** Screenshots for a person to look at (HEATSEG_E2E_SHOTS=folder); skipped otherwise. */
+const SHOTS = process.env.HEATSEG_E2E_SHOTS;
+function shot(name: string): { path: string } | undefined {
+  if (!SHOTS) return undefined;
+  fs.mkdirSync(SHOTS, { recursive: true });
+  return { path: `${SHOTS}/${name}.png` };
+}
+
+function labelsOf(wire: LabelRasterWire): Uint8Array {
+  return wire.revision === 0 ? new Uint8Array(wire.width * wire.height) : decompressRaster(fromBase64(wire.data), wire.width, wire.height);
+}
+
+test('train, watch it live, overlay the prediction, accept it, and open the next suggested image', async ({ page, heatseg }) => {
+  test.setTimeout(240_000);
+  // Ten 48×40 shapes images, all tagged, four of them with scribbles.
+  const source = await heatseg.shapes({ count: 10, width: 48, height: 40, masks: 'scribbles', maskedImages: 4 });
+  const app = await heatseg.start();
+  await app.call('images.import', { source });
+  const { items } = await app.call<{ items: ImageSummary[] }>('images.list', { limit: 100 });
+  expect(items.filter((i) => i.labelledPixels > 0)).toHaveLength(4);
+  expect(items.every((i) => i.tags.length > 0)).toBe(true);
+
+  await page.goto(app.url);
+  await expect(page.getByTestId('image-card')).toHaveCount(10);
+
+  // Before any run: no model, so N explains instead of failing.
+  await page.keyboard.press('n');
+  await expect(page.getByTestId('loop-message')).toContainText('No trained model yet');
+
+  // ---- Train ----
+  await page.getByTestId('train-open').click();
+  const panel = page.getByTestId('train-panel');
+  await expect(panel).toBeVisible();
+  const state = page.getByTestId('train-state');
+  await expect(state).toHaveAttribute('data-state', 'idle');
+  await expect(page.getByTestId('train-method')).toHaveValue('lrp');
+  await expect(page.getByTestId('train-epochs')).toHaveValue('20');
+  await expect(page.getByTestId('train-size')).toHaveValue('128');
+  await expect(page.getByTestId('train-backbone-small')).toBeChecked();
+  // A size that is no multiple of 16 is refused before it reaches the server.
+  await page.getByTestId('train-size').fill('40');
+  await expect(page.getByTestId('train-start')).toBeDisabled();
+  await page.getByTestId('train-size').fill('32');
+  await page.getByTestId('train-epochs').fill('4');
+
+  // Every state the panel shows, in order (a fast step could slip between two polls).
+  await state.evaluate((el) => {
+    const seen: string[] = [el.getAttribute('data-state') ?? ''];
+    (window as unknown as { trainStates: string[] }).trainStates = seen;
+    new MutationObserver(() => {
+      const s = el.getAttribute('data-state') ?? '';
+      if (seen[seen.length - 1] !== s) seen.push(s);
+    }).observe(el, { attributes: true, attributeFilter: ['data-state'] });
+  });
+  await page.getByTestId('train-start').click();
+  await expect(page.getByTestId('train-cancel')).toBeVisible();
+  await expect(page.getByTestId('train-epochs')).toBeDisabled();
+  // Live: epochs of 4, loss curves growing, the uniform-guess line, the backend.
+  await expect(state).toContainText(/Epoch \d\/4|Done/, { timeout: 90_000 });
+  await expect.poll(async () => Number(await page.getByTestId('loss-chart').getAttribute('data-points')), { timeout: 90_000 }).toBeGreaterThan(2);
+  await expect(page.getByTestId('train-backend-used')).not.toHaveText('–');
+  if ((await state.getAttribute('data-state')) === 'training') await page.screenshot(shot('train-panel-training'));
+  await expect(state).toHaveAttribute('data-state', 'done', { timeout: 150_000 });
+  const states = await page.evaluate(() => (window as unknown as { trainStates: string[] }).trainStates);
+  expect(states[0]).toBe('idle');
+  expect(states).toContain('training');
+  expect(states[states.length - 1]).toBe('done');
+  await expect(state).toContainText('Done');
+  await expect(page.getByTestId('train-badge')).toHaveText('done');
+  await expect(page.getByTestId('heat-curve')).toHaveCount(1);
+  await expect(page.getByTestId('tag-curve')).toHaveCount(1);
+  await expect(page.getByTestId('uniform-line')).toHaveCount(1);
+  const runs = await app.call<RunInfo[]>('runs.list');
+  expect(runs[0]!.status).toBe('completed');
+  const run = page.locator(`[data-testid="run-item"][data-run-id="${runs[0]!.id}"]`);
+  await expect(run).toHaveAttribute('data-status', 'completed');
+  await expect(run).toContainText('current model');
+  await page.screenshot(shot('train-panel-done'));
+  await page.getByTestId('train-close').click();
+
+  // ---- Overlay on a scribbled image ----
+  const scribbled = items.find((i) => i.labelledPixels > 0)!;
+  await page.locator(`[data-testid="image-card"][data-image-id="${scribbled.id}"] [data-focus-target]`).click();
+  const canvas = page.getByTestId('label-canvas');
+  await expect(canvas).toHaveAttribute('data-state', 'ready');
+  const predPanel = page.getByTestId('prediction-panel');
+  await expect(predPanel).toHaveAttribute('data-state', 'ready', { timeout: 60_000 });
+  await expect(canvas).toHaveAttribute('data-overlays', '');
+  await page.keyboard.press('m');
+  await expect(canvas).toHaveAttribute('data-overlays', 'mask');
+  await expect(page.getByTestId('overlay-mask')).toBeChecked();
+  await page.keyboard.press('h');
+  await expect(canvas).toHaveAttribute('data-overlays', 'heatmap mask');
+  await page.keyboard.press('h');
+  await expect(canvas).toHaveAttribute('data-overlays', 'mask');
+  // Tag probabilities beside the tags, one per class, disagreements flagged by the rule.
+  const probs = page.getByTestId('tag-prob');
+  await expect(probs).toHaveCount(5);
+
+  const pred = await app.call<PredictionWire>('predictions.get', { imageId: scribbled.id });
+  expect([pred.width, pred.height]).toEqual([48, 40]);
+  for (const [classId, p] of Object.entries(pred.tagProbs)) {
+    const tagged = scribbled.tags.includes(Number(classId));
+    const expected = p >= 0.5 && !tagged ? 'untagged-but-predicted' : p < 0.5 && tagged ? 'tagged-but-unlikely' : '';
+    await expect(page.locator(`[data-testid="tag-prob"][data-class-id="${classId}"]`)).toHaveAttribute('data-flag', expected);
+  }
+  // The predicted mask agrees with the scribbles on most scribbled pixels.
+  const mask = decompressRaster(fromBase64(pred.mask), pred.width, pred.height);
+  const scribbles = labelsOf(await app.call<LabelRasterWire>('labels.get', { imageId: scribbled.id }));
+  let labelled = 0;
+  let agree = 0;
+  scribbles.forEach((v, i) => {
+    if (!v) return;
+    labelled++;
+    if (mask[i] === v) agree++;
+  });
+  expect(labelled).toBe(scribbled.labelledPixels);
+  expect(agree / labelled).toBeGreaterThan(0.5);
+  // The overlay is drawn: the canvas shows the predicted class colours over the image.
+  await page.screenshot(shot('overlay-mask'));
+
+  // ---- Accept the prediction: labels the unlabelled pixels, keeps the scribbles, one undo step ----
+  await page.getByTestId('accept-prediction').click();
+  await expect(page.getByTestId('canvas-message')).toContainText('Labelled');
+  const predictedPixels = mask.reduce((n, v) => n + (v ? 1 : 0), 0);
+  await expect
+    .poll(async () => (await app.call<ImageSummary>('images.get', { id: scribbled.id })).labelledPixels)
+    .toBeGreaterThanOrEqual(predictedPixels);
+  const accepted = labelsOf(await app.call<LabelRasterWire>('labels.get', { imageId: scribbled.id }));
+  scribbles.forEach((v, i) => {
+    if (v && accepted[i] !== v) throw new Error(`pixel ${i}: scribble ${v} became ${accepted[i]}`);
+    if (!v && mask[i] && accepted[i] !== mask[i]) throw new Error(`pixel ${i}: predicted ${mask[i]} but labelled ${accepted[i]}`);
+  });
+  await expect(canvas).toHaveAttribute('data-labelled', String(await app.call<ImageSummary>('images.get', { id: scribbled.id }).then((i) => i.labelledPixels)));
+  await page.getByTestId('undo').click();
+  await expect
+    .poll(async () => (await app.call<ImageSummary>('images.get', { id: scribbled.id })).labelledPixels)
+    .toBe(scribbled.labelledPixels);
+  await expect(canvas).toHaveAttribute('data-labelled', String(scribbled.labelledPixels));
+
+  // ---- Active learning: the next suggested image has no pixel labels ----
+  await page.getByTestId('next-suggested').click();
+  await expect(canvas).not.toHaveAttribute('data-image-id', String(scribbled.id), { timeout: 60_000 });
+  await expect(canvas).toHaveAttribute('data-state', 'ready');
+  const nextId = Number(await canvas.getAttribute('data-image-id'));
+  expect((await app.call<ImageSummary>('images.get', { id: nextId })).labelledPixels).toBe(0);
+  await expect(page.getByTestId('image-labelled')).toContainText('No pixel labels');
+  await expect(page.getByTestId('loop-message')).toContainText('Suggested');
+
+  // The queue lists the ranking with scores and reasons; N from the keyboard moves on to another one.
+  await page.getByTestId('queue-open').click();
+  const list = page.getByTestId('suggest-item');
+  await expect(list.first()).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId('suggest-strategy')).toHaveValue('pixel-entropy');
+  const listed = await list.evaluateAll((els) => els.map((el) => Number((el as HTMLElement).dataset.imageId)));
+  expect(listed.length).toBe(6);
+  for (const id of listed) expect(items.find((i) => i.id === id)!.labelledPixels).toBe(0);
+  await page.screenshot(shot('suggest-queue'));
+  await page.getByTestId('back-button').focus();
+  await page.keyboard.press('n');
+  await expect(canvas).not.toHaveAttribute('data-image-id', String(nextId), { timeout: 60_000 });
+  const third = Number(await canvas.getAttribute('data-image-id'));
+  expect(listed).toContain(third);
+
+  // The help overlay lists the loop's keys.
+  await page.keyboard.press('?');
+  await expect(page.getByTestId('help-dialog').getByTestId('loop-shortcut')).toHaveCount(3);
+});
