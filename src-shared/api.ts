@@ -221,6 +221,9 @@ export const contract = {
   'train.cancel': op<TrainStatus>()(none),
   'train.status': op<TrainStatus>()(none),
   'runs.list': op<RunInfo[]>()(none),
+  'model.export': op<{ runId: number; format: 'heatseg' | 'onnx'; out: string }>()(
+    z.object({ out: pathString, format: z.enum(['heatseg', 'onnx']).default('heatseg'), runId: id.optional() }).strict(),
+  ),
   'predictions.get': op<PredictionWire>()(z.object({ imageId: id }).strict()),
   'suggest.list': op<SuggestResult>()(
     z

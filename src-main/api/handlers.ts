@@ -11,6 +11,7 @@ import { compressRaster, toBase64 } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
 import { startJob } from '../engine/client.js';
+import { exportRun } from '../engine/export-run.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
 import { ProjectStore, inflateRaster } from '../store/project.js';
@@ -197,6 +198,15 @@ export class Session {
       'train.status': () => this.training.current(),
       'runs.list': () => this.project.runs().map(runInfo),
       'predictions.get': async ({ imageId }) => this.prediction(imageId),
+      'model.export': async ({ out, format, runId }) => {
+        try {
+          const r = await exportRun(this.project, out, { format, ...(runId ? { runId } : {}) });
+          return { runId: r.runId, format: r.format, out: r.out };
+        } catch (e) {
+          if (e instanceof ApiError) throw e;
+          throw new ApiError('conflict', (e as Error).message);
+        }
+      },
       'suggest.list': async ({ strategy, n }) => {
         const run = this.project.latestCompletedRun();
         if (!run?.checkpoint_dir) throw new ApiError('conflict', 'no trained model yet: click Train first, then ask for suggestions');

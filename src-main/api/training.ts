@@ -18,7 +18,7 @@ export function idleStatus(): TrainStatus {
 }
 
 export function runInfo(r: RunRow): RunInfo {
-  let metrics: unknown = null;
+  let metrics: unknown;
   try {
     metrics = r.metrics ? JSON.parse(r.metrics) : null;
   } catch {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { JobCancelled, type RunningJob, startJob } from '../engine/client.js';
+import { exportRun } from '../engine/export-run.js';
 import type { JobEvent } from '../engine/jobs.js';
 import { STRATEGIES, type Strategy } from '../../src-shared/acquisition.js';
 import type { TrainConfig } from '../engine/trainer.js';
@@ -264,40 +265,8 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .action(async (dir: string, outDir: string, o: { run?: number; format: 'heatseg' | 'onnx' }) => {
       const store = ProjectStore.open(dir);
       try {
-        const run = o.run ? store.run(o.run) : store.latestCompletedRun();
-        if (!run) throw new Error(`${dir} has no completed training run: run \`heatseg train ${dir}\` first`);
-        if (run.status !== 'completed') throw new Error(`run ${run.id} is ${run.status}${run.error ? ` (${run.error})` : ''}; export a completed run`);
-        const src = path.join(store.dir, run.checkpoint_dir ?? '');
-        if (!run.checkpoint_dir || !fs.existsSync(path.join(src, 'heatseg-model.json'))) throw new Error(`run ${run.id}: its model folder ${src} is missing`);
-        if (fs.existsSync(outDir) && fs.readdirSync(outDir).length) throw new Error(`${outDir} exists and is not empty; choose a new folder`);
-        const tmp = `${path.resolve(outDir)}.partial`;
-        let what = '';
-        // everything goes to OUT.partial first and is renamed at the end; on any error it is removed
-        const removeTmp = () => {
-          try {
-            fs.rmSync(tmp, { recursive: true, force: true });
-          } catch {
-            // nothing can exist where the folder could not be made
-          }
-        };
-        try {
-          fs.rmSync(tmp, { recursive: true, force: true });
-          if (o.format === 'onnx') {
-            // loaded only here: the graph builder is plain JavaScript, but its module graph reaches tfjs
-            const { exportOnnx } = await import('../engine/onnx-export.js');
-            const info = exportOnnx(src, path.join(tmp, 'model.onnx'));
-            what = `as ONNX (opset ${info.opset}, ${info.nodes} nodes, ${info.dynamicSize.height && info.dynamicSize.width ? 'dynamic' : 'fixed'} H×W, stride ${info.stride.join('×')}) `;
-          } else {
-            fs.cpSync(src, tmp, { recursive: true });
-          }
-          if (fs.existsSync(outDir)) fs.rmdirSync(outDir);
-          fs.renameSync(tmp, outDir);
-        } catch (e) {
-          removeTmp();
-          const err = e as NodeJS.ErrnoException;
-          throw err.code ? new Error(`cannot write the export to ${path.resolve(outDir)}: ${err.message}`, { cause: e }) : err;
-        }
-        out(`exported run ${run.id} (${run.method}, ${run.backbone}) ${what}to ${path.resolve(outDir)}\n`);
+        const r = await exportRun(store, outDir, { format: o.format, ...(o.run ? { runId: o.run } : {}) });
+        out(`exported run ${r.runId} (${r.method}, ${r.backbone}) ${r.what}to ${r.out}\n`);
       } finally {
         store.close();
       }

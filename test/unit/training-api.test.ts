@@ -59,6 +59,15 @@ describe('training through the API (worker thread)', () => {
     expect(store.prediction(pred.runId, 1)).toBeDefined();
     expect(await s.dispatch('predictions.get', { imageId: 1 })).toEqual(pred);
 
+    // The export dialog's operation: both formats, into new folders.
+    const outHeatseg = path.join(tmpDir(), 'seg');
+    expect(await s.dispatch('model.export', { out: outHeatseg })).toMatchObject({ runId: started.runId, format: 'heatseg' });
+    expect(fs.existsSync(path.join(outHeatseg, 'heatseg-model.json'))).toBe(true);
+    const outOnnx = path.join(tmpDir(), 'onnx');
+    await s.dispatch('model.export', { out: outOnnx, format: 'onnx' });
+    expect(fs.existsSync(path.join(outOnnx, 'model.onnx'))).toBe(true);
+    await expect(s.dispatch('model.export', { out: outOnnx })).rejects.toThrow(/not empty/);
+
     // Active learning: suggestions come only from images without pixel labels, best first.
     for (const strategy of ['pixel-entropy', 'diverse'] as const) {
       const sug = await s.dispatch('suggest.list', { strategy, n: 3 });
@@ -86,6 +95,7 @@ describe('training through the API (worker thread)', () => {
   it('refuses bad input and a missing backbone folder with a clear message', async () => {
     const { s } = await session();
     await expect(s.dispatch('suggest.list', {})).rejects.toThrow(/no trained model yet/);
+    await expect(s.dispatch('model.export', { out: path.join(tmpDir(), 'x') })).rejects.toThrow(/no completed training run/);
     await expect(s.dispatch('train.start', { size: 33 })).rejects.toThrow(/size/);
     await expect(s.dispatch('train.start', { backbone: '/nope/model' })).rejects.toThrow(/model.json missing/);
     s.close();
