@@ -41,6 +41,8 @@ export interface QualityOptions {
   segWeight?: number;
   lrpDepth?: number;
   heatNorm?: 'none' | 'pixel';
+  /** What --minutes measures (default cpu: the same compute per method whatever else runs). */
+  budgetClock?: 'wall' | 'cpu';
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -88,6 +90,7 @@ interface MethodResult {
   tag_accuracy: number | null;
   per_class: Record<string, number | null>;
   train_s: number;
+  cpu_s: number;
   steps: number;
   heat_loss: number | null;
   heat_loss_uniform: number | null;
@@ -175,6 +178,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     size: o.size,
     batch: o.batch,
     minutes: o.minutes ?? null,
+    budget_clock: o.budgetClock ?? 'cpu',
+    load_average_start: os.loadavg().map((x) => +x.toFixed(2)),
     epochs: o.epochs ?? null,
     seed: o.seed,
     lrp_depth: o.lrpDepth ?? 'auto',
@@ -200,6 +205,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       ...(o.learnHeatScale !== undefined ? { learnHeatScale: o.learnHeatScale } : {}),
       ...(o.segWeight !== undefined ? { segWeight: o.segWeight } : {}),
       ...(o.heatNorm !== undefined ? { heatNorm: o.heatNorm } : {}),
+      budgetClock: o.budgetClock ?? 'cpu',
     };
     if (!cfg.epochs && !cfg.minutes) cfg.epochs = 30;
     const model = await createSegmenter({
@@ -232,6 +238,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     }
     results[method] = fromEval(ev, {
       train_s: r.seconds,
+      cpu_s: r.cpuSeconds,
       steps: r.steps,
       heat_loss: Number.isNaN(r.final.segLoss) ? null : r.final.segLoss,
       heat_loss_uniform: Number.isNaN(r.final.uniformSegLoss) ? null : r.final.uniformSegLoss,
@@ -258,6 +265,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       tag_accuracy: null,
       per_class: p.perClass,
       train_s: 0,
+      cpu_s: 0,
       steps: 0,
       heat_loss: null,
       heat_loss_uniform: null,
@@ -265,10 +273,11 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
   }
   tagModel?.dispose();
 
-  log('\nmethod    mIoU   mIoU|tags  pixacc  heat loss (uniform)  train s');
+  log('\nmethod    mIoU   mIoU|tags  pixacc  heat loss (uniform)  train s (cpu s)  steps');
   for (const [m, r] of Object.entries(results)) {
     const f = (x: number | null, d = 3) => (x === null || Number.isNaN(x) ? '  –  ' : x.toFixed(d));
-    log(`${m.padEnd(8)}  ${f(r.miou)}  ${f(r.miou_given_tags)}      ${f(r.pixel_accuracy)}   ${f(r.heat_loss)} (${f(r.heat_loss_uniform)})     ${r.train_s.toFixed(0)}`);
+    log(`${m.padEnd(8)}  ${f(r.miou)}  ${f(r.miou_given_tags)}      ${f(r.pixel_accuracy)}   ${f(r.heat_loss)} (${f(r.heat_loss_uniform)})     ${r.train_s.toFixed(0)} (${r.cpu_s.toFixed(0)})  ${r.steps}`);
   }
-  return { methods: results, backend: backend.name, backend_detail: backend.detail, ...config };
+  log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  return { methods: results, backend: backend.name, backend_detail: backend.detail, ...config, load_average_end: os.loadavg().map((x) => +x.toFixed(2)) };
 }

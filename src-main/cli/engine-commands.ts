@@ -286,6 +286,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--methods <list>', 'comma-separated: lrp,gradcam,unet,mtunet,tagfill', 'lrp,gradcam,unet,mtunet,tagfill')
     .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
     .option('--minutes <m>', 'training budget per method', num('float', 0.05))
+    .addOption(new Option('--budget-clock <c>', 'what --minutes measures: this process\'s CPU time (fair under load) or wall time').choices(['cpu', 'wall']).default('cpu'))
     .option('--epochs <n>', 'epochs per method (when --minutes is absent)', num('int', 1))
     .option('--size <px>', 'input size', num('int', 16), 128)
     .option('--batch <n>', 'batch size', num('int', 2), 8)
@@ -326,6 +327,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.segWeight !== undefined ? { segWeight: o.segWeight as number } : {}),
         ...(o.lrpDepth !== undefined ? { lrpDepth: o.lrpDepth as number } : {}),
         ...(o.heatNorm !== undefined ? { heatNorm: o.heatNorm as 'none' | 'pixel' } : {}),
+        budgetClock: o.budgetClock as 'cpu' | 'wall',
       });
       out(`${JSON.stringify(result)}\n`);
     });

@@ -86,7 +86,8 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await expect(run).toHaveAttribute('data-status', 'completed');
   await expect(run).toContainText('current model');
   await page.screenshot(shot('train-panel-done'));
-  await page.getByTestId('train-close').click();
+  await page.getByTestId('drawer-close').click();
+  await expect(page.getByTestId('loop-drawer')).toHaveCount(0);
 
   // ---- Overlay on a scribbled image ----
   const scribbled = items.find((i) => i.labelledPixels > 0)!;
@@ -101,6 +102,10 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await expect(page.getByTestId('overlay-mask')).toBeChecked();
   await page.keyboard.press('h');
   await expect(canvas).toHaveAttribute('data-overlays', 'heatmap mask');
+  await page.getByTestId('overlay-mask').uncheck();
+  await expect(canvas).toHaveAttribute('data-overlays', 'heatmap');
+  await page.screenshot(shot('overlay-heatmap'));
+  await page.getByTestId('overlay-mask').check();
   await page.keyboard.press('h');
   await expect(canvas).toHaveAttribute('data-overlays', 'mask');
   // Tag probabilities beside the tags, one per class, disagreements flagged by the rule.
@@ -142,6 +147,7 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
     if (!v && mask[i] && accepted[i] !== mask[i]) throw new Error(`pixel ${i}: predicted ${mask[i]} but labelled ${accepted[i]}`);
   });
   await expect(canvas).toHaveAttribute('data-labelled', String(await app.call<ImageSummary>('images.get', { id: scribbled.id }).then((i) => i.labelledPixels)));
+  await page.screenshot(shot('accepted'));
   await page.getByTestId('undo').click();
   await expect
     .poll(async () => (await app.call<ImageSummary>('images.get', { id: scribbled.id })).labelledPixels)
@@ -158,7 +164,8 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await expect(page.getByTestId('loop-message')).toContainText('Suggested');
 
   // The queue lists the ranking with scores and reasons; N from the keyboard moves on to another one.
-  await page.getByTestId('queue-open').click();
+  await page.getByTestId('train-open').click();
+  await page.getByTestId('drawer-tab-queue').click();
   const list = page.getByTestId('suggest-item');
   await expect(list.first()).toBeVisible({ timeout: 60_000 });
   await expect(page.getByTestId('suggest-strategy')).toHaveValue('pixel-entropy');
@@ -175,4 +182,26 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   // The help overlay lists the loop's keys.
   await page.keyboard.press('?');
   await expect(page.getByTestId('help-dialog').getByTestId('loop-shortcut')).toHaveCount(3);
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('help-dialog')).not.toBeVisible();
+
+  // ---- A second, long run, cancelled midway: the completed run stays the model ----
+  await page.getByTestId('drawer-tab-train').click();
+  await expect(state).toHaveAttribute('data-state', 'done');
+  await page.getByTestId('train-epochs').fill('500');
+  await page.getByTestId('train-start').click();
+  await expect(state).toHaveAttribute('data-state', 'training', { timeout: 90_000 });
+  await expect(state).toContainText(/Epoch \d+\/500/);
+  await expect.poll(async () => Number(await page.getByTestId('loss-chart').getAttribute('data-points')), { timeout: 60_000 }).toBeGreaterThan(3);
+  await expect(page.getByTestId('train-eta')).not.toHaveText('–');
+  await expect(page.getByTestId('train-speed')).toContainText('images/s');
+  await expect(page.getByTestId('train-badge')).toHaveText(/\d+\/500/);
+  await page.screenshot(shot('train-panel-training'));
+  await page.getByTestId('train-cancel').click();
+  await expect(state).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
+  await expect(page.getByTestId('train-start')).toBeEnabled();
+  const second = runs[0]!.id + 1;
+  await expect(page.locator(`[data-testid="run-item"][data-run-id="${second}"]`)).toHaveAttribute('data-status', 'cancelled');
+  await expect(page.locator(`[data-testid="run-item"][data-run-id="${runs[0]!.id}"]`)).toContainText('current model');
+  await page.screenshot(shot('train-panel-cancelled'));
 });
