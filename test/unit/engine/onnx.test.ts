@@ -546,7 +546,7 @@ describe('ONNX export: bad input gives a clear message and leaves nothing that l
     const outDir = path.join(tmp, 'untrained-out');
     const r = await cli('export', project, outDir, '--format', 'onnx');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/has no completed training run: run `heatseg train .*untrained` first/);
+    expect(r.err).toMatch(/untrained has no completed training run: train first \(`heatseg train .*untrained` or the Train button\)/);
     expect(fs.existsSync(outDir)).toBe(false);
     expect(fs.existsSync(`${outDir}.partial`)).toBe(false);
     // a model folder without heatseg-model.json
