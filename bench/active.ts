@@ -55,6 +55,10 @@ export interface ActiveOptions {
   labels: 'scribbles' | 'masks';
   seeds: number[];
   minutesPerRound?: number;
+  /** What `minutesPerRound` measures (default cpu: the same compute per round whatever else runs, as bench quality). */
+  budgetClock?: 'wall' | 'cpu';
+  /** LRP decoder stop depth (default 'auto', the engine's default). */
+  lrpDepth?: number | 'auto';
   epochsPerRound?: number;
   backbone: string;
   size: number;
@@ -89,6 +93,7 @@ export interface SeedRun {
       heat_loss: number | null;
       heat_loss_uniform: number | null;
       train_s: number;
+      cpu_s: number;
       steps: number;
       score_s: number;
     }>
@@ -117,6 +122,7 @@ function roundRecord(labelled: number, t: { r: TrainResult; ev: EvalResult }, sc
     heat_loss: finite(t.r.final.segLoss),
     heat_loss_uniform: finite(t.r.final.uniformSegLoss),
     train_s: t.r.seconds,
+    cpu_s: t.r.cpuSeconds,
     steps: t.r.steps,
     score_s: scoreS,
   };
@@ -319,6 +325,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     batch: o.batch,
     epochs_per_round: epochs ?? null,
     minutes_per_round: o.minutesPerRound ?? null,
+    budget_clock: o.minutesPerRound !== undefined ? (o.budgetClock ?? 'cpu') : null,
     warm_start: !o.cold,
     lr: o.lr ?? DEFAULT_TRAIN.lr,
     encoder_lr: o.encoderLr ?? (o.backbone === 'small' ? (o.lr ?? DEFAULT_TRAIN.lr) : (o.lr ?? DEFAULT_TRAIN.lr) / 10),
@@ -327,12 +334,20 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     backend_detail: backend.detail,
     machine: `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}`,
     load_at_start: os.loadavg()[0],
+    lrp_depth: null as number | null,
   };
   log(`config: ${JSON.stringify(config)}`);
 
   const encoder = o.backbone === 'small' ? ({ kind: 'small' } as const) : ({ kind: 'pretrained', path: o.backbone } as const);
   const build = (seed: number) =>
-    createSegmenter({ method: o.method, classes: C, inputSize: o.size, encoder, seed, lrpDepth: o.method === 'lrp' ? 'auto' : 0 });
+    createSegmenter({
+      method: o.method,
+      classes: C,
+      inputSize: o.size,
+      encoder,
+      seed,
+      lrpDepth: o.method === 'lrp' ? (o.lrpDepth ?? 'auto') : 0,
+    });
   const heatNorm = DEFAULT_TRAIN.heatNorm ?? 'pixel';
   const byId = new Map(poolData.samples.map((s) => [s.id, s]));
 
@@ -363,6 +378,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       seed: seed * 1000 + round,
       epochs,
       minutes: o.minutesPerRound,
+      budgetClock: o.budgetClock ?? 'cpu',
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
       ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr } : {}),
       // the λ warm-up belongs to a fresh model; a warm-started round keeps the full heatmap loss
@@ -396,11 +412,12 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       return wInit;
     };
     const m0 = await build(seed);
+    if (o.method === 'lrp') config.lrp_depth ??= m0.config().lrpDepth;
     const first = await trainRound(m0, new Set(initial), 0, undefined, `seed ${seed} round 0`);
     const w0: WeightMap = m0.getWeights();
     m0.dispose();
     log(
-      `  round 0: mIoU ${first.ev.predicted.miou.toFixed(3)}, heat loss ${first.r.final.segLoss.toFixed(3)} (uniform ${first.r.final.uniformSegLoss.toFixed(3)}), ${first.r.steps} steps in ${first.r.seconds.toFixed(0)} s`,
+      `  round 0 (lrp depth ${config.lrp_depth ?? '–'}): mIoU ${first.ev.predicted.miou.toFixed(3)}, heat loss ${first.r.final.segLoss.toFixed(3)} (uniform ${first.r.final.uniformSegLoss.toFixed(3)}), ${first.r.steps} steps in ${first.r.seconds.toFixed(0)} s`,
     );
 
     const run: SeedRun = { curves: {}, picks: {}, rounds: {} };

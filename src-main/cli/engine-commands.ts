@@ -384,6 +384,7 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
     .option('--seed <k>', 'random seed', num('int', 0))
     .option('--seeds <list>', 'comma-separated seeds; curves are averaged over them')
     .option('--minutes-per-round <m>', 'training budget per round', num('float', 0.05))
+    .addOption(new Option('--budget-clock <c>', 'what --minutes-per-round measures: this process\'s CPU time (fair under load) or wall time').choices(['cpu', 'wall']).default('cpu'))
     .option('--epochs-per-round <n>', 'epochs per round (default 2 when neither is given)', num('int', 1))
     .option('--cold', 'retrain from the initial weights every round (default: continue from the previous round)')
     .addOption(new Option('--method <method>', 'segmenter').choices(METHODS).default('lrp'))
@@ -393,6 +394,7 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
     .option('--lr <lr>', 'learning rate', num('float', 0))
     .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
     .option('--warmup <steps>', 'heatmap-loss warm-up steps (round 0 only when warm-starting)', num('int', 0))
+    .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (default: the engine\'s)', num('int', 0))
     .option('--plot <file>', 'SVG output', 'bench/results/active.svg')
     .option('--no-plot', 'write no SVG')
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
@@ -422,6 +424,8 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
         labels: o.labels as 'scribbles' | 'masks',
         seeds,
         ...(o.minutesPerRound !== undefined ? { minutesPerRound: o.minutesPerRound as number } : {}),
+        budgetClock: o.budgetClock as 'cpu' | 'wall',
+        ...(o.lrpDepth !== undefined ? { lrpDepth: o.lrpDepth as number } : {}),
         ...(o.epochsPerRound !== undefined ? { epochsPerRound: o.epochsPerRound as number } : {}),
         backbone,
         size: o.size as number,

@@ -165,6 +165,7 @@ describe('heatseg bench active (shapes, small backbone)', () => {
     expect(result.config.start).toBe(4);
     expect(result.config.test_images).toBe(8);
     expect(result.config.pool_images).toBe(24);
+    expect(typeof result.config.lrp_depth).toBe('number');
   });
 
   it('curves have one point per round at start + k·step labelled images, mIoU in [0, 1]', () => {
@@ -206,6 +207,7 @@ describe('heatseg bench active (shapes, small backbone)', () => {
     const rounds = result.per_seed['2']!.rounds.random!;
     expect(rounds.map((x) => x.labelled)).toEqual([4, 7, 10]);
     expect(rounds.every((x) => x.steps > 0 && x.heat_loss !== null && x.heat_loss_uniform !== null)).toBe(true);
+    expect(rounds.every((x) => x.cpu_s > 0 && x.train_s >= 0)).toBe(true);
     expect(result.random_final_miou).toBe(result.curves.random!.at(-1)![1]);
   });
 
