@@ -89,6 +89,16 @@ export class TrainingState {
     this.error = '';
     try {
       this.apply(await api('train.cancel', {}));
+      // The end of the run normally arrives as an event; ask as well, so a dropped event stream
+      // (EventSource reconnects lose what was sent meanwhile) never leaves the panel "training".
+      for (let i = 0; i < 120; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const status = await api('train.status', {});
+        if (status.state !== 'preparing' && status.state !== 'training') {
+          this.receive(status);
+          break;
+        }
+      }
     } catch (e) {
       this.error = errorMessage(e);
     }
