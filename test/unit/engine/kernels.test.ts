@@ -14,22 +14,13 @@ import {
   useStockWasmKernels,
   type FilterGradOptions,
 } from '../../../src-main/engine/kernels/index';
+import { rng } from '../../../src-shared/random';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 
 // ---------- helpers ----------
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randn(n: number, rand: () => number): Float32Array {
   const out = new Float32Array(n);

@@ -24,6 +24,7 @@ import { type ExportOnnxOptions, exportOnnx, type OnnxExportInfo } from '../../.
 import { main } from '../../../src-main/cli/main';
 import { ProjectStore } from '../../../src-main/store/project';
 import { DARKNET, hasDarknet, tmpDir } from '../../helpers/tmp';
+import { rng } from '../../../src-shared/random';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
 
@@ -39,17 +40,6 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** Deterministic pseudo-random values (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random biases and head (the fresh model has zero biases), so every parameter path is exercised. */
 function randomise(model: Segmenter, seed: number): void {
