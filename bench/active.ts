@@ -17,6 +17,7 @@
  * reach random's final mIoU (linear interpolation on its mean curve; null if it never does) and the
  * saving against random's final count, an SVG plot, and one JSON line (printed by the CLI).
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,7 +27,7 @@ import { simulateScribbles } from '../src-shared/scribbles.js';
 import { rng } from '../src-shared/random.js';
 import { readClassesJson, readMaskPng } from '../src-main/dataset/maskfolder.js';
 import { initBackend, type BackendName } from '../src-main/engine/backend.js';
-import { type Dataset, type Sample, datasetFromMaskFolder, resizeLabels } from '../src-main/engine/data.js';
+import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../src-main/engine/data.js';
 import { predict } from '../src-main/engine/infer.js';
 import { createSegmenter, type SegMethod, type Segmenter, type WeightMap } from '../src-main/engine/models/index.js';
 import {
@@ -72,6 +73,15 @@ export interface ActiveOptions {
   warmupSteps?: number;
   /** SVG output path (null: no plot). */
   plot: string | null;
+  /**
+   * Seeds run at once, each in its own process (wasm trains on one thread, so one seed per core).
+   * Needs `childArgv`. 1 (default): the seeds run one after another in this process.
+   */
+  jobs?: number;
+  /** The command line that reruns this benchmark (node script + arguments, without --seed(s), --jobs, --plot). */
+  childArgv?: string[];
+  /** Child mode: run the one seed given and write its SeedRun and config as JSON to this file. */
+  seedRunOut?: string;
   /** Table and summary lines (the CLI prints them on stdout); progress goes to stderr. */
   print?: (s: string) => void;
 }
@@ -175,8 +185,9 @@ const PALETTE: Record<string, string> = {
   'pixel-entropy': '#d62728',
   disagreement: '#ff7f0e',
   diverse: '#2ca02c',
+  coverage: '#9467bd',
 };
-const EXTRA = ['#9467bd', '#8c564b', '#e377c2', '#bcbd22'];
+const EXTRA = ['#8c564b', '#e377c2', '#bcbd22', '#7f7f7f'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -272,11 +283,17 @@ export function learningCurveSvg(
 const idHash = (id: string) => Number.parseInt(crypto.createHash('md5').update(id).digest('hex').slice(0, 6), 16);
 
 export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
-  const print = o.print ?? ((s: string) => process.stdout.write(s));
   if (o.strategies.length === 0) throw new Error('no strategy given');
   if (o.seeds.length === 0) throw new Error('no seed given');
   if (o.minutesPerRound !== undefined && o.epochsPerRound !== undefined)
     throw new Error('give either minutes or epochs per round, not both');
+  if ((o.jobs ?? 1) > 1 && o.seeds.length > 1) {
+    if (!o.childArgv) throw new Error('jobs > 1 needs the command line to rerun (childArgv)');
+    const t0 = Date.now();
+    log(`heatseg bench active — ${new Date().toISOString()}: ${o.seeds.length} seeds, ${o.jobs} processes at once`);
+    const { perSeed, config } = await runSeedsInChildren(o);
+    return summarise(o, perSeed, config, t0);
+  }
   const backend = await initBackend(o.backend);
   const { classes } = readClassesJson(path.join(o.pool, 'classes.json'));
   const C = classes.length;
@@ -351,9 +368,8 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
   const heatNorm = DEFAULT_TRAIN.heatNorm ?? 'pixel';
   const byId = new Map(poolData.samples.map((s) => [s.id, s]));
 
-  const perSeed: Record<string, SeedRun> = {};
   const t0 = Date.now();
-  for (const seed of o.seeds) {
+  const runSeed = async (seed: number): Promise<SeedRun> => {
     // pixel labels as the simulated annotator draws them: fixed per (seed, image), whoever asks
     const labelCache = new Map<string, Uint8Array>();
     const pixelLabels = (id: string): Uint8Array => {
@@ -436,18 +452,24 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
           const stride = encoderStride(model);
           const outputs = async (s: Sample): Promise<ImageOutputs> => {
             if (strategy === 'random') return { id: s.id, tagProbs: [], classes: [], probs: [], mask: [] };
+            // coverage: what the annotator gave — tags of a candidate, scribbled classes of a labelled image
+            if (strategy === 'coverage' && labelled.has(s.id)) {
+              const present = new Set<number>();
+              for (const v of pixelLabels(s.id)) if (v !== IGNORE) present.add(v);
+              return { id: s.id, tagProbs: [], classes: [], probs: [], mask: [], givenTags: [...present].sort((a, b) => a - b) };
+            }
             const outW = Math.min(64, s.width);
             const outH = Math.max(1, Math.round((s.height / s.width) * outW));
             const p = await predict(model, s, { stride, heatScale, heatNorm, outWidth: outW, outHeight: outH });
-            return { id: s.id, tagProbs: p.tagProbs ?? new Float32Array(C), classes: p.classes, probs: p.probs, mask: p.mask };
+            return { id: s.id, tagProbs: p.tagProbs ?? new Float32Array(C), classes: p.classes, probs: p.probs, mask: p.mask, givenTags: s.tags };
           };
           const candidates: ImageOutputs[] = [];
           const known: ImageOutputs[] = [];
           for (const s of poolData.samples) {
             if (!labelled.has(s.id)) candidates.push(await outputs(s));
-            else if (strategy === 'diverse') known.push(await outputs(s));
+            else if (strategy === 'diverse' || strategy === 'coverage') known.push(await outputs(s));
           }
-          const ranked = rank(strategy, candidates, o.step, { seed: seed * 7919 + round, labelled: known });
+          const ranked = rank(strategy, candidates, o.step, { seed: seed * 7919 + round, labelled: known, classNames: classes });
           const chosen = ranked.map((r) => String(r.id));
           for (const id of chosen) {
             if (labelled.has(id)) throw new Error(`internal: ${strategy} picked ${id} twice`);
@@ -478,8 +500,62 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       run.picks[strategy] = picks;
       run.rounds[strategy] = rounds;
     }
-    perSeed[String(seed)] = run;
+    return run;
+  };
+
+  const perSeed: Record<string, SeedRun> = {};
+  for (const seed of o.seeds) perSeed[String(seed)] = await runSeed(seed);
+  if (o.seedRunOut) fs.writeFileSync(o.seedRunOut, JSON.stringify({ config, per_seed: perSeed }));
+  return summarise(o, perSeed, config, t0);
+}
+
+/** Runs each seed in a child process (`jobs` at a time) and gathers their runs and config. */
+async function runSeedsInChildren(o: ActiveOptions): Promise<{ perSeed: Record<string, SeedRun>; config: Record<string, unknown> }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heatseg-active-'));
+  const perSeed: Record<string, SeedRun> = {};
+  let config: Record<string, unknown> = {};
+  const children = new Set<ChildProcess>();
+  const stop = () => children.forEach((c) => c.kill());
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const queue = [...o.seeds];
+    const worker = async () => {
+      for (let seed = queue.shift(); seed !== undefined; seed = queue.shift()) {
+        const out = path.join(dir, `seed-${seed}.json`);
+        const args = [...o.childArgv!, '--seeds', String(seed), '--jobs', '1', '--no-plot', '--seed-run-out', out];
+        log(`[parent] seed ${seed}: ${path.basename(process.execPath)} ${args.join(' ')}`);
+        const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        children.add(child);
+        // the child's progress, each line marked with its seed
+        let partial = '';
+        child.stderr!.on('data', (b: Buffer) => {
+          const lines = (partial + b.toString()).split('\n');
+          partial = lines.pop()!;
+          for (const l of lines) log(`[seed ${seed}] ${l}`);
+        });
+        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        children.delete(child);
+        if (code !== 0 || !fs.existsSync(out)) throw new Error(`the run of seed ${seed} failed (exit status ${code}); its log is above`);
+        const r = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: Record<string, unknown>; per_seed: Record<string, SeedRun> };
+        Object.assign(perSeed, r.per_seed);
+        config = r.config;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, o.seeds.length) }, worker));
+  } catch (e) {
+    stop();
+    throw e;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+  return { perSeed, config: { ...config, jobs: o.jobs, load_at_start: os.loadavg()[0] } };
+}
+
+function summarise(o: ActiveOptions, perSeed: Record<string, SeedRun>, config: Record<string, unknown>, t0: number): ActiveResult {
+  const print = o.print ?? ((s: string) => process.stdout.write(s));
 
   const curves: Record<string, Curve> = {};
   for (const s of o.strategies) curves[s] = meanCurve(o.seeds.map((seed) => perSeed[String(seed)]!.curves[s]!));

@@ -69,9 +69,25 @@ async function bigImage(file: string): Promise<void> {
 async function instrument(page: Page): Promise<void> {
   await page.evaluate(() => {
     const w = window as unknown as {
-      __bench: { events: Array<{ handler: number; paint: number }>; durable: number[]; up: number | null };
+      __bench: {
+        events: Array<{ handler: number; paint: number }>;
+        durable: number[];
+        up: number | null;
+        /** Per stroke, ms after pointer-up: the labels.patch request leaves, its response arrives. */
+        phases: Array<{ sent: number; answered: number }>;
+        cur: { sent: number; answered: number } | null;
+      };
     };
-    w.__bench = { events: [], durable: [], up: null };
+    w.__bench = { events: [], durable: [], up: null, phases: [], cur: null };
+    const fetch0 = window.fetch.bind(window);
+    window.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const isPatch = String(input instanceof Request ? input.url : input).endsWith('/api/labels.patch');
+      const up = w.__bench.up;
+      const sent = performance.now();
+      const res = await fetch0(input, init);
+      if (isPatch && up !== null) w.__bench.cur = { sent: sent - up, answered: performance.now() - up };
+      return res;
+    };
     let start = 0;
     window.addEventListener('pointermove', (e) => e.buttons && (start = performance.now()), { capture: true });
     window.addEventListener('pointermove', (e) => {
@@ -85,7 +101,9 @@ async function instrument(page: Page): Promise<void> {
     new MutationObserver(() => {
       if (status.getAttribute('data-state') === 'saved' && status.getAttribute('data-pending') === '0' && w.__bench.up !== null) {
         w.__bench.durable.push(performance.now() - w.__bench.up);
+        w.__bench.phases.push(w.__bench.cur ?? { sent: NaN, answered: NaN });
         w.__bench.up = null;
+        w.__bench.cur = null;
       }
     }).observe(status, { attributes: true });
   });
@@ -252,7 +270,11 @@ async function main(): Promise<void> {
   for (let i = 0; i < 5; i++) await page.keyboard.press('[');
   const oneSize = await page.getByTestId('size-label').textContent();
   await brushStrokes(page, strokes, moves);
-  const m = await page.evaluate(() => (window as unknown as { __bench: { events: Array<{ handler: number; paint: number }>; durable: number[] } }).__bench);
+  const m = await page.evaluate(
+    () =>
+      (window as unknown as { __bench: { events: Array<{ handler: number; paint: number }>; durable: number[]; phases: Array<{ sent: number; answered: number }> } })
+        .__bench,
+  );
   const labelled = Number(await page.getByTestId('label-canvas').getAttribute('data-labelled'));
   const saved = store.labels(image.id);
   const dbLabelled = saved ? saved.raster.reduce((n, v) => n + (v ? 1 : 0), 0) : 0;
@@ -270,6 +292,9 @@ async function main(): Promise<void> {
   console.log(
     `pointer-up → saved (durable) ms over ${m.durable.length} strokes: median ${r1(median(m.durable))}, max ${r1(Math.max(...m.durable))} (${m.durable.map(Math.round).join(', ')})`,
   );
+  console.log(
+    `  of which pointer-up → request sent ms: ${m.phases.map((p) => Math.round(p.sent)).join(', ')}; request answered (server + transport) ms: ${m.phases.map((p) => Math.round(p.answered - p.sent)).join(', ')}`,
+  );
   console.log(`labelled pixels: canvas ${labelled}, SQLite ${dbLabelled}${labelled === dbLabelled ? ' (equal)' : ' (DIFFERENT)'}`);
   console.log(`open 4096×4096 ms: ${opens.map(r1).join(', ')} (ms after the click: ${phases.map((p) => `[${p}]`).join(' ')})`);
 
@@ -285,6 +310,7 @@ async function main(): Promise<void> {
       event_ms_median: r1(median(paint)),
       event_ms_p95: r1(quantile(paint, 0.95)),
       durable_ms: r1(median(m.durable)),
+      durable_ms_max: r1(Math.max(...m.durable)),
       open_4096_ms: r1(median(opens)),
       grid_scroll_ms: r1(grid.median),
     }),

@@ -5,7 +5,7 @@
  */
 import { rng } from './random.js';
 
-export const STRATEGIES = ['random', 'tag-entropy', 'tag-margin', 'pixel-entropy', 'disagreement', 'diverse'] as const;
+export const STRATEGIES = ['random', 'tag-entropy', 'tag-margin', 'pixel-entropy', 'disagreement', 'diverse', 'coverage'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 export interface ImageOutputs {
@@ -18,6 +18,12 @@ export interface ImageOutputs {
   probs: ArrayLike<number>;
   /** Predicted class per pixel [P] (same pixels as probs). */
   mask: ArrayLike<number>;
+  /**
+   * Classes the person gave the image (`coverage`): for a candidate, its image-level tags; for an
+   * image that already has pixel labels, the classes it has pixel labels of. Absent: not known
+   * (a candidate then counts the classes its predicted tags show).
+   */
+  givenTags?: number[];
 }
 
 export interface Suggestion {
@@ -106,14 +112,77 @@ const names: Record<Strategy, string> = {
   'pixel-entropy': 'uncertain pixels',
   disagreement: 'tags and heatmap disagree',
   diverse: 'uncertain and unlike the others picked',
+  coverage: 'shows classes with few pixel labels yet',
 };
+
+/** Classes an image brings to `coverage`: the tags given, else the predicted tags (p ≥ 0.5). */
+function coverageClasses(o: ImageOutputs): number[] {
+  if (o.givenTags) return o.givenTags;
+  const out: number[] = [];
+  for (let c = 0; c < o.tagProbs.length; c++) if (o.tagProbs[c]! >= 0.5) out.push(c);
+  return out;
+}
+
+/**
+ * `coverage`: greedy class-balanced picking. An image's gain is Σ over the classes it shows of
+ * 1 / (1 + images with pixel labels of that class, counting the picks so far), so each pick goes to
+ * classes the labelled set lacks (mIoU averages over classes: a class without any pixel label is the
+ * costliest gap). Uncertainty weighs the gain: × (1 + pixel entropy), so among images that bring
+ * the same classes the model's least certain comes first.
+ */
+function rankCoverage(
+  candidates: ImageOutputs[],
+  take: number,
+  labelled: ImageOutputs[],
+  classNames: string[] | undefined,
+): Suggestion[] {
+  const have = new Map<number, number>();
+  for (const l of labelled) for (const c of coverageClasses(l)) have.set(c, (have.get(c) ?? 0) + 1);
+  const cls = candidates.map(coverageClasses);
+  const unc = candidates.map((c) => (c.probs.length ? pixelEntropy(c) : 0));
+  const name = (c: number) => classNames?.[c] ?? `class ${c}`;
+  const picked: Suggestion[] = [];
+  const used = new Set<number>();
+  while (picked.length < take) {
+    let best = -1;
+    let bestScore = -Infinity;
+    for (let i = 0; i < candidates.length; i++) {
+      if (used.has(i)) continue;
+      let gain = 0;
+      for (const c of cls[i]!) gain += 1 / (1 + (have.get(c) ?? 0));
+      const s = gain * (1 + unc[i]!);
+      if (s > bestScore) {
+        bestScore = s;
+        best = i;
+      }
+    }
+    used.add(best);
+    const rare = [...cls[best]!]
+      .sort((a, b) => (have.get(a) ?? 0) - (have.get(b) ?? 0))
+      .slice(0, 3)
+      .map((c) => `${name(c)} (${have.get(c) ?? 0} labelled)`);
+    picked.push({
+      id: candidates[best]!.id,
+      score: bestScore,
+      reason: `${names.coverage}: ${rare.join(', ') || 'no class known'} (score ${bestScore.toFixed(3)})`,
+    });
+    for (const c of cls[best]!) have.set(c, (have.get(c) ?? 0) + 1);
+  }
+  return picked;
+}
 
 /**
  * Ranks candidates, best first. `diverse`: greedy — each pick maximises uncertainty (pixel entropy
  * + normalised tag entropy) × distance to the nearest already-labelled or already-picked image.
  */
-export function rank(strategy: Strategy, candidates: ImageOutputs[], n: number, opts: { seed?: number; labelled?: ImageOutputs[] } = {}): Suggestion[] {
+export function rank(
+  strategy: Strategy,
+  candidates: ImageOutputs[],
+  n: number,
+  opts: { seed?: number; labelled?: ImageOutputs[]; classNames?: string[] } = {},
+): Suggestion[] {
   const take = Math.min(n, candidates.length);
+  if (strategy === 'coverage') return rankCoverage(candidates, take, opts.labelled ?? [], opts.classNames);
   const describe = (id: number | string, score: number): Suggestion => ({ id, score, reason: `${names[strategy]} (score ${score.toFixed(3)})` });
   if (strategy === 'random') {
     const r = rng(opts.seed ?? 1);

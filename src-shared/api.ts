@@ -5,6 +5,7 @@
  * Pure TypeScript: no Node, no DOM.
  */
 import { z } from 'zod';
+import { STRATEGIES } from './acquisition.js';
 
 const id = z.number().int().positive();
 const color = z
@@ -228,7 +229,7 @@ export const contract = {
   'suggest.list': op<SuggestResult>()(
     z
       .object({
-        strategy: z.enum(['random', 'tag-entropy', 'tag-margin', 'pixel-entropy', 'disagreement', 'diverse']).default('pixel-entropy'),
+        strategy: z.enum(STRATEGIES).default('pixel-entropy'),
         n: z.number().int().positive().max(1000).default(10),
       })
       .strict(),

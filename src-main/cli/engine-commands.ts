@@ -364,6 +364,27 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
     });
 }
 
+/** This command line without the options a per-seed child sets itself (--seed, --seeds, --jobs, --plot). */
+function childArgv(argv: string[]): string[] {
+  const drop = new Set(['--seed', '--seeds', '--jobs', '--plot', '--seed-run-out']);
+  const out: string[] = [];
+  if ((argv[1] === undefined || !fs.existsSync(argv[1])) && argv.includes('--jobs')) {
+    throw new Error('--jobs reruns this command line for each seed: start it as `heatseg bench active …`');
+  }
+  const rest = argv.slice(1);
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    const flag = a.split('=')[0]!;
+    if (drop.has(flag)) {
+      if (!a.includes('=')) i++; // its value
+      continue;
+    }
+    if (a === '--no-plot') continue;
+    out.push(a);
+  }
+  return out;
+}
+
 export function addActiveCommand(program: Command, out: (s: string) => void): void {
   const bench = program.commands.find((c) => c.name() === 'bench')!;
   bench
@@ -395,6 +416,8 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
     .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
     .option('--warmup <steps>', 'heatmap-loss warm-up steps (round 0 only when warm-starting)', num('int', 0))
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (default: the engine\'s)', num('int', 0))
+    .option('--jobs <n>', 'seeds trained at once, each in its own process (wasm trains on one core: up to one per core)', num('int', 1), 1)
+    .addOption(new Option('--seed-run-out <file>', 'child mode of --jobs: write the one seed\'s run as JSON').hideHelp())
     .option('--plot <file>', 'SVG output', 'bench/results/active.svg')
     .option('--no-plot', 'write no SVG')
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
@@ -437,6 +460,9 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
         ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
         ...(o.warmup !== undefined ? { warmupSteps: o.warmup as number } : {}),
         plot: typeof o.plot === 'string' ? o.plot : null,
+        jobs: o.jobs as number,
+        childArgv: childArgv((program as unknown as { rawArgs: string[] }).rawArgs),
+        ...(o.seedRunOut ? { seedRunOut: String(o.seedRunOut) } : {}),
         print: out,
       });
       out(`${JSON.stringify(result)}\n`);

@@ -241,7 +241,10 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
   const { segmenter, meta } = loadModel(job.model);
   const store = ProjectStore.open(job.project);
   try {
-    const names = store.classes().map((c) => c.name);
+    const classes = store.classes();
+    const names = classes.map((c) => c.name);
+    const indexOf = new Map(classes.map((c, i) => [c.id, i]));
+    const toIndices = (ids: number[]) => ids.flatMap((id) => (indexOf.has(id) ? [indexOf.get(id)!] : []));
     if (names.join('\n') !== meta.classes.map((c) => c.name).join('\n')) {
       throw new Error('the project\'s classes changed since this model was trained: train again before asking for suggestions');
     }
@@ -250,7 +253,7 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
     const candidates: ImageOutputs[] = [];
     const labelled: ImageOutputs[] = [];
     const nameOf = new Map<number, string>();
-    const wantsAll = job.strategy === 'diverse';
+    const wantsAll = job.strategy === 'diverse' || job.strategy === 'coverage';
     for (let i = 0; i < ids.length; i++) {
       if (ctx.cancelled()) throw new Error('cancelled');
       ctx.emit({ type: 'progress', task: 'score images', done: i, total: ids.length });
@@ -263,16 +266,29 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
         candidates.push({ id: summary.id, tagProbs: [], classes: [], probs: [], mask: [] });
         continue;
       }
+      // coverage counts the classes labelled images have pixel labels of: no prediction needed for those
+      if (job.strategy === 'coverage' && !isCandidate) {
+        labelled.push({ id: summary.id, tagProbs: [], classes: [], probs: [], mask: [], givenTags: toIndices(store.labelledClassIds(summary.id)) });
+        continue;
+      }
       const row = store.imageRow(summary.id);
       const img = await decodeToWorking(fs.readFileSync(store.imagePath(row.file_name)), meta.inputSize);
       // Scores need no full resolution: a 64-px-wide map keeps scoring fast on big projects.
       const outW = Math.min(64, img.width);
       const outH = Math.max(1, Math.round((img.height / img.width) * outW));
       const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH });
-      const out: ImageOutputs = { id: summary.id, tagProbs: p.tagProbs ?? new Float32Array(names.length), classes: p.classes, probs: p.probs, mask: p.mask };
+      const out: ImageOutputs = {
+        id: summary.id,
+        tagProbs: p.tagProbs ?? new Float32Array(names.length),
+        classes: p.classes,
+        probs: p.probs,
+        mask: p.mask,
+        // an untagged image has no given classes: coverage falls back to its predicted tags
+        ...(summary.tags.length ? { givenTags: toIndices(summary.tags) } : {}),
+      };
       (isCandidate ? candidates : labelled).push(out);
     }
-    const ranked = rank(job.strategy, candidates, job.n, { seed: job.seed ?? 1, labelled });
+    const ranked = rank(job.strategy, candidates, job.n, { seed: job.seed ?? 1, labelled, classNames: names });
     return {
       backend: info,
       strategy: job.strategy,

@@ -440,6 +440,13 @@ export class ProjectStore {
 
   // ---- labels ----
 
+  /** Ids of the classes an image has pixel labels of (from the per-class counts). */
+  labelledClassIds(imageId: number): number[] {
+    return (this.db.prepare('SELECT class_id FROM label_counts WHERE image_id = ? AND pixels > 0 ORDER BY class_id').all(imageId) as Array<{ class_id: number }>).map(
+      (r) => r.class_id,
+    );
+  }
+
   labels(imageId: number): LabelRaster | null {
     const row = this.db.prepare('SELECT width, height, data, revision FROM label_rasters WHERE image_id = ?').get(imageId) as
       | { width: number; height: number; data: Buffer; revision: number }

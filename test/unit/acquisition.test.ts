@@ -32,4 +32,28 @@ describe('acquisition scores', () => {
     expect(picks.includes(2) && picks.includes(4)).toBe(false);
     expect(rank('tag-entropy', [sure, unsure], 1)[0]!.reason).toMatch(/uncertain tags/);
   });
+
+  it('coverage picks the classes the labelled set lacks, one batch spreads over them, uncertainty breaks ties', () => {
+    const tagged = (id: number, givenTags: number[], entropy: 'low' | 'high'): ImageOutputs => ({
+      id,
+      tagProbs: [0.5, 0.5, 0.5, 0.5],
+      classes: [0, 1],
+      probs: entropy === 'high' ? [0.5, 0.5] : [1, 0],
+      mask: [0],
+      givenTags,
+    });
+    // classes 0 and 1 already have pixel labels (twice and once), 2 and 3 have none
+    const labelled = [tagged(10, [0, 1], 'low'), tagged(11, [0], 'low')];
+    const common = tagged(1, [0], 'low');
+    const rare2 = tagged(2, [2], 'low');
+    const rare2unsure = tagged(3, [2], 'high');
+    const rare3 = tagged(4, [3, 0], 'low');
+    const picks = rank('coverage', [common, rare2, rare2unsure, rare3], 3, { labelled, classNames: ['sky', 'grass', 'cow', 'boat'] });
+    // the uncertain cow image first; then the boat image (cow now has one pick), then the other cow
+    expect(picks.map((p) => p.id)).toEqual([3, 4, 2]);
+    expect(picks[0]!.reason).toMatch(/cow \(0 labelled\)/);
+    // without given tags a candidate counts its predicted tags (p ≥ 0.5)
+    const untagged: ImageOutputs = { id: 7, tagProbs: [0.1, 0.1, 0.1, 0.9], classes: [0], probs: [1], mask: [0] };
+    expect(rank('coverage', [common, untagged], 1, { labelled })[0]!.id).toBe(7);
+  });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -233,4 +234,31 @@ describe('heatseg bench active (shapes, small backbone)', () => {
       process.exitCode = undefined;
     }
   });
+});
+
+describe('heatseg bench active --jobs (one process per seed)', () => {
+  it('runs each seed in its own process and averages their curves', async () => {
+    const pool = tmpDir();
+    await writeShapesDataset(pool, { count: 24, width: 32, height: 32, seed: 5 });
+    const bin = path.resolve('bin/heatseg.mjs');
+    // --plot, --seed(s) and --jobs are the parent's: the children get their own
+    const args = [bin, 'bench', 'active', '--pool', pool, '--strategies', 'random,coverage', '--start', '3', '--step', '3', '--rounds', '1'];
+    args.push('--epochs-per-round', '1', '--backbone', 'small', '--size', '32', '--batch', '4', '--backend', 'wasm', '--seeds', '3,4', '--jobs', '2', '--no-plot');
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr.slice(-3000)).toBe(0);
+    // each child's progress reaches the parent's stderr, marked with its seed
+    expect(r.stderr).toMatch(/^\[seed 3\] .*round 0/m);
+    expect(r.stderr).toMatch(/^\[seed 4\] .*round 0/m);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ActiveResult;
+    expect(Object.keys(result.per_seed).sort()).toEqual(['3', '4']);
+    expect(result.seeds).toEqual([3, 4]);
+    for (const s of ['random', 'coverage']) {
+      const [a, b] = [result.per_seed['3']!.curves[s]!, result.per_seed['4']!.curves[s]!];
+      expect(result.curves[s]!.map(([n]) => n)).toEqual([3, 6]);
+      result.curves[s]!.forEach(([, m], i) => expect(m).toBeCloseTo((a[i]![1] + b[i]![1]) / 2, 10));
+    }
+    // the seeds are different runs: their class-balanced starting picks differ
+    expect(result.per_seed['3']!.picks.random![0]).not.toEqual(result.per_seed['4']!.picks.random![0]);
+    expect(r.stdout).toMatch(/mean over seeds 3, 4/);
+  }, 300_000);
 });

@@ -69,13 +69,16 @@ describe('training through the API (worker thread)', () => {
     await expect(s.dispatch('model.export', { out: outOnnx })).rejects.toThrow(/not empty/);
 
     // Active learning: suggestions come only from images without pixel labels, best first.
-    for (const strategy of ['pixel-entropy', 'diverse'] as const) {
+    for (const strategy of ['pixel-entropy', 'diverse', 'coverage'] as const) {
       const sug = await s.dispatch('suggest.list', { strategy, n: 3 });
       expect(sug.candidates).toBe(5);
       expect(sug.suggestions).toHaveLength(3);
       for (const x of sug.suggestions) expect(store.imageSummary(x.id).labelledPixels).toBe(0);
       const scores = sug.suggestions.map((x) => x.score);
       if (strategy === 'pixel-entropy') expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+      // coverage says which of the project's classes an image brings, by name and count of labelled images
+      const names = store.classes().map((c) => c.name);
+      if (strategy === 'coverage') for (const x of sug.suggestions) expect(names.some((n) => new RegExp(`${n} \\(\\d+ labelled\\)`).test(x.reason))).toBe(true);
     }
     s.close();
   });

@@ -6,13 +6,16 @@
 import type { SuggestResult } from '../../../src-shared/api';
 import { api, errorMessage } from './api';
 
-export type Strategy = 'random' | 'tag-entropy' | 'tag-margin' | 'pixel-entropy' | 'disagreement' | 'diverse';
+import type { Strategy } from '../../../src-shared/acquisition';
+
+export type { Strategy };
 
 export const STRATEGIES: Array<{ value: Strategy; label: string; hint: string }> = [
   { value: 'pixel-entropy', label: 'Pixel entropy', hint: 'Images whose predicted masks are least certain' },
   { value: 'tag-entropy', label: 'Tag entropy', hint: 'Images whose tag probabilities are least certain' },
   { value: 'tag-margin', label: 'Tag margin', hint: 'Images with a tag close to the 0.5 decision' },
   { value: 'disagreement', label: 'Disagreement', hint: 'Images where the tag head and the mask disagree' },
+  { value: 'coverage', label: 'Class coverage', hint: 'Images of the classes with the fewest pixel labels so far, least certain first' },
   { value: 'diverse', label: 'Diverse', hint: 'Uncertain images unlike the ones already labelled' },
   { value: 'random', label: 'Random', hint: 'A random order (the baseline)' },
 ];
