@@ -98,6 +98,8 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
   page,
   heatseg,
 }) => {
+  // the longest scenario of the suite (about 20 s alone; several times that on a loaded CI machine)
+  test.setTimeout(240_000);
   const { app, cat, dog, split } = await setUp(heatseg);
   await page.goto(app.url);
   await openImage(page, split.id);
@@ -171,6 +173,23 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
   expect(filled[75 * W + W / 2 - 1]).toBe(0); // red side untouched
   expect(dbRaster(app, split.id, W, H).raster).toEqual(filled);
 
+  // Preserve labels (P): a brush stroke with cat across the dog-filled edge paints only unlabelled pixels.
+  await page.keyboard.press('b');
+  await page.keyboard.press('1');
+  await page.keyboard.press('p');
+  await expect(page.getByTestId('preserve-labels')).toHaveAttribute('aria-pressed', 'true');
+  await stroke(page, [
+    [W / 2 - 40, 140],
+    [W / 2 + 40, 140],
+  ]);
+  await poll(async () => (await apiRaster(app, split.id))[140 * W + W / 2 - 30]).toBe(cat.labelValue);
+  await saved(page);
+  const preserved = await apiRaster(app, split.id);
+  for (let i = 0; i < filled.length; i++) if (filled[i]) expect(preserved[i], `labelled pixel ${i} kept`).toBe(filled[i]);
+  expect(countOf(preserved, cat.labelValue)).toBeGreaterThan(countOf(filled, cat.labelValue));
+  await page.keyboard.press('p');
+  await expect(page.getByTestId('preserve-labels')).toHaveAttribute('aria-pressed', 'false');
+
   // Tag keys: Shift+1 tags cat, again untags it.
   await page.keyboard.press('Shift+Digit1');
   await poll(async () => (await app.call<ImageSummary>('images.get', { id: split.id })).tags).toEqual([cat.id]);
@@ -181,12 +200,12 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
   // Every shortcut is listed in the help overlay.
   await page.keyboard.press('?');
   await expect(page.getByTestId('help-dialog')).toBeVisible();
-  await expect(page.getByTestId('help-dialog').getByTestId('shortcut')).toHaveCount(26);
+  await expect(page.getByTestId('help-dialog').getByTestId('shortcut')).toHaveCount(27);
   await page.keyboard.press('Escape');
   await expect(page.getByTestId('help-dialog')).toBeHidden();
 
   // Reload: the labels come back from the server and are on screen.
-  const labelled = filled.reduce((n, v) => n + (v ? 1 : 0), 0);
+  const labelled = preserved.reduce((n, v) => n + (v ? 1 : 0), 0);
   await page.reload();
   await openImage(page, split.id);
   await expect(page.getByTestId('label-canvas')).toHaveAttribute('data-labelled', String(labelled));
@@ -390,6 +409,10 @@ test('bulk tagging in the grid, and class rename, recolour, reorder and delete w
   await poll(async () => (await app.call<ClassInfo[]>('classes.list'))[0]!.color).toBe('#123456');
   await items.nth(0).getByTestId('class-down').click();
   await poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['dog', 'kitten']);
+  // Drag to reorder: kitten's grip dropped on the first row moves it back to the top.
+  await items.nth(1).getByTestId('class-grip').dragTo(items.nth(0));
+  await poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['kitten', 'dog']);
+  await expect(items.nth(0).getByTestId('class-rename')).toHaveValue('kitten');
 
   // Delete kitten: the confirm states the pixels and tags that go with it.
   const before = (await app.call<ProjectSummary>('project.summary')).classes.find((c) => c.id === cat.id)!;

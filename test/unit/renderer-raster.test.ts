@@ -163,6 +163,33 @@ describe('brush rasterisation', () => {
   });
 });
 
+describe('preserve labels mode', () => {
+  it('a brush stroke and a fill write only unlabelled pixels and leave every labelled one as it was', () => {
+    const W = 40;
+    const H = 30;
+    const start = new Uint8Array(W * H);
+    for (let y = 10; y < 20; y++) for (let x = 15; x < 25; x++) start[y * W + x] = 2; // a labelled square
+    const r = makeRaster(W, H, start.slice());
+    const stroke = new StrokeChanges(1, true);
+    r.paintSegment(2.5, 15.5, 37.5, 15.5, 7, stroke);
+    for (let y = 10; y < 20; y++) for (let x = 15; x < 25; x++) expect(r.valueAt(x, y)).toBe(2);
+    expect(r.valueAt(5, 15)).toBe(1);
+    expect(r.valueAt(30, 15)).toBe(1);
+    for (let k = 0; k < stroke.length; k++) expect(stroke.old(k)).toBe(0);
+    // the same stroke without the mode paints over the square
+    const over = new StrokeChanges(1);
+    r.paintSegment(2.5, 15.5, 37.5, 15.5, 7, over);
+    expect(r.valueAt(20, 15)).toBe(1);
+    // a fill region (here: everything) in preserve mode only fills the holes
+    const r2 = makeRaster(W, H, start.slice());
+    const fill = new StrokeChanges(1, true);
+    r2.paintMask(new Uint8Array(W * H).fill(1), { x: 0, y: 0, width: W, height: H }, fill);
+    expect(fill.length).toBe(W * H - 100);
+    for (let i = 0; i < start.length; i++) expect(r2.labels[i]).toBe(start[i] ? 2 : 1);
+    expect(r2.labelled).toBe(r2.countLabelled());
+  });
+});
+
 describe('stroke patches', () => {
   it('cover the stroke bounding box, keep (255) every unchanged pixel, and undo / redo exactly', () => {
     const W = 50;

@@ -142,6 +142,8 @@ export class StrokeChanges {
   constructor(
     /** The value every changed pixel now holds. */
     readonly value: number,
+    /** "Preserve labels": the stroke writes only pixels that had no label (it never repaints one that has). */
+    readonly onlyUnlabelled = false,
   ) {}
 
   add(index: number, old: number): void {
@@ -269,6 +271,7 @@ export class LabelRaster {
   /** Paints the capsule of brush `size` from A to B (A = B: one dab) with `changes.value`. Returns pixels changed. */
   paintSegment(ax: number, ay: number, bx: number, by: number, size: number, changes: StrokeChanges): number {
     const value = changes.value;
+    const keepLabelled = changes.onlyUnlabelled;
     const colour = this.lut[value]!;
     const { labels, pixels, width } = this;
     let changed = 0;
@@ -279,7 +282,7 @@ export class LabelRaster {
       let last = -1;
       for (let i = row + x0; i <= row + x1; i++) {
         const old = labels[i]!;
-        if (old !== value) {
+        if (old !== value && !(keepLabelled && old !== UNLABELLED)) {
           changes.add(i, old);
           labels[i] = value;
           pixels[i] = colour;
@@ -301,6 +304,7 @@ export class LabelRaster {
   /** Writes `changes.value` into every pixel set in `mask` (a region from floodRegion) within `rect`. */
   paintMask(mask: Uint8Array, rect: Rect, changes: StrokeChanges): number {
     const value = changes.value;
+    const keepLabelled = changes.onlyUnlabelled;
     const colour = this.lut[value]!;
     const { labels, pixels, width } = this;
     let changed = 0;
@@ -312,7 +316,7 @@ export class LabelRaster {
       for (let i = row + rect.x; i < row + rect.x + rect.width; i++) {
         if (!mask[i]) continue;
         const old = labels[i]!;
-        if (old !== value) {
+        if (old !== value && !(keepLabelled && old !== UNLABELLED)) {
           changes.add(i, old);
           labels[i] = value;
           pixels[i] = colour;

@@ -8,6 +8,7 @@ export type ShortcutAction =
   | 'tool.eraser'
   | 'tool.fill'
   | 'tool.picker'
+  | 'preserve.toggle'
   | 'size.down'
   | 'size.up'
   | 'class.pick'
@@ -66,6 +67,13 @@ export const SHORTCUTS: Shortcut[] = [
   { action: 'tool.eraser', keys: ['E'], description: 'Eraser (has its own size)', group: 'Tools', match: letter('e') },
   { action: 'tool.fill', keys: ['F'], description: 'Fill a region of similar colour', group: 'Tools', match: letter('f') },
   { action: 'tool.picker', keys: ['I'], description: 'Pick the class under the pointer', group: 'Tools', match: letter('i') },
+  {
+    action: 'preserve.toggle',
+    keys: ['P'],
+    description: 'Preserve labels: brush and fill paint only unlabelled pixels',
+    group: 'Tools',
+    match: letter('p'),
+  },
   { action: 'size.down', keys: ['['], description: 'Smaller brush / eraser', group: 'Tools', match: (e, mod) => plain(e, mod) && e.key === '[' },
   { action: 'size.up', keys: [']'], description: 'Larger brush / eraser', group: 'Tools', match: (e, mod) => plain(e, mod) && e.key === ']' },
   {

@@ -28,6 +28,8 @@ export const tools = $state({
   /** Opacity of the label layer (0..1), and whether it is shown at all. */
   labelOpacity: 0.6,
   labelsVisible: true,
+  /** Brush and fill write only unlabelled pixels, so painting up to a labelled region never overwrites it. */
+  preserveLabels: false,
 });
 
 function clampSize(size: number): number {
