@@ -17,43 +17,20 @@
  *   npx tsx bench/ui.ts [--renderer DIR] [--strokes N] [--moves N]
  * (--renderer: an existing renderer build, e.g. out/renderer; default: build one into a temp folder.)
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import sharp from 'sharp';
 import type { ClassInfo, ImagePage, ImageSummary, ProjectSummary } from '../src-shared/api.js';
 import { RecentProjects } from '../src-main/api/recent.js';
 import { startServer } from '../src-main/server/http.js';
 import { ProjectStore } from '../src-main/store/project.js';
+import { CHROMIUM, arg, buildRenderer, launchChromium, machineLine, median, quantile, r1 } from './browser.js';
 
-const CHROMIUM = process.env.HEATSEG_E2E_CHROMIUM ?? '/usr/bin/chromium';
 const VIEWPORT = { width: 1280, height: 800 };
 const SIZE = 4096;
 const GRID_TOTAL = 10_000;
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-const quantile = (xs: number[], q: number) => {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-};
-const median = (xs: number[]) => quantile(xs, 0.5);
-const r1 = (x: number) => Math.round(x * 10) / 10;
-
-function buildRenderer(): { dir: string; cleanup: () => void } {
-  const given = arg('renderer', process.env.HEATSEG_E2E_RENDERER_DIR ?? '');
-  if (given) return { dir: path.resolve(given), cleanup: () => undefined };
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'heatseg-bench-ui-build-'));
-  const cli = path.resolve('node_modules', 'electron-vite', 'bin', 'electron-vite.js');
-  execFileSync(process.execPath, [cli, 'build', '--outDir', out, '--logLevel', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  return { dir: path.join(out, 'renderer'), cleanup: () => fs.rmSync(out, { recursive: true, force: true }) };
-}
 
 /** A 4096×4096 JPEG with structure (gradients, discs), like a large photo or scan. */
 async function bigImage(file: string): Promise<void> {
@@ -218,18 +195,9 @@ async function main(): Promise<void> {
   await call<ClassInfo>('classes.add', { name: 'cat' });
   await call<ClassInfo>('classes.add', { name: 'dog' });
   const image = (await call<ImagePage>('images.list', { limit: 1 })).items[0]!;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
-  const cpus = os.cpus();
+  const browser = await launchChromium();
   console.log('heatseg UI benchmark (bench/ui.ts)');
-  console.log(
-    `machine: ${cpus[0]?.model ?? 'unknown cpu'} × ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}, ${os.platform()} ${os.release()}`,
-  );
+  console.log(machineLine());
   console.log(`node ${process.version}; browser: Chromium ${browser.version()} (${CHROMIUM}, headless, software rendering: --disable-gpu)`);
   console.log(`viewport ${VIEWPORT.width}×${VIEWPORT.height} @1x; image ${image.width}×${image.height} JPEG; label raster uint8 ${image.width * image.height} px`);
   console.log(`strokes: ${strokes} long sweeps × ${moves} pointer moves at fit zoom, then ${strokes} more at 1:1; setup ${r1((performance.now() - t0) / 1000)} s`);

@@ -177,7 +177,16 @@ export class Session {
       'tags.toggle': ({ imageId, classId, on }) => this.project.toggleTag(imageId, classId, on),
       'tags.bulk': ({ imageIds, classId, on }) => this.project.bulkTag(imageIds, classId, on),
       'labels.get': ({ imageId }) => {
-        const lr = this.project.labelsCompressed(imageId);
+        const project = this.project;
+        const lr = project.labelsCompressed(imageId);
+        // The image is being opened for painting: have its raster ready for the first stroke's save.
+        setImmediate(() => {
+          try {
+            if (project.db.open) project.warmRaster(imageId);
+          } catch {
+            // only a cache: the save reads the raster itself
+          }
+        });
         return { imageId, width: lr.width, height: lr.height, revision: lr.revision, data: toBase64(lr.data) };
       },
       'labels.put': ({ imageId, width, height, data }) => {

@@ -460,6 +460,21 @@ export class ProjectStore {
     };
   }
 
+  /**
+   * Decompresses an image's stored labels into the patch cache ahead of its first stroke (the
+   * image was just opened for painting), so that stroke's save does not pay for the inflate.
+   */
+  warmRaster(imageId: number): void {
+    const row = this.db.prepare('SELECT width, height, revision FROM label_rasters WHERE image_id = ?').get(imageId) as
+      | { width: number; height: number; revision: number }
+      | undefined;
+    if (!row) return;
+    const cached = this.rasterCache.get(imageId);
+    if (cached && cached.revision === row.revision) return;
+    const lr = this.labels(imageId);
+    if (lr) this.cacheRaster(imageId, lr.revision, lr.raster);
+  }
+
   /** Labels of an image as stored (zlib), or an all-unlabelled raster of the image's size: the wire form without re-encoding. */
   labelsCompressed(imageId: number): { width: number; height: number; revision: number; data: Uint8Array } {
     const img = this.imageRow(imageId);

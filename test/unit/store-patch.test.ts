@@ -64,4 +64,32 @@ describe('label patches (incremental counts, cached raster)', () => {
     expect(after).toEqual({ revision: 2, labelledPixels: 3 });
     expect(Array.from(store.labels(id)!.raster.slice(0, 4))).toEqual([a.labelValue, a.labelValue, a.labelValue, 0]);
   });
+
+  it('a raster warmed on open is used only while nobody else wrote the labels', () => {
+    const dir = tmpDir();
+    const store = ProjectStore.create(dir);
+    const a = store.addClass('a');
+    const b = store.addClass('b');
+    const id = store.addImage({ hash: 'h', fileName: 'h.png', originalName: 'x.png', width: 8, height: 4, thumbnail: null }, [], null);
+    store.warmRaster(id); // nothing stored yet: nothing to warm, no error
+    store.patchLabels(id, { x: 0, y: 0, width: 2, height: 1 }, new Uint8Array([a.labelValue, a.labelValue]));
+    store.close();
+    const one = ProjectStore.open(dir);
+    one.warmRaster(id);
+    // another process (the CLI, a second window) replaces the labels meanwhile
+    const other = ProjectStore.open(dir);
+    other.writeLabels(id, 8, 4, new Uint8Array(32).fill(b.labelValue));
+    other.close();
+    const res = one.patchLabels(id, { x: 7, y: 3, width: 1, height: 1 }, new Uint8Array([a.labelValue]));
+    expect(res.labelledPixels).toBe(32);
+    const raster = one.labels(id)!.raster;
+    expect(raster.filter((v) => v === b.labelValue)).toHaveLength(31);
+    expect(raster[31]).toBe(a.labelValue);
+    // warmed from the current revision: patches keep building on it correctly
+    one.warmRaster(id);
+    one.patchLabels(id, { x: 0, y: 0, width: 1, height: 1 }, new Uint8Array([0]));
+    expect(Array.from(one.labels(id)!.raster.slice(0, 2))).toEqual([0, b.labelValue]);
+    expect(one.labels(id)!.raster[31]).toBe(a.labelValue);
+    one.close();
+  });
 });
