@@ -125,6 +125,27 @@ export interface SuggestResult {
   suggestions: Array<{ id: number; name: string; score: number; reason: string }>;
 }
 
+/** The evaluation view: the latest model against the project's pixel labels (ground truth). */
+export interface EvalReport {
+  runId: number;
+  /** Images with pixel labels that were compared. */
+  images: number;
+  /** Matrix order: the project's classes. */
+  classes: Array<{ id: number; name: string; color: string }>;
+  miou: number | null;
+  pixelAccuracy: number | null;
+  /** IoU per class (null: the class is in neither truth nor prediction). */
+  perClass: Array<number | null>;
+  /** Pixels, [truth][predicted]. */
+  confusion: number[][];
+  /** The same with the image tags given (how well the heatmaps segment when the classes are known). */
+  givenTags: { miou: number | null; perClass: Array<number | null> } | null;
+  tagAccuracy: number | null;
+  /** Non-empty cells (class indices) with the images holding most of their pixels. */
+  cells: Array<{ truth: number; predicted: number; images: Array<{ id: number; name: string; pixels: number }> }>;
+  backend: string;
+}
+
 export interface AppInfo {
   version: string;
   transport: 'ipc' | 'http';
@@ -226,6 +247,7 @@ export const contract = {
     z.object({ out: pathString, format: z.enum(['heatseg', 'onnx']).default('heatseg'), runId: id.optional() }).strict(),
   ),
   'predictions.get': op<PredictionWire>()(z.object({ imageId: id }).strict()),
+  'eval.run': op<EvalReport>()(z.object({}).strict()),
   'suggest.list': op<SuggestResult>()(
     z
       .object({

@@ -216,6 +216,49 @@ export class Session {
           throw new ApiError('conflict', (e as Error).message);
         }
       },
+      'eval.run': async () => {
+        const project = this.project;
+        const run = project.latestCompletedRun();
+        if (!run?.checkpoint_dir) throw new ApiError('conflict', 'no trained model yet: click Train first, then evaluate it');
+        const classes = project.classes();
+        const job = startJob(
+          { kind: 'eval', project: project.dir, model: path.join(project.dir, run.checkpoint_dir), cellImages: 12 },
+          (e) => (e.type === 'progress' ? this.emit({ type: 'progress', task: e.task, done: e.done, total: e.total }) : undefined),
+        );
+        let r;
+        try {
+          r = await job.result;
+        } catch (e) {
+          throw new ApiError('conflict', (e as Error).message);
+        }
+        const num = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? null : x);
+        const names = classes.map((c) => c.name);
+        const m = r.metrics;
+        const nameOf = (id: number) => {
+          try {
+            return project.imageSummary(id).originalName;
+          } catch {
+            return `image ${id}`;
+          }
+        };
+        return {
+          runId: run.id,
+          images: r.images,
+          classes: classes.map((c) => ({ id: c.id, name: c.name, color: c.color })),
+          miou: num(m.predicted.miou),
+          pixelAccuracy: num(m.predicted.pixelAccuracy),
+          perClass: names.map((n) => num(m.predicted.perClass[n])),
+          confusion: m.predicted.confusion,
+          givenTags: m.givenTags ? { miou: num(m.givenTags.miou), perClass: names.map((n) => num(m.givenTags!.perClass[n])) } : null,
+          tagAccuracy: num(m.tagAccuracy),
+          cells: (r.cells ?? []).map((c) => ({
+            truth: c.truth,
+            predicted: c.predicted,
+            images: c.images.map((i) => ({ id: Number(i.id), name: nameOf(Number(i.id)), pixels: i.pixels })),
+          })),
+          backend: r.backend.name,
+        };
+      },
       'suggest.list': async ({ strategy, n }) => {
         const run = this.project.latestCompletedRun();
         if (!run?.checkpoint_dir) throw new ApiError('conflict', 'no trained model yet: click Train first, then ask for suggestions');

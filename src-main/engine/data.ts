@@ -72,7 +72,13 @@ export function resizeLabels(src: Uint8Array, sw: number, sh: number, dw: number
 }
 
 /** Samples from a project: every active image with tags or labels. Class index = class position. */
-export async function datasetFromProject(store: ProjectStore, base: number, onProgress?: (done: number, total: number) => void): Promise<Dataset> {
+export async function datasetFromProject(
+  store: ProjectStore,
+  base: number,
+  onProgress?: (done: number, total: number) => void,
+  /** Evaluation: only images with pixel labels, each with its labels at full resolution as `truth`. */
+  opts: { truthFromLabels?: boolean } = {},
+): Promise<Dataset> {
   const classes = store.classes();
   const lut = new Uint8Array(256).fill(IGNORE);
   classes.forEach((c, k) => (lut[c.labelValue] = k));
@@ -86,14 +92,17 @@ export async function datasetFromProject(store: ProjectStore, base: number, onPr
     const summary = store.imageSummary(row.id);
     const lr = store.labels(row.id);
     if (summary.tags.length === 0 && !lr?.raster.some((v) => v !== 0)) continue;
+    if (opts.truthFromLabels && !(lr && summary.labelledPixels > 0)) continue;
     const img = await decodeToWorking(fs.readFileSync(store.imagePath(row.file_name)), base);
     let labels: Uint8Array | null = null;
+    let truth: Uint8Array | undefined;
     if (lr && summary.labelledPixels > 0) {
       const idx = new Uint8Array(lr.raster.length);
       for (let p = 0; p < idx.length; p++) idx[p] = lut[lr.raster[p]!]!;
       labels = resizeLabels(idx, lr.width, lr.height, img.width, img.height);
+      if (opts.truthFromLabels) truth = lr.width === img.origWidth && lr.height === img.origHeight ? idx : resizeLabels(idx, lr.width, lr.height, img.origWidth, img.origHeight);
     }
-    samples.push({ id: String(row.id), ...img, tags: summary.tags.map((t) => indexOf.get(t)!).sort((a, b) => a - b), labels });
+    samples.push({ id: String(row.id), ...img, tags: summary.tags.map((t) => indexOf.get(t)!).sort((a, b) => a - b), labels, ...(truth ? { truth } : {}) });
   }
   onProgress?.(ids.length, ids.length);
   return { classes: classes.map((c) => c.name), samples };

@@ -39,8 +39,20 @@ export interface PredictJob {
 export interface EvalJob {
   kind: 'eval';
   model: string;
-  data: string;
+  /** A mask folder (ground truth) … */
+  data?: string;
+  /** … or a project: its pixel-labelled images, their labels as ground truth. */
+  project?: string;
+  /** Per confusion cell, the images with most pixels in it (at most this many per cell; 0: none). */
+  cellImages?: number;
   backend?: BackendName;
+}
+
+/** The images behind one confusion cell: ids (project image ids or mask-folder names) and pixel counts. */
+export interface CellImages {
+  truth: number;
+  predicted: number;
+  images: Array<{ id: string; pixels: number }>;
 }
 
 export interface SuggestJob {
@@ -91,6 +103,8 @@ export interface EvalJobResult {
   backend: BackendInfo;
   images: number;
   metrics: EvalResult;
+  /** Only with `cellImages`: the non-empty cells, each with its top images. */
+  cells?: CellImages[];
 }
 export interface SuggestJobResult {
   backend: BackendInfo;
@@ -220,16 +234,62 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
   const info = await backend(ctx, job.backend);
   const { segmenter, meta } = loadModel(job.model);
   try {
-    const data = await datasetFromMaskFolder(job.data, meta.inputSize, {
-      withTruth: true,
-      onProgress: (done, total) => ctx.emit({ type: 'progress', task: 'load images', done, total }),
-    });
+    const onProgress = (done: number, total: number) => ctx.emit({ type: 'progress', task: 'load images', done, total });
+    let data: Dataset;
+    let source: string;
+    if (job.project) {
+      const store = ProjectStore.open(job.project);
+      try {
+        data = await datasetFromProject(store, meta.inputSize, onProgress, { truthFromLabels: true });
+      } finally {
+        store.close();
+      }
+      source = 'the project';
+    } else if (job.data) {
+      data = await datasetFromMaskFolder(job.data, meta.inputSize, { withTruth: true, onProgress });
+      source = `${job.data}/classes.json`;
+    } else throw new Error('evaluate what? give a mask folder or a project');
     const names = meta.classes.map((c) => c.name);
     if (data.classes.join('\n') !== names.join('\n')) {
-      throw new Error(`${job.data}/classes.json lists [${data.classes.join(', ')}] but the model was trained on [${names.join(', ')}]`);
+      throw new Error(`${source} lists classes [${data.classes.join(', ')}] but the model was trained on [${names.join(', ')}]: train again`);
     }
-    const metrics = await evaluate(segmenter, data, { heatScale: meta.heatScale, heatNorm: meta.heatNorm, withGivenTags: true });
-    return { backend: info, images: data.samples.filter((s) => s.truth).length, metrics };
+    const images = data.samples.filter((s) => s.truth).length;
+    if (images === 0) throw new Error(job.project ? 'no image has pixel labels to compare with: brush some first' : `${job.data}: no image has a mask`);
+    const C = names.length;
+    const perCell = new Map<number, Array<{ id: string; pixels: number }>>();
+    const keep = job.cellImages ?? 0;
+    const metrics = await evaluate(segmenter, data, {
+      heatScale: meta.heatScale,
+      heatNorm: meta.heatNorm,
+      withGivenTags: true,
+      onProgress: (done, total) => {
+        if (ctx.cancelled()) throw new Error('cancelled');
+        ctx.emit({ type: 'progress', task: 'evaluate', done, total });
+      },
+      ...(keep > 0
+        ? {
+            onImage: (id: string, conf: { counts: Float64Array }) => {
+              for (let k = 0; k < C * C; k++) {
+                const n = conf.counts[k]!;
+                if (!n) continue;
+                const list = perCell.get(k) ?? [];
+                list.push({ id, pixels: n });
+                if (list.length > keep * 2) list.sort((a, b) => b.pixels - a.pixels).splice(keep);
+                perCell.set(k, list);
+              }
+            },
+          }
+        : {}),
+    });
+    const cells =
+      keep > 0
+        ? [...perCell].map(([k, list]) => ({
+            truth: Math.floor(k / C),
+            predicted: k % C,
+            images: list.sort((a, b) => b.pixels - a.pixels).slice(0, keep),
+          }))
+        : undefined;
+    return { backend: info, images, metrics, ...(cells ? { cells } : {}) };
   } finally {
     segmenter.dispose();
   }

@@ -133,6 +133,10 @@ export interface EvalOptions {
   /** Decoding of predicted tags (see PredictOptions). */
   threshold?: number;
   minClasses?: number;
+  /** Each image's own confusion matrix (predicted tags), e.g. to find the images behind a cell. */
+  onImage?: (id: string, confusion: Confusion) => void;
+  /** Called after each image (progress). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOptions): Promise<EvalResult> {
@@ -141,10 +145,16 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   const pred = new Confusion(C);
   const given = new Confusion(C);
   let tagHits = 0, tagTotal = 0;
-  for (const s of data.samples) {
-    if (!s.truth) continue;
+  const withTruth = data.samples.filter((s) => s.truth);
+  for (const [i, s] of withTruth.entries()) {
+    opts.onProgress?.(i, withTruth.length);
     const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm ?? 'none', ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}) });
-    pred.add(s.truth, p.mask);
+    if (opts.onImage) {
+      const own = new Confusion(C);
+      own.add(s.truth!, p.mask);
+      pred.merge(own);
+      opts.onImage(s.id, own);
+    } else pred.add(s.truth!, p.mask);
     if (p.tagProbs) {
       for (let c = 0; c < C; c++) {
         tagTotal++;
@@ -153,9 +163,10 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
     }
     if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
       const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm ?? 'none', givenTags: s.tags });
-      given.add(s.truth, g.mask);
+      given.add(s.truth!, g.mask);
     }
   }
+  opts.onProgress?.(withTruth.length, withTruth.length);
   return {
     predicted: summarize(pred, data.classes),
     ...(opts.withGivenTags && model.method !== 'unet' ? { givenTags: summarize(given, data.classes) } : {}),

@@ -68,6 +68,26 @@ describe('training through the API (worker thread)', () => {
     expect(fs.existsSync(path.join(outOnnx, 'model.onnx'))).toBe(true);
     await expect(s.dispatch('model.export', { out: outOnnx })).rejects.toThrow(/not empty/);
 
+    // Evaluation view: the model against the project's pixel labels, every labelled pixel counted once.
+    const ev = await s.dispatch('eval.run', {});
+    const labelledImages = store.listImages({ offset: 0, limit: 100 }).items.filter((i) => i.labelledPixels > 0);
+    expect(ev.runId).toBe(started.runId);
+    expect(ev.images).toBe(labelledImages.length);
+    expect(ev.classes.map((c) => c.name)).toEqual(store.classes().map((c) => c.name));
+    const total = ev.confusion.flat().reduce((a, b) => a + b, 0);
+    expect(total).toBe(labelledImages.reduce((a, i) => a + i.labelledPixels, 0));
+    const diagonal = ev.confusion.reduce((a, row, t) => a + row[t]!, 0);
+    expect(ev.pixelAccuracy).toBeCloseTo(diagonal / total, 10);
+    expect(ev.perClass).toHaveLength(ev.classes.length);
+    // each cell lists the labelled images behind it, their pixels adding up to at most the cell
+    for (const cell of ev.cells) {
+      expect(cell.images.length).toBeGreaterThan(0);
+      const sum = cell.images.reduce((a, i) => a + i.pixels, 0);
+      expect(sum).toBeLessThanOrEqual(ev.confusion[cell.truth]![cell.predicted]!);
+      for (const i of cell.images) expect(labelledImages.map((x) => x.id)).toContain(i.id);
+    }
+    expect(ev.cells.reduce((a, c) => a + c.images.reduce((b, i) => b + i.pixels, 0), 0)).toBe(total); // ≤ 12 images per cell here: all listed
+
     // Active learning: suggestions come only from images without pixel labels, best first.
     for (const strategy of ['pixel-entropy', 'diverse', 'coverage'] as const) {
       const sug = await s.dispatch('suggest.list', { strategy, n: 3 });
@@ -98,6 +118,7 @@ describe('training through the API (worker thread)', () => {
   it('refuses bad input and a missing backbone folder with a clear message', async () => {
     const { s } = await session();
     await expect(s.dispatch('suggest.list', {})).rejects.toThrow(/no trained model yet/);
+    await expect(s.dispatch('eval.run', {})).rejects.toThrow(/no trained model yet/);
     await expect(s.dispatch('model.export', { out: path.join(tmpDir(), 'x') })).rejects.toThrow(/no completed training run/);
     await expect(s.dispatch('train.start', { size: 33 })).rejects.toThrow(/size/);
     await expect(s.dispatch('train.start', { backbone: '/nope/model' })).rejects.toThrow(/model.json missing/);
