@@ -87,6 +87,28 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await expect(run).toContainText('current model');
   await page.screenshot(shot('train-panel-done'));
 
+  // ---- Evaluation view: per-class IoU and a confusion matrix whose cells open the images ----
+  await page.getByTestId('drawer-tab-eval').click();
+  await page.getByTestId('eval-run').click();
+  await expect(page.getByTestId('eval-summary')).toBeVisible({ timeout: 90_000 });
+  const report = await app.call<{ miou: number; confusion: number[][] }>('eval.run');
+  await expect(page.getByTestId('eval-miou')).toHaveText((report.miou * 100).toFixed(1));
+  const cells = page.locator('[data-testid="eval-cell"]:not([disabled])');
+  expect(await cells.count()).toBeGreaterThan(0);
+  const first = cells.first();
+  const [t, p] = [Number(await first.getAttribute('data-truth')), Number(await first.getAttribute('data-predicted'))];
+  expect(report.confusion[t]![p]).toBeGreaterThan(0);
+  await first.click();
+  const cellImage = page.getByTestId('eval-cell-image').first();
+  await expect(cellImage).toBeVisible();
+  const evalImageId = Number(await cellImage.getAttribute('data-image-id'));
+  expect(items.find((i) => i.id === evalImageId)!.labelledPixels).toBeGreaterThan(0);
+  await page.screenshot(shot('eval-panel'));
+  await cellImage.click();
+  await expect(page.getByTestId('label-canvas')).toHaveAttribute('data-image-id', String(evalImageId));
+  await page.getByTestId('back-button').click();
+  await page.getByTestId('drawer-tab-train').click();
+
   await page.getByTestId('drawer-close').click();
   await expect(page.getByTestId('loop-drawer')).toHaveCount(0);
 
