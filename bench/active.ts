@@ -98,6 +98,8 @@ export interface SeedRun {
     Array<{
       labelled: number;
       miou: number;
+      /** mIoU with the true image tags given: how well the heatmaps segment when the classes are known. */
+      miou_given_tags: number | null;
       tag_accuracy: number | null;
       /** Last epoch's mean heatmap loss and its uniform-guess level (null without pixel-labelled batches). */
       heat_loss: number | null;
@@ -112,6 +114,9 @@ export interface SeedRun {
 
 export interface ActiveResult {
   curves: Record<string, Curve>;
+  /** The same curves measured with the true test tags given (segmentation alone, tag errors aside). */
+  curves_given_tags: Record<string, Curve>;
+  reach_random_final_given_tags: ActiveResult['reach_random_final'];
   seeds: number[];
   per_seed: Record<string, SeedRun>;
   random_final_miou: number | null;
@@ -128,6 +133,7 @@ function roundRecord(labelled: number, t: { r: TrainResult; ev: EvalResult }, sc
   return {
     labelled,
     miou: t.ev.predicted.miou,
+    miou_given_tags: t.ev.givenTags?.miou ?? null,
     tag_accuracy: t.ev.tagAccuracy ?? null,
     heat_loss: finite(t.r.final.segLoss),
     heat_loss_uniform: finite(t.r.final.uniformSegLoss),
@@ -411,7 +417,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
             );
         },
       });
-      const ev = await evaluate(model, testData, { heatScale: r.heatScale, heatNorm, withGivenTags: false });
+      const ev = await evaluate(model, testData, { heatScale: r.heatScale, heatNorm, withGivenTags: true });
       return { r, ev };
     };
 
@@ -559,18 +565,29 @@ function summarise(o: ActiveOptions, perSeed: Record<string, SeedRun>, config: R
 
   const curves: Record<string, Curve> = {};
   for (const s of o.strategies) curves[s] = meanCurve(o.seeds.map((seed) => perSeed[String(seed)]!.curves[s]!));
-  const randomFinal = curves.random ? curves.random.at(-1)![1] : null;
-  const randomCount = curves.random ? curves.random.at(-1)![0] : null;
-  const reach: ActiveResult['reach_random_final'] = {};
+  const curvesGiven: Record<string, Curve> = {};
   for (const s of o.strategies) {
-    const n = randomFinal === null ? null : labelsToReach(curves[s]!, randomFinal);
-    reach[s] = {
-      labelled: n,
-      saving_pct: n === null || randomCount === null ? null : (1 - n / randomCount) * 100,
-      // already at round 0: the true count is ≤ start, so the saving is a lower bound
-      at_start: n !== null && randomFinal !== null && curves[s]![0]![1] >= randomFinal,
-    };
+    curvesGiven[s] = meanCurve(
+      o.seeds.map((seed) => perSeed[String(seed)]!.rounds[s]!.map((r): [number, number] => [r.labelled, r.miou_given_tags ?? NaN])),
+    );
   }
+  const reachOf = (cs: Record<string, Curve>) => {
+    const final = cs.random ? cs.random.at(-1)![1] : null;
+    const count = cs.random ? cs.random.at(-1)![0] : null;
+    const reach: ActiveResult['reach_random_final'] = {};
+    for (const s of o.strategies) {
+      const n = final === null ? null : labelsToReach(cs[s]!, final);
+      reach[s] = {
+        labelled: n,
+        saving_pct: n === null || count === null ? null : (1 - n / count) * 100,
+        // already at round 0: the true count is ≤ start, so the saving is a lower bound
+        at_start: n !== null && final !== null && cs[s]![0]![1] >= final,
+      };
+    }
+    return { final, count, reach };
+  };
+  const { final: randomFinal, count: randomCount, reach } = reachOf(curves);
+  const given = reachOf(curvesGiven);
 
   // table
   const fmt = (x: number | null, d = 3) => (x === null || Number.isNaN(x) ? '–' : x.toFixed(d));
@@ -586,29 +603,33 @@ function summarise(o: ActiveOptions, perSeed: Record<string, SeedRun>, config: R
   const seedsText = o.seeds.length > 1 ? `mean over seeds ${o.seeds.join(', ')}` : `seed ${o.seeds[0]}`;
   print(table(`test mIoU (predicted tags) by images with pixel labels — ${seedsText}`, curves));
   if (o.seeds.length > 1) for (const seed of o.seeds) print(table(`seed ${seed}`, perSeed[String(seed)]!.curves));
-  if (randomFinal === null) print('\n(no "random" strategy: labels to reach random\'s final mIoU not computed)\n');
-  else {
-    print(`\nlabelled images to reach random's final mIoU ${randomFinal.toFixed(3)} (random: ${randomCount}):\n`);
+  const printReach = (what: string, r: ReturnType<typeof reachOf>) => {
+    if (r.final === null) return print(`\n(no "random" strategy: labels to reach random's final ${what} not computed)\n`);
+    print(`\nlabelled images to reach random's final ${what} ${r.final.toFixed(3)} (random: ${r.count}):\n`);
     const w = Math.max(8, ...o.strategies.map((s) => s.length));
     for (const s of o.strategies) {
-      const r = reach[s]!;
-      const n = r.labelled === null ? 'never' : `${r.at_start ? '≤ ' : ''}${r.labelled.toFixed(1)}`;
-      const saving = r.saving_pct === null ? '–' : `${r.at_start ? '≥ ' : ''}${r.saving_pct.toFixed(1)} %`;
+      const x = r.reach[s]!;
+      const n = x.labelled === null ? 'never' : `${x.at_start ? '≤ ' : ''}${x.labelled.toFixed(1)}`;
+      const saving = x.saving_pct === null ? '–' : `${x.at_start ? '≥ ' : ''}${x.saving_pct.toFixed(1)} %`;
       print(`  ${s.padEnd(w)}  ${n.padStart(8)}  saving ${saving}\n`);
     }
-    if (reach.random!.labelled !== null && reach.random!.labelled < randomCount!) {
-      print(
-        `  (random's own curve is not monotonic: it first reaches its final mIoU at ${reach.random!.labelled.toFixed(1)} labelled images)\n`,
-      );
+    const rr = r.reach.random!;
+    if (rr.labelled !== null && rr.labelled < r.count!) {
+      print(`  (random's own curve is not monotonic: it first reaches its final value at ${rr.labelled.toFixed(1)} labelled images)\n`);
     }
-  }
+  };
+  printReach('mIoU', { final: randomFinal, count: randomCount, reach });
+  print(table(`test mIoU with the true tags given — ${seedsText}`, curvesGiven));
+  printReach('mIoU with the true tags given', given);
   let plot: string | null = null;
   if (o.plot) {
     fs.mkdirSync(path.dirname(path.resolve(o.plot)), { recursive: true });
     const title = `Active learning: ${path.basename(path.resolve(o.pool))}, ${o.method}, ${o.backbone === 'small' ? 'small' : path.basename(o.backbone)} ${o.size} px, ${o.labels}, ${seedsText}`;
     fs.writeFileSync(o.plot, learningCurveSvg(curves, { title, reference: randomFinal }));
     plot = path.resolve(o.plot);
-    print(`plot: ${plot}\n`);
+    const givenPlot = plot.replace(/(\.svg)?$/i, '-given-tags.svg');
+    fs.writeFileSync(givenPlot, learningCurveSvg(curvesGiven, { title, reference: given.final, yLabel: 'test mIoU (true tags given)' }));
+    print(`plot: ${plot}, ${givenPlot}\n`);
   }
   log(
     `total ${((Date.now() - t0) / 60000).toFixed(1)} min, load now ${os
@@ -616,5 +637,15 @@ function summarise(o: ActiveOptions, perSeed: Record<string, SeedRun>, config: R
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
-  return { curves, seeds: o.seeds, per_seed: perSeed, random_final_miou: randomFinal, reach_random_final: reach, plot, config };
+  return {
+    curves,
+    curves_given_tags: curvesGiven,
+    reach_random_final_given_tags: given.reach,
+    seeds: o.seeds,
+    per_seed: perSeed,
+    random_final_miou: randomFinal,
+    reach_random_final: reach,
+    plot,
+    config,
+  };
 }

@@ -219,6 +219,15 @@ describe('heatseg bench active (shapes, small backbone)', () => {
     expect(svg).toContain('data-strategy="random"');
     expect(svg).toContain('data-strategy="pixel-entropy"');
     expect(result.plot).toBe(path.resolve(plot));
+    // the same curves with the true test tags given, in their own plot and table
+    const given = fs.readFileSync(plot.replace(/\.svg$/, '-given-tags.svg'), 'utf8');
+    expect(given.match(/<polyline /g)).toHaveLength(2);
+    expect(Object.keys(result.curves_given_tags)).toEqual(['random', 'pixel-entropy']);
+    for (const c of Object.values(result.curves_given_tags)) {
+      expect(c.map(([n]) => n)).toEqual([4, 7, 10]);
+      for (const [, m] of c) expect(m).toBeGreaterThanOrEqual(0);
+    }
+    expect(out).toMatch(/with the true tags given/);
   });
 
   it('refuses bad arguments', async () => {
