@@ -31,14 +31,14 @@ const DEMO = { count: 48, seed: 7 };
 
 /** Records every animation-frame interval from now on (window.__frames). */
 async function watchFrames(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const w = window as unknown as { __frames: number[]; __framesOn: boolean };
-    w.__frames = [];
-    w.__framesOn = true;
+  // A string: tsx would wrap named functions in a helper the page does not have.
+  await page.evaluate(`(() => {
+    window.__frames = [];
+    window.__framesOn = true;
     let last = performance.now();
-    const tick = (t: number) => {
-      if (!w.__framesOn) return;
-      w.__frames.push(t - last);
+    const tick = (t) => {
+      if (!window.__framesOn) return;
+      window.__frames.push(t - last);
       last = t;
       requestAnimationFrame(tick);
     };
@@ -46,7 +46,7 @@ async function watchFrames(page: Page): Promise<void> {
       last = t;
       requestAnimationFrame(tick);
     });
-  });
+  })()`);
 }
 
 async function main(): Promise<void> {
@@ -113,8 +113,10 @@ async function main(): Promise<void> {
       const scribbled = store.listImages({ offset: 0, limit: 100 }).items.find((i) => i.labelledPixels > 0)!;
       await page.locator(`[data-testid="image-card"][data-image-id="${scribbled.id}"] [data-focus-target]`).click();
       await page.locator('[data-testid="label-canvas"][data-state="ready"]').waitFor();
+      await page.locator('[data-testid="prediction-panel"][data-state="ready"]').waitFor({ timeout: 120_000 });
       await page.keyboard.press('m');
-      await page.waitForTimeout(1500);
+      await page.locator('[data-testid="label-canvas"][data-overlays="mask"]').waitFor();
+      await page.waitForTimeout(300);
       fs.mkdirSync(path.dirname(path.resolve(shotFile)), { recursive: true });
       await page.screenshot({ path: shotFile });
       console.log(`screenshot: ${path.resolve(shotFile)}`);
