@@ -115,6 +115,25 @@ const names: Record<Strategy, string> = {
   coverage: 'shows classes with few pixel labels yet',
 };
 
+/** Greedy selection: `take` times, the unused index of highest `score` (scores may change after each pick). */
+function greedy(count: number, take: number, score: (i: number) => number, pick: (i: number, score: number) => void): void {
+  const used = new Set<number>();
+  for (let k = 0; k < take; k++) {
+    let best = -1;
+    let bestScore = -Infinity;
+    for (let i = 0; i < count; i++) {
+      if (used.has(i)) continue;
+      const s = score(i);
+      if (s > bestScore) {
+        bestScore = s;
+        best = i;
+      }
+    }
+    used.add(best);
+    pick(best, bestScore);
+  }
+}
+
 /** Classes an image brings to `coverage`: the tags given, else the predicted tags (p ≥ 0.5). */
 function coverageClasses(o: ImageOutputs): number[] {
   if (o.givenTags) return o.givenTags;
@@ -142,32 +161,27 @@ function rankCoverage(
   const unc = candidates.map((c) => (c.probs.length ? pixelEntropy(c) : 0));
   const name = (c: number) => classNames?.[c] ?? `class ${c}`;
   const picked: Suggestion[] = [];
-  const used = new Set<number>();
-  while (picked.length < take) {
-    let best = -1;
-    let bestScore = -Infinity;
-    for (let i = 0; i < candidates.length; i++) {
-      if (used.has(i)) continue;
+  greedy(
+    candidates.length,
+    take,
+    (i) => {
       let gain = 0;
       for (const c of cls[i]!) gain += 1 / (1 + (have.get(c) ?? 0));
-      const s = gain * (1 + unc[i]!);
-      if (s > bestScore) {
-        bestScore = s;
-        best = i;
-      }
-    }
-    used.add(best);
-    const rare = [...cls[best]!]
-      .sort((a, b) => (have.get(a) ?? 0) - (have.get(b) ?? 0))
-      .slice(0, 3)
-      .map((c) => `${name(c)} (${have.get(c) ?? 0} labelled)`);
-    picked.push({
-      id: candidates[best]!.id,
-      score: bestScore,
-      reason: `${names.coverage}: ${rare.join(', ') || 'no class known'} (score ${bestScore.toFixed(3)})`,
-    });
-    for (const c of cls[best]!) have.set(c, (have.get(c) ?? 0) + 1);
-  }
+      return gain * (1 + unc[i]!);
+    },
+    (best, bestScore) => {
+      const rare = [...cls[best]!]
+        .sort((a, b) => (have.get(a) ?? 0) - (have.get(b) ?? 0))
+        .slice(0, 3)
+        .map((c) => `${name(c)} (${have.get(c) ?? 0} labelled)`);
+      picked.push({
+        id: candidates[best]!.id,
+        score: bestScore,
+        reason: `${names.coverage}: ${rare.join(', ') || 'no class known'} (score ${bestScore.toFixed(3)})`,
+      });
+      for (const c of cls[best]!) have.set(c, (have.get(c) ?? 0) + 1);
+    },
+  );
   return picked;
 }
 
@@ -204,22 +218,14 @@ export function rank(
   const emb = candidates.map(embedding);
   const nearest = emb.map((e) => Math.min(Infinity, ...(opts.labelled ?? []).map((l) => dist2(e, embedding(l)))));
   const picked: Suggestion[] = [];
-  const used = new Set<number>();
-  while (picked.length < take) {
-    let best = -1;
-    let bestScore = -Infinity;
-    for (let i = 0; i < candidates.length; i++) {
-      if (used.has(i)) continue;
-      const d = Number.isFinite(nearest[i]!) ? Math.sqrt(nearest[i]!) : 1;
-      const s = unc[i]! * d;
-      if (s > bestScore) {
-        bestScore = s;
-        best = i;
-      }
-    }
-    used.add(best);
-    picked.push(describe(candidates[best]!.id, bestScore));
-    for (let i = 0; i < candidates.length; i++) nearest[i] = Math.min(nearest[i]!, dist2(emb[i]!, emb[best]!));
-  }
+  greedy(
+    candidates.length,
+    take,
+    (i) => unc[i]! * (Number.isFinite(nearest[i]!) ? Math.sqrt(nearest[i]!) : 1),
+    (best, bestScore) => {
+      picked.push(describe(candidates[best]!.id, bestScore));
+      for (let i = 0; i < candidates.length; i++) nearest[i] = Math.min(nearest[i]!, dist2(emb[i]!, emb[best]!));
+    },
+  );
   return picked;
 }
