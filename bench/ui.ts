@@ -178,6 +178,72 @@ async function gridScroll(page: Page, url: string, real: ProjectSummary): Promis
   return { median: median(result.times), p95: quantile(result.times, 0.95), jump: result.jump, steps };
 }
 
+/** Memory of Chromium's renderer processes (MB): proportional set size (shared pages split between the processes that map them), from /proc (Linux). */
+function rendererRssMb(): number | null {
+  if (process.platform !== 'linux') return null;
+  let kb = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes('--type=renderer')) continue;
+      const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return kb / 1024;
+}
+
+/**
+ * A real 10,000-image project (rows in SQLite with their thumbnails, served by the real server, no
+ * stubs): time from navigation to the first screen of cards with thumbnails, and the renderer's
+ * memory after scrolling through the whole grid.
+ */
+async function realTenThousand(root: string, rendererDir: string): Promise<{ openMs: number; heapMb: number; rssOpenMb: number | null; rssMb: number | null }> {
+  const store = ProjectStore.create(path.join(root, 'project-10k'));
+  const cls = store.addClass('cat');
+  const thumb = await sharp({ create: { width: 256, height: 192, channels: 3, background: '#3060a0' } }).webp().toBuffer();
+  store.db.transaction(() => {
+    for (let i = 0; i < GRID_TOTAL; i++) {
+      const name = `img_${String(i).padStart(5, '0')}.jpg`;
+      store.addImage({ hash: `h${i}`, fileName: `${name}`, originalName: name, width: 640, height: 480, thumbnail: thumb }, i % 2 ? [cls.id] : [], null);
+    }
+  })();
+  const server = await startServer({ store, rendererDir, recent: new RecentProjects(path.join(root, 'recent-10k.json')) });
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: VIEWPORT });
+    const t0 = performance.now();
+    await page.goto(server.url);
+    const navMs = performance.now() - t0;
+    await page.locator('[data-testid="image-card"]').first().waitFor();
+    const cardsMs = performance.now() - t0;
+    await page.locator('[data-testid="image-card"] img').first().waitFor();
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="image-card"] img')].every((i) => (i as HTMLImageElement).complete));
+    const openMs = performance.now() - t0;
+    console.log(`  10k project: page loaded ${r1(navMs)} ms, first cards ${r1(cardsMs)} ms, thumbnails shown ${r1(openMs)} ms after navigation`);
+    const rssOpen = rendererRssMb();
+    // scroll through everything, a screen at a time, as a person skimming the grid would
+    await page.getByTestId('image-grid').evaluate(async (el) => {
+      while (el.scrollTop + el.clientHeight < el.scrollHeight - 1) {
+        el.scrollTop += el.clientHeight * 4;
+        await new Promise((r) => setTimeout(r, 16));
+      }
+    });
+    await page.locator('[data-testid="image-card"][data-index="9999"]').waitFor();
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('HeapProfiler.collectGarbage');
+    await cdp.send('Performance.enable');
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    const heap = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? NaN;
+    return { openMs, heapMb: heap / 2 ** 20, rssOpenMb: rssOpen, rssMb: rendererRssMb() };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
 async function main(): Promise<void> {
   const strokes = Number(arg('strokes', '6'));
   const moves = Number(arg('moves', '150'));
@@ -270,8 +336,13 @@ async function main(): Promise<void> {
   const grid = await gridScroll(gridPage, server.url, await call<ProjectSummary>('project.summary', {}));
   await browser.close();
   await server.close();
+  const real = await realTenThousand(root, renderer.dir);
   renderer.cleanup();
   fs.rmSync(root, { recursive: true, force: true });
+  console.log(
+    `real ${GRID_TOTAL}-image project (SQLite rows + thumbnails, real server): first screen of cards with thumbnails ${r1(real.openMs)} ms after navigation; ` +
+      `after scrolling the whole grid: JS heap ${r1(real.heapMb)} MB, renderer processes' PSS ${real.rssMb === null ? '–' : r1(real.rssMb)} MB (${real.rssOpenMb === null ? '–' : r1(real.rssOpenMb)} MB at the first screen)`,
+  );
   console.log(`grid of ${GRID_TOTAL} images: ${grid.steps} one-screen scroll steps, median ${r1(grid.median)} ms, p95 ${r1(grid.p95)} ms; jump to the middle ${r1(grid.jump)} ms`);
   console.log(
     JSON.stringify({
@@ -281,6 +352,8 @@ async function main(): Promise<void> {
       durable_ms_max: r1(Math.max(...m.durable)),
       open_4096_ms: r1(median(opens)),
       grid_scroll_ms: r1(grid.median),
+      open_10k_ms: r1(real.openMs),
+      renderer_pss_mb: real.rssMb === null ? null : r1(real.rssMb),
     }),
   );
 }

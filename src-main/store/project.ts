@@ -468,8 +468,15 @@ export class ProjectStore {
     const row = this.db.prepare('SELECT width, height, revision FROM label_rasters WHERE image_id = ?').get(imageId) as
       | { width: number; height: number; revision: number }
       | undefined;
-    if (!row) return;
     const cached = this.rasterCache.get(imageId);
+    if (!row) {
+      // No labels yet: an all-unlabelled raster, its pages touched now (on a VM, faulting in 16 MB
+      // of fresh memory inside the first stroke's save costs tens of ms).
+      const img = this.imageRow(imageId);
+      if (cached?.revision === 0 && cached.raster.length === img.width * img.height) return;
+      this.cacheRaster(imageId, 0, new Uint8Array(img.width * img.height).fill(0));
+      return;
+    }
     if (cached && cached.revision === row.revision) return;
     const lr = this.labels(imageId);
     if (lr) this.cacheRaster(imageId, lr.revision, lr.raster);
@@ -569,6 +576,8 @@ export class ProjectStore {
     const cached = this.rasterCache.get(imageId);
     let raster: Uint8Array;
     if (row && cached && cached.revision === row.revision && cached.raster.length === width * height) raster = cached.raster;
+    // revision 0 in the cache: the untouched all-unlabelled raster warmRaster prepared
+    else if (!row && cached && cached.revision === 0 && cached.raster.length === width * height) raster = cached.raster;
     else raster = row ? this.labels(imageId)!.raster : new Uint8Array(width * height);
     this.rasterCache.delete(imageId);
 
