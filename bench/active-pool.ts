@@ -8,7 +8,9 @@
  * A (seed, strategy) pair seen in two logs is refused: a pool must not count a run twice.
  *
  *   npx tsx bench/active-pool.ts LOG... [--strategies random,coverage]
- * Default logs: bench/results/experiments/active-2026-11-26-*.log and the device run's logs.
+ *   npx tsx bench/active-pool.ts --given-tags RESULT... (the mIoU with the true tags given, from result files)
+ * Default logs: bench/results/experiments/active-2026-11-26-*.log and the device run's logs; with
+ * --given-tags: bench/results/active*.txt and the device run's JSON files.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -55,6 +57,28 @@ export function parseActiveLog(text: string, file: string, pool: Pool = new Map(
   return pool;
 }
 
+/**
+ * The true-tags metric from result files: a `heatseg bench active` stdout (its last line is the JSON
+ * result) or a `--seed-run-out` file. Only rounds that recorded `miou_given_tags` count.
+ */
+export function parseActiveResult(text: string, file: string, pool: Pool = new Map()): Pool {
+  const line = text.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (!line) throw new Error(`${file}: no JSON result line`);
+  const r = JSON.parse(line) as { per_seed?: Record<string, { rounds: Record<string, Array<{ labelled: number; miou_given_tags?: number | null }>> }> };
+  if (!r.per_seed) throw new Error(`${file}: not a bench active result (no per_seed)`);
+  for (const [seedText, run] of Object.entries(r.per_seed)) {
+    const seed = Number(seedText);
+    for (const [strategy, rounds] of Object.entries(run.rounds)) {
+      const pts = rounds.filter((x) => typeof x.miou_given_tags === 'number');
+      if (!pts.length) continue;
+      if (pool.get(seed)?.has(strategy)) throw new Error(`${file}: seed ${seed} ${strategy} is already in the pool (from another file)`);
+      if (!pool.has(seed)) pool.set(seed, new Map());
+      pool.get(seed)!.set(strategy, new Map(pts.map((x) => [x.labelled, x.miou_given_tags!])));
+    }
+  }
+  return pool;
+}
+
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const stderr = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1) / xs.length));
 
@@ -62,8 +86,16 @@ function main(): void {
   const args = process.argv.slice(2);
   const si = args.indexOf('--strategies');
   const only = si >= 0 ? args.splice(si, 2)[1]!.split(',') : null;
+  const gi = args.indexOf('--given-tags');
+  const givenTags = gi >= 0 && args.splice(gi, 1).length > 0;
   let files = args;
-  if (!files.length) {
+  if (!files.length && givenTags) {
+    const dev = 'bench/results/experiments/active-2026-11-26-device';
+    files = [
+      ...fs.readdirSync('bench/results').filter((f) => /^active.*\.txt$/.test(f) && f !== 'active-pooled.txt').map((f) => path.join('bench/results', f)),
+      ...fs.readdirSync(dev).filter((f) => f.endsWith('.json')).map((f) => path.join(dev, f)),
+    ].sort();
+  } else if (!files.length) {
     const ex = 'bench/results/experiments';
     files = [
       ...fs.readdirSync(ex).filter((f) => /^active-2026-11-26-.*\.log$/.test(f)).map((f) => path.join(ex, f)),
@@ -71,14 +103,14 @@ function main(): void {
     ].sort();
   }
   const pool: Pool = new Map();
-  for (const f of files) parseActiveLog(fs.readFileSync(f, 'utf8'), f, pool);
+  for (const f of files) (givenTags ? parseActiveResult : parseActiveLog)(fs.readFileSync(f, 'utf8'), f, pool);
   const strategies = [...new Set([...pool.values()].flatMap((m) => [...m.keys()]))].filter((s) => !only || only.includes(s)).sort((a, b) =>
     a === 'random' ? -1 : b === 'random' ? 1 : a.localeCompare(b),
   );
   const counts = [...new Set([...pool.values()].flatMap((m) => [...m.values()].flatMap((p) => [...p.keys()])))].sort((a, b) => a - b);
-  console.log(`pooled bench active logs (${files.length}): ${files.join(' ')}`);
+  console.log(`pooled bench active ${givenTags ? 'results' : 'logs'} (${files.length}): ${files.join(' ')}`);
   console.log(`seeds: ${[...pool.keys()].sort((a, b) => a - b).join(' ')}`);
-  console.log('\nmean test mIoU (predicted tags) ± standard error [seeds]; Δ: paired mean difference to random');
+  console.log(`\nmean test mIoU (${givenTags ? 'true tags given' : 'predicted tags'}) ± standard error [seeds]; Δ: paired mean difference to random`);
   for (const s of strategies) {
     console.log(`\n${s}`);
     for (const n of counts) {

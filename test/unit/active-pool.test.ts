@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseActiveLog } from '../../bench/active-pool';
+import { parseActiveLog, parseActiveResult } from '../../bench/active-pool';
 
 const parallel = `[parent] seed 3: node …
 [seed 3] == seed 3: round 0 (5 labelled, shared by all strategies): a b c d e
@@ -37,5 +37,20 @@ describe('pooling bench active logs', () => {
   it('refuses a run counted twice', () => {
     const pool = parseActiveLog(single, 'b.log');
     expect(() => parseActiveLog(single, 'copy.log', pool)).toThrow(/copy\.log: seed 9 coverage is already in the pool/);
+  });
+
+  it('reads the true-tags metric from result JSON, skipping rounds that did not record it', () => {
+    const run = (given: Array<number | null>) => ({
+      rounds: { random: given.map((g, i) => ({ labelled: 5 + 5 * i, miou: 0.1, miou_given_tags: g })) },
+    });
+    const stdout = `table…\n${JSON.stringify({ curves: {}, per_seed: { '3': run([0.4, 0.5]), '1': run([null, null]) } })}\n`;
+    const pool = parseActiveResult(stdout, 'r.txt');
+    expect([...pool.get(3)!.get('random')!]).toEqual([
+      [5, 0.4],
+      [10, 0.5],
+    ]);
+    expect(pool.has(1)).toBe(false);
+    expect(() => parseActiveResult(stdout, 'again.txt', pool)).toThrow(/again\.txt: seed 3 random is already in the pool/);
+    expect(() => parseActiveResult('no json here', 'x.txt')).toThrow(/x\.txt: no JSON result line/);
   });
 });
