@@ -128,7 +128,8 @@ function uniformLoss(k: Int32Array, targets: Int32Array, n: number, perImage: nu
 
 export interface EvalOptions {
   heatScale: number;
-  heatNorm?: HeatNorm;
+  /** Required: the model's own (a model file without one was trained with 'none'). */
+  heatNorm: HeatNorm;
   withGivenTags: boolean;
   /** Decoding of predicted tags (see PredictOptions). */
   threshold?: number;
@@ -148,7 +149,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   const withTruth = data.samples.filter((s) => s.truth);
   for (const [i, s] of withTruth.entries()) {
     opts.onProgress?.(i, withTruth.length);
-    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm ?? 'none', ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}) });
+    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}) });
     if (opts.onImage) {
       const own = new Confusion(C);
       own.add(s.truth!, p.mask);
@@ -162,7 +163,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
       }
     }
     if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
-      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm ?? 'none', givenTags: s.tags });
+      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags });
       given.add(s.truth!, g.mask);
     }
   }
