@@ -26,7 +26,7 @@ import type { Dataset, Sample } from '../src-main/engine/data.js';
 import { predict } from '../src-main/engine/infer.js';
 import { heatLogits } from '../src-main/engine/losses.js';
 import { saveModel } from '../src-main/engine/model-io.js';
-import { createSegmenter, type EncoderSpec, type SegMethod } from '../src-main/engine/models/index.js';
+import { createSegmenter, type EncoderSpec, type SegMethod, type Segmenter } from '../src-main/engine/models/index.js';
 import { exportOnnx } from '../src-main/engine/onnx-export.js';
 import { OnnxSegmenter, onnxInput, onnxRuntimeDetail } from '../src-main/engine/onnx-runtime.js';
 import { DEFAULT_TRAIN, encoderStride, train } from '../src-main/engine/trainer.js';
@@ -71,6 +71,16 @@ function encoderForwardFlops(spec: EncoderSpec, size: number): number {
   return flops;
 }
 
+/** The model a row of the benchmark measures. */
+function segmenterFor(o: SpeedOptions, method: SegMethod, size: number): Promise<Segmenter> {
+  return createSegmenter({
+    method,
+    classes: o.classes,
+    inputSize: size,
+    encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
+  });
+}
+
 function syntheticData(o: SpeedOptions, size: number): Dataset {
   const r = rng(3);
   const samples: Sample[] = Array.from({ length: 32 }, (_, i) => {
@@ -99,12 +109,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
     }
     for (const size of o.sizes) {
       for (const method of o.methods) {
-        const model = await createSegmenter({
-          method,
-          classes: o.classes,
-          inputSize: size,
-          encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
-        });
+        const model = await segmenterFor(o, method, size);
         const data = syntheticData(o, size);
         const times: number[] = [];
         let last = Date.now();
@@ -170,12 +175,7 @@ async function benchInference(o: SpeedOptions): Promise<Array<Record<string, unk
   try {
     for (const size of o.sizes) {
       for (const method of o.methods) {
-        const model = await createSegmenter({
-          method,
-          classes: o.classes,
-          inputSize: size,
-          encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
-        });
+        const model = await segmenterFor(o, method, size);
         const heatScale = method === 'lrp' ? (size * size) / 4 : 1;
         const dir = path.join(tmp, `${method}-${size}`);
         saveModel(dir, model, {

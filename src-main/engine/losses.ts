@@ -11,6 +11,7 @@
  * that `maskPaddedChannels` pushes to -1e9 before any softmax or argmax.
  */
 import * as tf from '@tensorflow/tfjs';
+import { decodeRule } from './decode-rule.js';
 import { noGrad } from './models/ops.js';
 
 /** A finite stand-in for -∞: exp underflows to 0 but 0·(-1e9) stays 0, so masked slots never make NaN. */
@@ -189,13 +190,10 @@ export function predictedDecodeClasses(
   opts: PredictedDecodeOptions = {},
 ): { n: number; k: number; decodeClasses: Int32Array } {
   if (probs.length !== n * classes) throw new Error(`probabilities have ${probs.length} values for ${n}×${classes}`);
-  const threshold = opts.threshold ?? 0.5;
-  const minClasses = Math.min(opts.minClasses ?? 1, classes);
-  const maxClasses = Math.max(opts.maxClasses ?? classes, minClasses);
+  const rule = { threshold: opts.threshold ?? 0.5, minClasses: opts.minClasses ?? 1, maxClasses: opts.maxClasses ?? classes };
   const lists: number[][] = [];
   for (let i = 0; i < n; i++) {
-    const order = Array.from({ length: classes }, (_, c) => c).sort((a, b) => probs[i * classes + b]! - probs[i * classes + a]!);
-    const chosen = order.filter((c, rank) => rank < maxClasses && (rank < minClasses || probs[i * classes + c]! >= threshold));
+    const chosen = decodeRule(probs, classes, rule, i * classes);
     lists.push([...new Set([...chosen, ...(opts.always ?? [])])].sort((a, b) => a - b));
   }
   const longest = Math.max(1, ...lists.map((l) => l.length));

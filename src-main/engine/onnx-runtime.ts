@@ -18,6 +18,8 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { decodeToWorking } from './data.js';
+import { decodeRule } from './decode-rule.js';
+import type { Prediction } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
@@ -39,18 +41,8 @@ export interface OnnxModelInfo {
   heatNorm: 'none' | 'pixel';
 }
 
-/** Same fields as infer.ts Prediction. */
-export interface OnnxPrediction {
-  tagProbs: Float32Array | null;
-  classes: number[];
-  /** [H·W·K] softmax over `classes`, row-major. */
-  probs: Float32Array;
-  mask: Uint8Array;
-  /** seg_logits of `classes` at output size, [H·W·K]. */
-  heatmaps: Float32Array;
-  width: number;
-  height: number;
-}
+/** What the onnxruntime path returns: the same as TF.js inference. */
+export type OnnxPrediction = Prediction;
 
 export interface OnnxPredictOptions {
   threshold?: number;
@@ -180,16 +172,12 @@ export function onnxInput(
   return { data: resizeBilinearPlanar(planar, 3, img.height, img.width, h, w), height: h, width: w };
 }
 
-/** losses.ts predictedDecodeClasses for one image: by probability, rank < max and (rank < min or p ≥ threshold), sorted. */
+/** The app's decode rule (decode-rule.ts) for one image, with infer.ts's defaults. */
 export function decodeClassList(
   probs: ArrayLike<number>,
   opts: { threshold?: number; minClasses?: number; maxClasses?: number } = {},
 ): number[] {
-  const C = probs.length;
-  const minC = Math.min(opts.minClasses ?? 1, C);
-  const maxC = Math.max(opts.maxClasses ?? 4, minC);
-  const order = Array.from({ length: C }, (_, c) => c).sort((a, b) => probs[b]! - probs[a]!);
-  return order.filter((c, rank) => rank < maxC && (rank < minC || probs[c]! >= (opts.threshold ?? 0.5))).sort((a, b) => a - b);
+  return decodeRule(probs, probs.length, { threshold: opts.threshold ?? 0.5, minClasses: opts.minClasses ?? 1, maxClasses: opts.maxClasses ?? 4 });
 }
 
 /**

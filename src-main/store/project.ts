@@ -523,14 +523,7 @@ export class ProjectStore {
       const n = raster.length - hist[UNLABELLED]!;
       const prev = this.db.prepare('SELECT revision FROM label_rasters WHERE image_id = ?').get(imageId) as { revision: number } | undefined;
       const revision = (prev?.revision ?? 0) + 1;
-      this.db
-        .prepare(
-          `INSERT INTO label_rasters (image_id, width, height, data, labelled_pixels, revision, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-           ON CONFLICT (image_id) DO UPDATE SET width = excluded.width, height = excluded.height, data = excluded.data,
-             labelled_pixels = excluded.labelled_pixels, revision = excluded.revision, updated_at = excluded.updated_at`,
-        )
-        .run(imageId, width, height, deflateRaster(raster), n, revision);
+      this.putRasterRow(imageId, width, height, deflateRaster(raster), n, revision);
       return { revision, labelledPixels: n };
     })();
   }
@@ -617,6 +610,13 @@ export class ProjectStore {
     const labelledPixels = (row?.labelled_pixels ?? 0) - delta[UNLABELLED]!;
     const revision = (row?.revision ?? 0) + 1;
     const level = raster.length > FAST_DEFLATE_ABOVE ? 3 : 6;
+    this.putRasterRow(imageId, width, height, deflateRaster(raster, level), labelledPixels, revision);
+    this.cacheRaster(imageId, revision, raster);
+    return { revision, labelledPixels };
+  }
+
+  /** Inserts or replaces an image's stored raster row (inside the caller's transaction). */
+  private putRasterRow(imageId: number, width: number, height: number, data: Uint8Array, labelledPixels: number, revision: number): void {
     this.db
       .prepare(
         `INSERT INTO label_rasters (image_id, width, height, data, labelled_pixels, revision, updated_at)
@@ -624,9 +624,7 @@ export class ProjectStore {
          ON CONFLICT (image_id) DO UPDATE SET width = excluded.width, height = excluded.height, data = excluded.data,
            labelled_pixels = excluded.labelled_pixels, revision = excluded.revision, updated_at = excluded.updated_at`,
       )
-      .run(imageId, width, height, deflateRaster(raster, level), labelledPixels, revision);
-    this.cacheRaster(imageId, revision, raster);
-    return { revision, labelledPixels };
+      .run(imageId, width, height, data, labelledPixels, revision);
   }
 
   private cacheRaster(imageId: number, revision: number, raster: Uint8Array): void {
