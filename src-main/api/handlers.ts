@@ -181,11 +181,8 @@ export class Session {
         const lr = project.labelsCompressed(imageId);
         // The image is being opened for painting: have its raster ready for the first stroke's save.
         setImmediate(() => {
-          try {
-            if (project.db.open) project.warmRaster(imageId);
-          } catch {
-            // only a cache: the save reads the raster itself
-          }
+          // only a cache: a save reads the raster itself
+          if (project.db.open) project.warmRaster(imageId).catch(() => undefined);
         });
         return { imageId, width: lr.width, height: lr.height, revision: lr.revision, data: toBase64(lr.data) };
       },

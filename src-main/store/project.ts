@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { ClassInfo, ImagePage, ImageSummary, ProjectSummary } from '../../src-shared/api.js';
@@ -103,6 +104,8 @@ function deflateRaster(raster: Uint8Array, level = 6): Uint8Array {
 const FAST_DEFLATE_ABOVE = 4_000_000;
 /** Decompressed rasters of recently patched images kept in memory. */
 const RASTER_CACHE_BYTES = 64 * 1024 * 1024;
+
+const inflateAsync = promisify(zlib.inflate) as (data: Uint8Array, opts: zlib.ZlibOptions) => Promise<Buffer>;
 
 export function inflateRaster(data: Uint8Array, width: number, height: number, what: string): Uint8Array {
   let raw: Uint8Array;
@@ -462,11 +465,14 @@ export class ProjectStore {
 
   /**
    * Decompresses an image's stored labels into the patch cache ahead of its first stroke (the
-   * image was just opened for painting), so that stroke's save does not pay for the inflate.
+   * image was just opened for painting), so that stroke's save does not pay for the inflate. The
+   * inflate runs on libuv's thread pool: the server keeps answering meanwhile (the image itself is
+   * being fetched at that moment). A save that comes first reads the raster itself; its newer
+   * revision is never replaced by this one.
    */
-  warmRaster(imageId: number): void {
-    const row = this.db.prepare('SELECT width, height, revision FROM label_rasters WHERE image_id = ?').get(imageId) as
-      | { width: number; height: number; revision: number }
+  async warmRaster(imageId: number): Promise<void> {
+    const row = this.db.prepare('SELECT width, height, revision, data FROM label_rasters WHERE image_id = ?').get(imageId) as
+      | { width: number; height: number; revision: number; data: Buffer }
       | undefined;
     const cached = this.rasterCache.get(imageId);
     if (!row) {
@@ -478,8 +484,18 @@ export class ProjectStore {
       return;
     }
     if (cached && cached.revision === row.revision) return;
-    const lr = this.labels(imageId);
-    if (lr) this.cacheRaster(imageId, lr.revision, lr.raster);
+    const n = row.width * row.height;
+    let buf: Buffer;
+    try {
+      buf = await inflateAsync(row.data, { chunkSize: Math.max(64 * 1024, n) });
+    } catch {
+      return; // corrupt: the save that needs it reports that
+    }
+    if (buf.length !== n || !this.db.open) return;
+    const now = this.db.prepare('SELECT revision FROM label_rasters WHERE image_id = ?').get(imageId) as { revision: number } | undefined;
+    const current = this.rasterCache.get(imageId);
+    if (now?.revision !== row.revision || (current && current.revision >= row.revision)) return;
+    this.cacheRaster(imageId, row.revision, new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
   }
 
   /** Labels of an image as stored (zlib), or an all-unlabelled raster of the image's size: the wire form without re-encoding. */

@@ -65,17 +65,17 @@ describe('label patches (incremental counts, cached raster)', () => {
     expect(Array.from(store.labels(id)!.raster.slice(0, 4))).toEqual([a.labelValue, a.labelValue, a.labelValue, 0]);
   });
 
-  it('a raster warmed on open is used only while nobody else wrote the labels', () => {
+  it('a raster warmed on open is used only while nobody else wrote the labels', async () => {
     const dir = tmpDir();
     const store = ProjectStore.create(dir);
     const a = store.addClass('a');
     const b = store.addClass('b');
     const id = store.addImage({ hash: 'h', fileName: 'h.png', originalName: 'x.png', width: 8, height: 4, thumbnail: null }, [], null);
-    store.warmRaster(id); // nothing stored yet: nothing to warm, no error
+    await store.warmRaster(id); // nothing stored yet: nothing to warm, no error
     store.patchLabels(id, { x: 0, y: 0, width: 2, height: 1 }, new Uint8Array([a.labelValue, a.labelValue]));
     store.close();
     const one = ProjectStore.open(dir);
-    one.warmRaster(id);
+    await one.warmRaster(id);
     // another process (the CLI, a second window) replaces the labels meanwhile
     const other = ProjectStore.open(dir);
     other.writeLabels(id, 8, 4, new Uint8Array(32).fill(b.labelValue));
@@ -86,10 +86,18 @@ describe('label patches (incremental counts, cached raster)', () => {
     expect(raster.filter((v) => v === b.labelValue)).toHaveLength(31);
     expect(raster[31]).toBe(a.labelValue);
     // warmed from the current revision: patches keep building on it correctly
-    one.warmRaster(id);
+    await one.warmRaster(id);
     one.patchLabels(id, { x: 0, y: 0, width: 1, height: 1 }, new Uint8Array([0]));
     expect(Array.from(one.labels(id)!.raster.slice(0, 2))).toEqual([0, b.labelValue]);
     expect(one.labels(id)!.raster[31]).toBe(a.labelValue);
     one.close();
+    // a save that lands while the warm-up inflates wins: the warm-up does not bring back the older raster
+    const two = ProjectStore.open(dir);
+    const warming = two.warmRaster(id);
+    two.patchLabels(id, { x: 1, y: 0, width: 1, height: 1 }, new Uint8Array([a.labelValue]));
+    await warming;
+    two.patchLabels(id, { x: 2, y: 0, width: 1, height: 1 }, new Uint8Array([a.labelValue]));
+    expect(Array.from(two.labels(id)!.raster.slice(0, 4))).toEqual([0, a.labelValue, a.labelValue, b.labelValue]);
+    two.close();
   });
 });
