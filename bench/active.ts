@@ -65,8 +65,18 @@ export interface ActiveOptions {
   size: number;
   batch: number;
   method: SegMethod;
-  /** Rebuild the model every round instead of continuing from the previous round's weights. */
+  /**
+   * Restart every round from the same weights instead of continuing from the previous round: the
+   * tag-stage weights when `tagEpochs` > 0, else the initial ones. Then a point of the curve depends
+   * on which images are labelled, not on how many rounds of training came before it.
+   */
   cold?: boolean;
+  /**
+   * Tag stage: before round 0, train this many epochs on the tags of every pool image with no pixel
+   * labels (once per seed, shared by all strategies). The annotator has tagged the whole pool before
+   * scribbling, so the tag head can be trained to convergence first; rounds then skip the λ warm-up.
+   */
+  tagEpochs?: number;
   backend?: BackendName;
   lr?: number;
   encoderLr?: number;
@@ -90,6 +100,15 @@ export type Curve = Array<[number, number]>;
 
 export interface SeedRun {
   curves: Record<string, Curve>;
+  /** The tag stage (`tagEpochs`), null without one: its cost and the test scores before any pixel label. */
+  tag_stage?: {
+    steps: number;
+    train_s: number;
+    cpu_s: number;
+    tag_accuracy: number | null;
+    miou: number;
+    miou_given_tags: number | null;
+  } | null;
   /** Per strategy: the image ids labelled in round 0, 1, …, R. */
   picks: Record<string, string[][]>;
   /** Per strategy and round: training seconds, steps, scoring seconds, tag accuracy. */
@@ -350,6 +369,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     minutes_per_round: o.minutesPerRound ?? null,
     budget_clock: o.minutesPerRound !== undefined ? (o.budgetClock ?? 'cpu') : null,
     warm_start: !o.cold,
+    tag_epochs: o.tagEpochs ?? 0,
     lr: o.lr ?? DEFAULT_TRAIN.lr,
     encoder_lr: o.encoderLr ?? (o.backbone === 'small' ? (o.lr ?? DEFAULT_TRAIN.lr) : (o.lr ?? DEFAULT_TRAIN.lr) / 10),
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
@@ -393,6 +413,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       classes,
       samples: poolData.samples.map((s): Sample => ({ ...s, labels: labelled.has(s.id) ? pixelLabels(s.id) : null })),
     });
+    const tagStage = (o.tagEpochs ?? 0) > 0;
     const cfgFor = (round: number, heatScaleInit?: number): TrainConfig => ({
       ...DEFAULT_TRAIN,
       size: o.size,
@@ -403,8 +424,9 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       budgetClock: o.budgetClock ?? 'cpu',
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
       ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr } : {}),
-      // the λ warm-up belongs to a fresh model; a warm-started round keeps the full heatmap loss
-      warmupSteps: round === 0 || o.cold ? (o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps) : 0,
+      // the λ warm-up lets a fresh tag head learn first: not needed after the tag stage, nor in a
+      // warm-started round
+      warmupSteps: tagStage ? 0 : round === 0 || o.cold ? (o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps) : 0,
       ...(heatScaleInit !== undefined ? { heatScaleInit } : {}),
     });
     const trainRound = async (model: Segmenter, labelled: Set<string>, round: number, heatScaleInit: number | undefined, tag: string) => {
@@ -424,7 +446,9 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     const initial = chooseLabelled(poolData.samples, o.start, C, seed).map((s) => s.id);
     if (initial.length < o.start) throw new Error(`only ${initial.length} pool images have tags; --start ${o.start} needs more`);
     log(`\n== seed ${seed}: round 0 (${initial.length} labelled, shared by all strategies): ${initial.join(' ')}`);
+    // the weights a cold round restarts from: after the tag stage, or the fresh model's
     let wInit: WeightMap | null = null;
+    let tagStageRecord: SeedRun['tag_stage'] = null;
     const initialWeights = async (): Promise<WeightMap> => {
       if (!wInit) {
         const fresh = await build(seed);
@@ -435,6 +459,19 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     };
     const m0 = await build(seed);
     if (o.method === 'lrp') config.lrp_depth ??= m0.config().lrpDepth;
+    if (tagStage) {
+      const r = await train(m0, datasetWith(new Set()), { ...cfgFor(-1), epochs: o.tagEpochs, minutes: undefined }, {
+        onEvent: (e) => {
+          if (e.type === 'epoch') log(`  [seed ${seed} tag stage] epoch ${e.epoch} step ${e.step}: tag ${e.tagLoss.toFixed(3)}`);
+        },
+      });
+      const ev = await evaluate(m0, testData, { heatScale: r.heatScale, heatNorm, withGivenTags: true });
+      wInit = m0.getWeights();
+      log(
+        `  tag stage: ${r.steps} steps in ${r.seconds.toFixed(0)} s (cpu ${r.cpuSeconds.toFixed(0)} s); test tag accuracy ${ev.tagAccuracy?.toFixed(3) ?? '–'}, mIoU ${ev.predicted.miou.toFixed(3)} (true tags ${ev.givenTags?.miou.toFixed(3) ?? '–'}) before any pixel label`,
+      );
+      tagStageRecord = { steps: r.steps, train_s: r.seconds, cpu_s: r.cpuSeconds, tag_accuracy: ev.tagAccuracy ?? null, miou: ev.predicted.miou, miou_given_tags: ev.givenTags?.miou ?? null };
+    }
     const first = await trainRound(m0, new Set(initial), 0, undefined, `seed ${seed} round 0`);
     const w0: WeightMap = m0.getWeights();
     m0.dispose();
@@ -442,7 +479,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       `  round 0 (lrp depth ${config.lrp_depth ?? '–'}): mIoU ${first.ev.predicted.miou.toFixed(3)}, heat loss ${first.r.final.segLoss.toFixed(3)} (uniform ${first.r.final.uniformSegLoss.toFixed(3)}), ${first.r.steps} steps in ${first.r.seconds.toFixed(0)} s`,
     );
 
-    const run: SeedRun = { curves: {}, picks: {}, rounds: {} };
+    const run: SeedRun = { curves: {}, picks: {}, rounds: {}, tag_stage: tagStageRecord };
     for (const strategy of o.strategies) {
       const model = await build(seed);
       model.setWeights(w0);

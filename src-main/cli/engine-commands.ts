@@ -407,7 +407,8 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
     .option('--minutes-per-round <m>', 'training budget per round', num('float', 0.05))
     .addOption(new Option('--budget-clock <c>', 'what --minutes-per-round measures: this process\'s CPU time (fair under load) or wall time').choices(['cpu', 'wall']).default('cpu'))
     .option('--epochs-per-round <n>', 'epochs per round (default 2 when neither is given)', num('int', 1))
-    .option('--cold', 'retrain from the initial weights every round (default: continue from the previous round)')
+    .option('--cold', 'restart every round from the same weights (after the tag stage, else the initial ones) instead of continuing from the previous round')
+    .option('--tag-epochs <n>', 'tag stage: first train this many epochs on the tags of every pool image (no pixel labels), shared by all strategies', num('int', 1))
     .addOption(new Option('--method <method>', 'segmenter').choices(METHODS).default('lrp'))
     .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
     .option('--size <px>', 'input size', num('int', 16), 128)
@@ -455,6 +456,7 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
         batch: o.batch as number,
         method: o.method as (typeof METHODS)[number],
         cold: Boolean(o.cold),
+        ...(o.tagEpochs !== undefined ? { tagEpochs: o.tagEpochs as number } : {}),
         ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
         ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
         ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
