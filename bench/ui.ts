@@ -22,10 +22,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
-import type { ClassInfo, ImagePage, ImageSummary, ProjectSummary } from '../src-shared/api.js';
+import type { ClassInfo, ImagePage, ProjectSummary } from '../src-shared/api.js';
 import { RecentProjects } from '../src-main/api/recent.js';
 import { startServer } from '../src-main/server/http.js';
 import { ProjectStore } from '../src-main/store/project.js';
+import { STUB_ROUTE, stubLargeGrid } from '../test/helpers/stub-grid.js';
 import { CHROMIUM, arg, buildRenderer, launchChromium, machineLine, median, quantile, r1 } from './browser.js';
 
 const VIEWPORT = { width: 1280, height: 800 };
@@ -121,32 +122,7 @@ async function brushStrokes(page: Page, strokes: number, moves: number): Promise
 }
 
 async function gridScroll(page: Page, url: string, real: ProjectSummary): Promise<{ median: number; p95: number; jump: number; steps: number }> {
-  const classes = [
-    { id: 1, name: 'cat', color: '#e6194b', position: 0, labelValue: 1, isBackground: false, taggedImages: 5000, labelledPixels: 123456 },
-    { id: 2, name: 'dog', color: '#3cb44b', position: 1, labelValue: 2, isBackground: false, taggedImages: 3334, labelledPixels: 0 },
-  ];
-  const summary: ProjectSummary = { ...real, images: GRID_TOTAL, taggedImages: 8334, labelledImages: 100, classes };
-  const thumb = await sharp({ create: { width: 256, height: 192, channels: 3, background: '#3060a0' } }).webp().toBuffer();
-  await page.route(/\/api\/(project\.summary|images\.list|images\.thumbnail)$/, async (route) => {
-    const method = new URL(route.request().url()).pathname.slice('/api/'.length);
-    if (method === 'project.summary') return route.fulfill({ json: { ok: true, result: summary } });
-    if (method === 'images.thumbnail') return route.fulfill({ body: thumb, contentType: 'application/octet-stream' });
-    const input = route.request().postDataJSON() as { offset?: number; limit?: number };
-    const offset = input.offset ?? 0;
-    const items: ImageSummary[] = [];
-    for (let i = offset; i < Math.min(GRID_TOTAL, offset + (input.limit ?? 100)); i++) {
-      items.push({
-        id: i + 1,
-        originalName: `img_${String(i).padStart(5, '0')}.jpg`,
-        width: 640,
-        height: 480,
-        status: 'active',
-        tags: i % 3 === 0 ? [] : [1],
-        labelledPixels: 0,
-      });
-    }
-    return route.fulfill({ json: { ok: true, result: { total: GRID_TOTAL, offset, items } } });
-  });
+  await stubLargeGrid(page, { total: GRID_TOTAL, real, thumb: { width: 256, height: 192, format: 'webp' } });
   await page.goto(url);
   await page.locator('[data-testid="image-card"][data-index="0"]').waitFor();
   const steps = Number(arg('grid-steps', '40'));
@@ -174,7 +150,7 @@ async function gridScroll(page: Page, url: string, real: ProjectSummary): Promis
     }
     return { times, jump };
   }, steps);
-  await page.unroute(/\/api\/(project\.summary|images\.list|images\.thumbnail)$/);
+  await page.unroute(STUB_ROUTE);
   return { median: median(result.times), p95: quantile(result.times, 0.95), jump: result.jump, steps };
 }
 

@@ -1,5 +1,5 @@
-import sharp from 'sharp';
-import type { ImageSummary, ProjectSummary } from '../../src-shared/api';
+import type { ProjectSummary } from '../../src-shared/api';
+import { stubLargeGrid } from '../helpers/stub-grid';
 import { expect, test } from './fixtures';
 
 /**
@@ -11,40 +11,15 @@ test('a 10,000-image grid fetches only visible pages and renders only visible ca
   const TOTAL = 10_000;
   const app = await heatseg.start();
   const real = await app.call<ProjectSummary>('project.summary');
-  const classes = [
-    { id: 1, name: 'cat', color: '#e6194b', position: 0, labelValue: 1, isBackground: false, taggedImages: 5000, labelledPixels: 123456 },
-    { id: 2, name: 'dog', color: '#3cb44b', position: 1, labelValue: 2, isBackground: false, taggedImages: 3334, labelledPixels: 0 },
-  ];
-  const summary: ProjectSummary = { ...real, images: TOTAL, taggedImages: 8334, labelledImages: 100, classes };
-  const thumb = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3060a0' } })
-    .png()
-    .toBuffer();
   const listOffsets: number[] = [];
   let thumbnails = 0;
-
-  await page.route(/\/api\/(project\.summary|images\.list|images\.thumbnail)$/, async (route) => {
-    const method = new URL(route.request().url()).pathname.slice('/api/'.length);
-    const input = route.request().postDataJSON() as { offset?: number; limit?: number; id?: number };
-    if (method === 'project.summary') return route.fulfill({ json: { ok: true, result: summary } });
-    if (method === 'images.thumbnail') {
-      thumbnails++;
-      return route.fulfill({ body: thumb, contentType: 'application/octet-stream' });
-    }
-    const offset = input.offset ?? 0;
-    listOffsets.push(offset);
-    const items: ImageSummary[] = [];
-    for (let i = offset; i < Math.min(TOTAL, offset + (input.limit ?? 100)); i++) {
-      items.push({
-        id: i + 1,
-        originalName: `img_${String(i).padStart(5, '0')}.jpg`,
-        width: 640,
-        height: 480,
-        status: 'active',
-        tags: i % 3 === 0 ? [] : i % 3 === 1 ? [1] : [1, 2],
-        labelledPixels: i % 100 === 0 ? 500 : 0,
-      });
-    }
-    return route.fulfill({ json: { ok: true, result: { total: TOTAL, offset, items } } });
+  await stubLargeGrid(page, {
+    total: TOTAL,
+    real,
+    tagsOf: (i) => (i % 3 === 0 ? [] : i % 3 === 1 ? [1] : [1, 2]),
+    labelledOf: (i) => (i % 100 === 0 ? 500 : 0),
+    onList: (offset) => listOffsets.push(offset),
+    onThumbnail: () => thumbnails++,
   });
 
   await page.goto(app.url);
