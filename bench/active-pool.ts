@@ -9,8 +9,11 @@
  *
  *   npx tsx bench/active-pool.ts LOG... [--strategies random,coverage]
  *   npx tsx bench/active-pool.ts --given-tags RESULT... (the mIoU with the true tags given, from result files)
+ *   npx tsx bench/active-pool.ts --results RESULT... [--given-tags] (either metric, from result files)
  * Default logs: bench/results/experiments/active-2026-11-26-*.log and the device run's logs; with
- * --given-tags: bench/results/active*.txt and the device run's JSON files.
+ * --given-tags: bench/results/active*.txt and the device run's JSON files. Result files must share
+ * their benchmark configuration (split, start, step, training per round, tag stage, …): a file that
+ * differs is refused, naming the setting.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -58,26 +61,53 @@ export function parseActiveLog(text: string, file: string, pool: Pool = new Map(
 }
 
 /**
- * The true-tags metric from result files: a `heatseg bench active` stdout (its last line is the JSON
- * result) or a `--seed-run-out` file. Only rounds that recorded `miou_given_tags` count.
+ * A metric from result files: a `heatseg bench active` stdout (its last line is the JSON result) or a
+ * `--seed-run-out` file; `given` (default): the mIoU with the true tags given (only rounds that
+ * recorded it count), `predicted`: the mIoU with the predicted tags. `configs` (shared across calls)
+ * holds the first file's configuration: a file whose benchmark settings differ is refused.
  */
-export function parseActiveResult(text: string, file: string, pool: Pool = new Map()): Pool {
+export function parseActiveResult(
+  text: string,
+  file: string,
+  pool: Pool = new Map(),
+  metric: 'given' | 'predicted' = 'given',
+  configs?: { first?: { file: string; config: Record<string, unknown> } },
+): Pool {
   const line = text.trim().split('\n').reverse().find((l) => l.startsWith('{'));
   if (!line) throw new Error(`${file}: no JSON result line`);
-  const r = JSON.parse(line) as { per_seed?: Record<string, { rounds: Record<string, Array<{ labelled: number; miou_given_tags?: number | null }>> }> };
+  const r = JSON.parse(line) as {
+    config?: Record<string, unknown>;
+    per_seed?: Record<string, { rounds: Record<string, Array<{ labelled: number; miou: number; miou_given_tags?: number | null }>> }>;
+  };
   if (!r.per_seed) throw new Error(`${file}: not a bench active result (no per_seed)`);
+  if (configs && r.config) {
+    if (!configs.first) configs.first = { file, config: r.config };
+    else {
+      const a = configs.first.config;
+      for (const key of new Set([...Object.keys(a), ...Object.keys(r.config)])) {
+        if (IGNORED_CONFIG.has(key)) continue;
+        const [x, y] = [JSON.stringify(a[key] ?? null), JSON.stringify(r.config[key] ?? null)];
+        if (x !== y) throw new Error(`${file}: its ${key} is ${y}, ${configs.first.file}'s is ${x}: runs of different benchmarks cannot be pooled`);
+      }
+    }
+  }
   for (const [seedText, run] of Object.entries(r.per_seed)) {
     const seed = Number(seedText);
     for (const [strategy, rounds] of Object.entries(run.rounds)) {
-      const pts = rounds.filter((x) => typeof x.miou_given_tags === 'number');
+      const pts = rounds
+        .map((x) => ({ labelled: x.labelled, v: metric === 'given' ? x.miou_given_tags : x.miou }))
+        .filter((x): x is { labelled: number; v: number } => typeof x.v === 'number');
       if (!pts.length) continue;
       if (pool.get(seed)?.has(strategy)) throw new Error(`${file}: seed ${seed} ${strategy} is already in the pool (from another file)`);
       if (!pool.has(seed)) pool.set(seed, new Map());
-      pool.get(seed)!.set(strategy, new Map(pts.map((x) => [x.labelled, x.miou_given_tags!])));
+      pool.get(seed)!.set(strategy, new Map(pts.map((x) => [x.labelled, x.v])));
     }
   }
   return pool;
 }
+
+/** Settings that may differ between pooled runs: where and how they ran, which strategies, file paths. */
+const IGNORED_CONFIG = new Set(['strategies', 'load_at_start', 'jobs', 'machine', 'pool', 'backbone', 'lrp_depth']);
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const stderr = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1) / xs.length));
@@ -88,6 +118,9 @@ function main(): void {
   const only = si >= 0 ? args.splice(si, 2)[1]!.split(',') : null;
   const gi = args.indexOf('--given-tags');
   const givenTags = gi >= 0 && args.splice(gi, 1).length > 0;
+  const ri = args.indexOf('--results');
+  const results = givenTags || (ri >= 0 && args.splice(ri, 1).length > 0);
+  if (results && !args.length && !givenTags) throw new Error('--results needs the result files to pool');
   let files = args;
   if (!files.length && givenTags) {
     const dev = 'bench/results/experiments/active-2026-11-26-device';
@@ -103,12 +136,17 @@ function main(): void {
     ].sort();
   }
   const pool: Pool = new Map();
-  for (const f of files) (givenTags ? parseActiveResult : parseActiveLog)(fs.readFileSync(f, 'utf8'), f, pool);
+  const configs = {};
+  for (const f of files) {
+    const text = fs.readFileSync(f, 'utf8');
+    if (results) parseActiveResult(text, f, pool, givenTags ? 'given' : 'predicted', configs);
+    else parseActiveLog(text, f, pool);
+  }
   const strategies = [...new Set([...pool.values()].flatMap((m) => [...m.keys()]))].filter((s) => !only || only.includes(s)).sort((a, b) =>
     a === 'random' ? -1 : b === 'random' ? 1 : a.localeCompare(b),
   );
   const counts = [...new Set([...pool.values()].flatMap((m) => [...m.values()].flatMap((p) => [...p.keys()])))].sort((a, b) => a - b);
-  console.log(`pooled bench active ${givenTags ? 'results' : 'logs'} (${files.length}): ${files.join(' ')}`);
+  console.log(`pooled bench active ${results ? 'results' : 'logs'} (${files.length}): ${files.join(' ')}`);
   console.log(`seeds: ${[...pool.keys()].sort((a, b) => a - b).join(' ')}`);
   console.log(`\nmean test mIoU (${givenTags ? 'true tags given' : 'predicted tags'}) ± standard error [seeds]; Δ: paired mean difference to random`);
   for (const s of strategies) {

@@ -53,4 +53,28 @@ describe('pooling bench active logs', () => {
     expect(() => parseActiveResult(stdout, 'again.txt', pool)).toThrow(/again\.txt: seed 3 random is already in the pool/);
     expect(() => parseActiveResult('no json here', 'x.txt')).toThrow(/x\.txt: no JSON result line/);
   });
+
+  it('reads the predicted-tag metric too, and refuses to pool runs of different benchmark settings', () => {
+    const result = (config: Record<string, unknown>, seed: string) =>
+      JSON.stringify({
+        config,
+        per_seed: { [seed]: { rounds: { random: [{ labelled: 5, miou: 0.3, miou_given_tags: 0.5 }, { labelled: 10, miou: 0.32, miou_given_tags: 0.55 }] } } },
+      });
+    const base = { start: 5, step: 5, epochs_per_round: 2, tag_epochs: 10, warm_start: false, machine: 'A', load_at_start: 1.2, pool: 'a/msrc21' };
+    const configs = {};
+    const pool = parseActiveResult(result(base, '1'), 'a.txt', new Map(), 'predicted', configs);
+    expect([...pool.get(1)!.get('random')!]).toEqual([
+      [5, 0.3],
+      [10, 0.32],
+    ]);
+    // where and how fast it ran may differ
+    parseActiveResult(result({ ...base, machine: 'B', load_at_start: 7, pool: 'msrc21' }, '2'), 'b.txt', pool, 'predicted', configs);
+    expect([...pool.keys()].sort()).toEqual([1, 2]);
+    // what was measured may not
+    expect(() => parseActiveResult(result({ ...base, tag_epochs: 0 }, '3'), 'c.txt', pool, 'predicted', configs)).toThrow(
+      /c\.txt: its tag_epochs is 0, a\.txt's is 10/,
+    );
+    expect(() => parseActiveResult(result({ ...base, warm_start: true }, '4'), 'd.txt', pool, 'predicted', configs)).toThrow(/warm_start/);
+    expect(pool.has(3)).toBe(false);
+  });
 });
