@@ -251,7 +251,7 @@ export const contract = {
   'suggest.list': op<SuggestResult>()(
     z
       .object({
-        strategy: z.enum(STRATEGIES).default('pixel-entropy'),
+        strategy: z.enum(STRATEGIES).default('coverage'),
         n: z.number().int().positive().max(1000).default(10),
       })
       .strict(),

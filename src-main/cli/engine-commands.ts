@@ -232,7 +232,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .command('suggest')
     .description('rank the images without pixel labels: which to label next (uses the latest completed run)')
     .argument('<project>', 'project folder')
-    .addOption(new Option('--strategy <s>', 'acquisition strategy').choices([...STRATEGIES]).default('pixel-entropy'))
+    .addOption(new Option('--strategy <s>', 'acquisition strategy').choices([...STRATEGIES]).default('coverage'))
     .option('-n <k>', 'how many to suggest', num('int', 1), 10)
     .option('--seed <k>', 'seed (random strategy)', num('int', 0), 1)
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))

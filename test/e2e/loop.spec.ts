@@ -191,7 +191,7 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await page.getByTestId('drawer-tab-queue').click();
   const list = page.getByTestId('suggest-item');
   await expect(list.first()).toBeVisible({ timeout: 60_000 });
-  await expect(page.getByTestId('suggest-strategy')).toHaveValue('pixel-entropy');
+  await expect(page.getByTestId('suggest-strategy')).toHaveValue('coverage');
   const listed = await list.evaluateAll((els) => els.map((el) => Number((el as HTMLElement).dataset.imageId)));
   expect(listed.length).toBe(6);
   for (const id of listed) expect(items.find((i) => i.id === id)!.labelledPixels).toBe(0);
@@ -201,6 +201,17 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await expect(canvas).not.toHaveAttribute('data-image-id', String(nextId), { timeout: 60_000 });
   const third = Number(await canvas.getAttribute('data-image-id'));
   expect(listed).toContain(third);
+  // N again: the next image of the same ranking, without ranking every image again
+  let rankings = 0;
+  const countRankings = (req: { url(): string }) => void (req.url().endsWith('/api/suggest.list') && rankings++);
+  page.on('request', countRankings);
+  await page.getByTestId('back-button').focus();
+  await page.keyboard.press('n');
+  await expect(canvas).not.toHaveAttribute('data-image-id', String(third), { timeout: 60_000 });
+  const fourth = Number(await canvas.getAttribute('data-image-id'));
+  expect(listed).toContain(fourth);
+  expect(rankings).toBe(0);
+  page.off('request', countRankings);
 
   // The help overlay lists the loop's keys.
   await page.keyboard.press('?');

@@ -11,22 +11,58 @@ import type { Strategy } from '../../../src-shared/acquisition';
 export type { Strategy };
 
 export const STRATEGIES: Array<{ value: Strategy; label: string; hint: string }> = [
+  // first and the default: the one that saved labels in bench active (docs/EXPERIMENTS.md)
+  { value: 'coverage', label: 'Class coverage', hint: 'Images of the classes with the fewest pixel labels so far, least certain first' },
   { value: 'pixel-entropy', label: 'Pixel entropy', hint: 'Images whose predicted masks are least certain' },
   { value: 'tag-entropy', label: 'Tag entropy', hint: 'Images whose tag probabilities are least certain' },
   { value: 'tag-margin', label: 'Tag margin', hint: 'Images with a tag close to the 0.5 decision' },
   { value: 'disagreement', label: 'Disagreement', hint: 'Images where the tag head and the mask disagree' },
-  { value: 'coverage', label: 'Class coverage', hint: 'Images of the classes with the fewest pixel labels so far, least certain first' },
   { value: 'diverse', label: 'Diverse', hint: 'Uncertain images unlike the ones already labelled' },
   { value: 'random', label: 'Random', hint: 'A random order (the baseline)' },
 ];
 
 export class SuggestState {
-  strategy = $state<Strategy>('pixel-entropy');
+  strategy = $state<Strategy>('coverage');
   result = $state.raw<SuggestResult | null>(null);
   busy = $state(false);
   error = $state('');
   private inflight: Promise<SuggestResult | null> | null = null;
   private inflightStrategy: Strategy | null = null;
+  /** Images "Next" has already opened from `result` (cleared whenever the ranking changes). */
+  private opened: number[] = [];
+  private openedFrom: SuggestResult | null = null;
+
+  /**
+   * The image "Next suggested image" opens: the best of the current ranking that is not the image
+   * on screen, was not opened from this ranking before, and still has no pixel labels (asked through
+   * `unlabelled`). Ranking every image is the slow part (it runs the model on each), so it is done
+   * again only when there is no ranking for this model and strategy yet, or when this one is used up.
+   */
+  async next(
+    currentId: number | undefined,
+    runId: number,
+    unlabelled: (id: number) => Promise<boolean>,
+  ): Promise<{ pick: SuggestResult['suggestions'][number] | null; result: SuggestResult | null }> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let r = this.result;
+      if (attempt === 1 || !r || r.runId !== runId || r.strategy !== this.strategy) {
+        r = await this.refresh();
+        if (!r) return { pick: null, result: null };
+      }
+      if (this.openedFrom !== r) {
+        this.opened = [];
+        this.openedFrom = r;
+      }
+      for (const s of r.suggestions) {
+        if (s.id === currentId || this.opened.includes(s.id)) continue;
+        if (!(await unlabelled(s.id))) continue;
+        this.opened.push(s.id);
+        return { pick: s, result: r };
+      }
+      if (attempt === 0 && r.suggestions.length === 0) return { pick: null, result: r };
+    }
+    return { pick: null, result: this.result };
+  }
 
   /** Ranks the images again (the same request is shared while it runs). */
   refresh(n = 20): Promise<SuggestResult | null> {
