@@ -2,7 +2,8 @@
  * Which classes an image's decoder shows, from its tag probabilities: the most probable first,
  * at most `maxClasses`, at least `minClasses` (the top-k fallback below the threshold), the rest
  * only from `threshold` up; returned sorted by class index. Pure (no TF.js): the training loss,
- * TF.js inference and the onnxruntime path all decode by this one rule.
+ * TF.js inference and the onnxruntime path all decode by this one rule (and size their input by
+ * `strideSide`).
  */
 export function decodeRule(
   probs: ArrayLike<number>,
@@ -15,4 +16,25 @@ export function decodeRule(
   const maxC = Math.max(opts.maxClasses, minC);
   const order = Array.from({ length: classes }, (_, c) => c).sort((a, b) => probs[offset + b]! - probs[offset + a]!);
   return order.filter((c, rank) => rank < maxC && (rank < minC || probs[offset + c]! >= opts.threshold)).sort((a, b) => a - b);
+}
+
+/** The app's defaults for showing a whole image (inference, suggestions, the ONNX path). */
+export const DECODE_DEFAULTS = { threshold: 0.5, minClasses: 1, maxClasses: 4 } as const;
+
+/** decodeRule with DECODE_DEFAULTS for whatever option is not given. */
+export function decodeWithDefaults(
+  probs: ArrayLike<number>,
+  classes: number,
+  opts: { threshold?: number; minClasses?: number; maxClasses?: number } = {},
+): number[] {
+  return decodeRule(probs, classes, {
+    threshold: opts.threshold ?? DECODE_DEFAULTS.threshold,
+    minClasses: opts.minClasses ?? DECODE_DEFAULTS.minClasses,
+    maxClasses: opts.maxClasses ?? DECODE_DEFAULTS.maxClasses,
+  });
+}
+
+/** An input side for an image side of `length` px: the nearest multiple of the encoder's stride, at least `min` (and one stride). */
+export function strideSide(length: number, stride: number, min = 0): number {
+  return Math.max(stride, min, Math.round(length / stride) * stride);
 }

@@ -8,7 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
-import { type HeatNorm, heatLogits, predictedDecodeClasses } from './losses.js';
+import { decodeWithDefaults, strideSide } from './decode-rule.js';
+import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
 
 export interface PredictOptions {
@@ -43,8 +44,8 @@ export interface Prediction {
 }
 
 export function inputTensor(s: Sample, stride: number): tf.Tensor4D {
-  const h = Math.max(stride, Math.round(s.height / stride) * stride);
-  const w = Math.max(stride, Math.round(s.width / stride) * stride);
+  const h = strideSide(s.height, stride);
+  const w = strideSide(s.width, stride);
   return tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(s.rgb, (v) => v / 255), [1, s.height, s.width, 3]);
     return h === s.height && w === s.width ? x : tf.image.resizeBilinear(x, [h, w], false, true);
@@ -67,8 +68,7 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
       logits.dispose();
       if (opts.givenTags && opts.givenTags.length) classes = [...opts.givenTags].sort((a, b) => a - b);
       else {
-        const plan = predictedDecodeClasses(tagProbs, 1, C, { threshold: opts.threshold ?? 0.5, minClasses: opts.minClasses ?? 1, maxClasses: opts.maxClasses ?? 4 });
-        classes = Array.from(plan.decodeClasses).filter((c) => c >= 0);
+        classes = decodeWithDefaults(tagProbs, C, opts);
       }
     }
     const out = tf.tidy(() => {

@@ -18,7 +18,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { decodeToWorking } from './data.js';
-import { decodeRule } from './decode-rule.js';
+import { decodeWithDefaults, strideSide } from './decode-rule.js';
 import type { Prediction } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 
@@ -164,8 +164,8 @@ export function onnxInput(
   info: Pick<OnnxModelInfo, 'stride' | 'minSize' | 'dynamicSize' | 'inputSize'>,
 ): { data: Float32Array; height: number; width: number } {
   const [sh, sw] = info.stride;
-  const h = info.dynamicSize ? Math.max(sh, info.minSize[0], Math.round(img.height / sh) * sh) : info.inputSize;
-  const w = info.dynamicSize ? Math.max(sw, info.minSize[1], Math.round(img.width / sw) * sw) : info.inputSize;
+  const h = info.dynamicSize ? strideSide(img.height, sh, info.minSize[0]) : info.inputSize;
+  const w = info.dynamicSize ? strideSide(img.width, sw, info.minSize[1]) : info.inputSize;
   const n = img.width * img.height;
   const planar = new Float32Array(3 * n);
   for (let p = 0; p < n; p++) for (let c = 0; c < 3; c++) planar[c * n + p] = img.rgb[p * 3 + c]! / 255;
@@ -177,7 +177,7 @@ export function decodeClassList(
   probs: ArrayLike<number>,
   opts: { threshold?: number; minClasses?: number; maxClasses?: number } = {},
 ): number[] {
-  return decodeRule(probs, probs.length, { threshold: opts.threshold ?? 0.5, minClasses: opts.minClasses ?? 1, maxClasses: opts.maxClasses ?? 4 });
+  return decodeWithDefaults(probs, probs.length, opts);
 }
 
 /**
