@@ -119,7 +119,8 @@ function main(): void {
   const gi = args.indexOf('--given-tags');
   const givenTags = gi >= 0 && args.splice(gi, 1).length > 0;
   const ri = args.indexOf('--results');
-  const results = givenTags || (ri >= 0 && args.splice(ri, 1).length > 0);
+  const resultsFlag = ri >= 0 && args.splice(ri, 1).length > 0;
+  const results = givenTags || resultsFlag;
   if (results && !args.length && !givenTags) throw new Error('--results needs the result files to pool');
   let files = args;
   if (!files.length && givenTags) {
@@ -187,6 +188,14 @@ function main(): void {
       const n = labelsToReach(curves[s]!, target);
       out[s] = n;
       console.log(`  ${s.padEnd(14)} ${n === null ? 'never' : n.toFixed(1)}${n === null ? '' : `  saving ${((1 - n / last) * 100).toFixed(1)} %`}`);
+    }
+    const own = out.random;
+    if (own !== null && own !== undefined && own < last) {
+      console.log(`  (random's mean curve is not monotonic: it first reaches its final value at ${own.toFixed(1)} labelled images;`);
+      for (const s of strategies.filter((x) => x !== 'random')) {
+        const n = out[s];
+        if (n !== null && n !== undefined) console.log(`   ${s} needs ${((1 - n / own) * 100).toFixed(1)} % fewer than that)`);
+      }
     }
     summary.push({ seeds, up_to: last, curves, reach_random_final: out });
   }
