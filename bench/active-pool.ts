@@ -10,6 +10,7 @@
  *   npx tsx bench/active-pool.ts LOG... [--strategies random,coverage]
  *   npx tsx bench/active-pool.ts --given-tags RESULT... (the mIoU with the true tags given, from result files)
  *   npx tsx bench/active-pool.ts --results RESULT... [--given-tags] (either metric, from result files)
+ *   … [--plot FILE.svg [--title 'first line\nsecond line']] (the pooled curves of the most labels)
  * Default logs: bench/results/experiments/active-2026-11-26-*.log and the device run's logs; with
  * --given-tags: bench/results/active*.txt and the device run's JSON files. Result files must share
  * their benchmark configuration (split, start, step, training per round, tag stage, …): a file that
@@ -17,7 +18,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { labelsToReach, type Curve } from './active.js';
+import { labelsToReach, learningCurveSvg, type Curve } from './active.js';
 
 type Points = Map<number, number>; // labelled → mIoU
 /** seed → strategy → points */
@@ -118,6 +119,11 @@ function main(): void {
   const only = si >= 0 ? args.splice(si, 2)[1]!.split(',') : null;
   const gi = args.indexOf('--given-tags');
   const givenTags = gi >= 0 && args.splice(gi, 1).length > 0;
+  const pi = args.indexOf('--plot');
+  const plotFile = pi >= 0 ? args.splice(pi, 2)[1] : undefined;
+  if (pi >= 0 && !plotFile) throw new Error('--plot needs a file name');
+  const ti = args.indexOf('--title');
+  const title = ti >= 0 ? args.splice(ti, 2)[1] : undefined;
   const ri = args.indexOf('--results');
   const resultsFlag = ri >= 0 && args.splice(ri, 1).length > 0;
   const results = givenTags || resultsFlag;
@@ -198,6 +204,16 @@ function main(): void {
       }
     }
     summary.push({ seeds, up_to: last, curves, reach_random_final: out });
+    if (plotFile && summary.length === 1) {
+      // the first (longest) pooled curves
+      const metricName = givenTags ? 'true tags given' : 'predicted tags';
+      const head = title ? `${title.replace(/\\n/g, '\n')}\n` : '';
+      fs.writeFileSync(
+        plotFile,
+        learningCurveSvg(curves, { title: `${head}mean over seeds ${seeds.join(', ')}`, reference: target, yLabel: `test mIoU (${metricName})` }),
+      );
+      console.log(`plot: ${plotFile}`);
+    }
   }
   console.log(JSON.stringify(summary));
 }

@@ -233,7 +233,7 @@ export function learningCurveSvg(
 ): string {
   const W = 720,
     H = 440;
-  const m = { l: 64, r: 180, t: 40, b: 52 };
+  const m = { l: 64, r: 180, t: 24 + 16 * Math.max(1, (opts.title ?? '').split('\n').filter(Boolean).length), b: 52 };
   const pw = W - m.l - m.r,
     ph = H - m.t - m.b;
   const pts = Object.values(curves).flat();
@@ -258,9 +258,14 @@ export function learningCurveSvg(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
   );
   o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  if (opts.title) o.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">${esc(opts.title)}</text>`);
+  // a title may have several lines ('\n')
+  (opts.title ?? '').split('\n').filter(Boolean).forEach((line, i) => {
+    o.push(`<text x="${W / 2}" y="${18 + 16 * i}" text-anchor="middle" font-size="14">${esc(line)}</text>`);
+  });
   // grid and y ticks
-  const yDec = Math.max(0, -Math.floor(Math.log10(yStep) + 1e-9));
+  // decimals that show every tick exactly (a step of 0.025 needs three)
+  const mag = Math.floor(Math.log10(yStep) + 1e-9);
+  const yDec = Math.max(0, -mag + (Number.isInteger(Math.round((yStep / 10 ** mag) * 1e6) / 1e6) ? 0 : 1));
   for (let y = y0; y <= y1 + yStep / 2; y += yStep) {
     o.push(`<line x1="${m.l}" y1="${f(sy(y))}" x2="${m.l + pw}" y2="${f(sy(y))}" stroke="#e6e6e6"/>`);
     o.push(`<line x1="${m.l - 5}" y1="${f(sy(y))}" x2="${m.l}" y2="${f(sy(y))}" stroke="black"/>`);
@@ -661,7 +666,9 @@ function summarise(o: ActiveOptions, perSeed: Record<string, SeedRun>, config: R
   let plot: string | null = null;
   if (o.plot) {
     fs.mkdirSync(path.dirname(path.resolve(o.plot)), { recursive: true });
-    const title = `Active learning: ${path.basename(path.resolve(o.pool))}, ${o.method}, ${o.backbone === 'small' ? 'small' : path.basename(o.backbone)} ${o.size} px, ${o.labels}, ${seedsText}`;
+    const perRound = o.minutesPerRound !== undefined ? `${o.minutesPerRound} min` : `${o.epochsPerRound ?? 2} ep`;
+    const design = `${o.tagEpochs ? `tag stage ${o.tagEpochs} ep, ` : ''}${perRound}/round ${o.cold ? 'restarted' : 'continued'}`;
+    const title = `Active learning: ${path.basename(path.resolve(o.pool))}, ${o.method}, ${o.backbone === 'small' ? 'small' : path.basename(o.backbone)} ${o.size} px, ${o.labels},\n${design}, ${seedsText}`;
     fs.writeFileSync(o.plot, learningCurveSvg(curves, { title, reference: randomFinal }));
     plot = path.resolve(o.plot);
     const givenPlot = plot.replace(/(\.svg)?$/i, '-given-tags.svg');

@@ -100,6 +100,28 @@ describe('bench active helpers', () => {
     expect(pts[0]![0]![0]).toBe(pts[1]![0]![0]);
     expect(pts[1]![1]![1]).toBeLessThan(pts[0]![1]![1]!);
   });
+
+  it('learningCurveSvg labels every y tick exactly and draws a title of several lines', () => {
+    const svg = learningCurveSvg(
+      {
+        random: [
+          [5, 0.509],
+          [30, 0.615],
+        ],
+        coverage: [
+          [5, 0.509],
+          [30, 0.641],
+        ],
+      },
+      { title: 'line one,\nline two' },
+    );
+    const ticks = [...svg.matchAll(/text-anchor="end">([\d.]+)</g)].map((m) => m[1]!);
+    // a 0.025 step: 0.525 must not print as 0.53
+    expect(ticks).toContain('0.525');
+    for (const t of ticks) expect(Number(t).toFixed(3)).toBe(t);
+    expect(svg).toContain('>line one,</text>');
+    expect(svg).toContain('>line two</text>');
+  });
 });
 
 describe('heatseg bench active (shapes, small backbone)', () => {
