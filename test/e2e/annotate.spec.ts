@@ -409,7 +409,10 @@ test('bulk tagging in the grid, and class rename, recolour, reorder and delete w
   await poll(async () => (await app.call<ClassInfo[]>('classes.list'))[0]!.color).toBe('#123456');
   await items.nth(0).getByTestId('class-down').click();
   await poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['dog', 'kitten']);
-  // Drag to reorder: kitten's grip dropped on the first row moves it back to the top.
+  // Drag to reorder: kitten's grip dropped on the first row moves it back to the top. The list must
+  // show the new order and the grips be draggable again (not while the previous update is running).
+  await expect(items.nth(1).getByTestId('class-rename')).toHaveValue('kitten');
+  await expect(items.nth(1).getByTestId('class-grip')).toHaveAttribute('draggable', 'true');
   await items.nth(1).getByTestId('class-grip').dragTo(items.nth(0));
   await poll(async () => (await app.call<ClassInfo[]>('classes.list')).map((c) => c.name)).toEqual(['kitten', 'dog']);
   await expect(items.nth(0).getByTestId('class-rename')).toHaveValue('kitten');
