@@ -233,7 +233,9 @@ export function learningCurveSvg(
 ): string {
   const W = 720,
     H = 440;
-  const m = { l: 64, r: 180, t: 24 + 16 * Math.max(1, (opts.title ?? '').split('\n').filter(Boolean).length), b: 52 };
+  // a title may have several lines ('\n')
+  const titleLines = (opts.title ?? '').split('\n').filter(Boolean);
+  const m = { l: 64, r: 180, t: 24 + 16 * Math.max(1, titleLines.length), b: 52 };
   const pw = W - m.l - m.r,
     ph = H - m.t - m.b;
   const pts = Object.values(curves).flat();
@@ -258,8 +260,7 @@ export function learningCurveSvg(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
   );
   o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  // a title may have several lines ('\n')
-  (opts.title ?? '').split('\n').filter(Boolean).forEach((line, i) => {
+  titleLines.forEach((line, i) => {
     o.push(`<text x="${W / 2}" y="${18 + 16 * i}" text-anchor="middle" font-size="14">${esc(line)}</text>`);
   });
   // grid and y ticks

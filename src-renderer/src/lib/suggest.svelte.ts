@@ -43,12 +43,14 @@ export class SuggestState {
     runId: number,
     unlabelled: (id: number) => Promise<boolean>,
   ): Promise<{ pick: SuggestResult['suggestions'][number] | null; result: SuggestResult | null }> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let r = this.result;
-      if (attempt === 1 || !r || r.runId !== runId || r.strategy !== this.strategy) {
-        r = await this.refresh();
-        if (!r) return { pick: null, result: null };
-      }
+    let r = this.result;
+    // a ranking made by this call is never made again by it: used up, it means nothing is left
+    let fresh = false;
+    if (!r || r.runId !== runId || r.strategy !== this.strategy) {
+      r = await this.refresh();
+      fresh = true;
+    }
+    while (r) {
       if (this.openedFrom !== r) {
         this.opened = [];
         this.openedFrom = r;
@@ -59,9 +61,11 @@ export class SuggestState {
         this.opened.push(s.id);
         return { pick: s, result: r };
       }
-      if (attempt === 0 && r.suggestions.length === 0) return { pick: null, result: r };
+      if (fresh) return { pick: null, result: r };
+      r = await this.refresh();
+      fresh = true;
     }
-    return { pick: null, result: this.result };
+    return { pick: null, result: null };
   }
 
   /** Ranks the images again (the same request is shared while it runs). */
