@@ -16,11 +16,11 @@ CREATE TABLE runs (
 CREATE TABLE predictions (
   run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
   image_id   INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
-  tag_probs  TEXT    NOT NULL,   -- JSON {class_id: probability}
-  mask       BLOB,               -- zlib-u8 raster of label values (argmax)
-  heatmaps   BLOB,               -- zlib float16/uint8 per-class maps, format in heatmaps_format
+  tag_probs  TEXT    NOT NULL,   -- JSON {classIds (decoded classes), tagProbs {class_id: probability}, width, height}
+  mask       BLOB,               -- zlib u8 raster of label values (argmax over the decoded classes)
+  heatmaps   BLOB,               -- zlib u8 raster of the winning class's confidence (heatmaps_format 'confidence-u8')
   heatmaps_format TEXT,
-  score      REAL,               -- acquisition score for active learning
+  score      REAL,               -- unused (always NULL): acquisition scores are computed per request, not cached
   created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   PRIMARY KEY (run_id, image_id)
 ) WITHOUT ROWID;

@@ -3,7 +3,8 @@
  * registerFastWasmKernels() is idempotent; the stock configs it replaces are kept so that the
  * benchmark (and tests) can switch back and compare.
  */
-import { findBackend, getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
+import { findBackend, getKernel, registerKernel, unregisterKernel, version_core, type KernelConfig } from '@tensorflow/tfjs';
+import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d_backprop';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise_backprop';
 import { castConfig, identityConfig, setIdentityFallbacks } from './identity';
@@ -29,6 +30,24 @@ export const FAST_WASM_KERNELS: readonly KernelConfig[] = [
   castConfig,
 ];
 
+/**
+ * The tfjs release these kernels were verified against. They reach into private wasm-backend
+ * internals (dataIdMap, makeOutput at an offset, disposeData), which any release may change.
+ */
+export const VERIFIED_TFJS_VERSION = '4.22.0';
+
+/** Throws a clear error unless the installed tfjs-core and tfjs-backend-wasm are the verified release. */
+export function checkKernelTfjsVersion(installed = { core: version_core, wasm: version_wasm }): void {
+  const wrong = Object.entries(installed).filter(([, v]) => v !== VERIFIED_TFJS_VERSION);
+  if (wrong.length === 0) return;
+  const found = wrong.map(([pkg, v]) => `tfjs-${pkg === 'core' ? 'core' : 'backend-wasm'} ${v}`).join(', ');
+  throw new Error(
+    `heatseg's wasm training kernels were verified against tfjs ${VERIFIED_TFJS_VERSION} and use its private ` +
+      `wasm-backend internals, but ${found} is installed; install @tensorflow/tfjs@${VERIFIED_TFJS_VERSION} and ` +
+      `@tensorflow/tfjs-backend-wasm@${VERIFIED_TFJS_VERSION} (package.json pins them), or re-verify the kernels (test/unit/engine/kernels.test.ts)`,
+  );
+}
+
 let registered = false;
 /** Stock wasm configs replaced by ours (absent key: wasm has no such kernel). */
 const stock = new Map<string, KernelConfig>();
@@ -47,6 +66,7 @@ function swapIn(config: KernelConfig): void {
  */
 export function registerFastWasmKernels(): void {
   if (registered) return;
+  checkKernelTfjsVersion();
   for (const config of FAST_WASM_KERNELS) {
     const current = getKernel(config.kernelName, 'wasm');
     if (current != null && current !== config) stock.set(config.kernelName, current);

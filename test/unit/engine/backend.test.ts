@@ -6,7 +6,12 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { backendInfo, backendName, initBackend } from '../../../src-main/engine/backend';
-import { FAST_WASM_KERNELS, registerFastWasmKernels } from '../../../src-main/engine/kernels/index';
+import {
+  FAST_WASM_KERNELS,
+  VERIFIED_TFJS_VERSION,
+  checkKernelTfjsVersion,
+  registerFastWasmKernels,
+} from '../../../src-main/engine/kernels/index';
 
 function installed(pkg: string): boolean {
   try {
@@ -98,5 +103,19 @@ describe('initBackend', () => {
     expect(l1).toBeLessThan(l0);
     tf.dispose([w, x]);
     opt.dispose();
+  });
+});
+
+describe('checkKernelTfjsVersion', () => {
+  it('accepts the installed tfjs (the pinned, verified release)', () => {
+    expect(tf.version_core).toBe(VERIFIED_TFJS_VERSION);
+    expect(() => checkKernelTfjsVersion()).not.toThrow();
+  });
+
+  it('fails fast naming the package, the version found and the verified one', () => {
+    expect(() => checkKernelTfjsVersion({ core: VERIFIED_TFJS_VERSION, wasm: '4.23.0' })).toThrow(
+      /verified against tfjs 4\.22\.0.*tfjs-backend-wasm 4\.23\.0 is installed/,
+    );
+    expect(() => checkKernelTfjsVersion({ core: '5.0.0', wasm: '5.0.0' })).toThrow(/tfjs-core 5\.0\.0, tfjs-backend-wasm 5\.0\.0/);
   });
 });
