@@ -1,11 +1,13 @@
 /**
  * Export of a project's trained segmenter (CLI `heatseg export` and the app's export dialog):
- * the self-contained heatseg model folder, or ONNX (docs/ONNX.md). Everything is written to
- * OUT.partial and renamed at the end; on any error the partial folder is removed, so an export
- * never looks valid unless it is whole.
+ * the self-contained heatseg model folder, or ONNX (docs/ONNX.md). Everything is written to a fresh
+ * temporary folder beside OUT (`.OUT.heatseg-tmp-XXXXXX`, made by mkdtemp, so it cannot be the
+ * user's) and renamed at the end; on any error that folder — and nothing else — is removed, so an
+ * export never looks valid unless it is whole.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { tempDirBeside } from '../safe-fs.js';
 import type { ProjectStore } from '../store/project.js';
 
 export interface ExportRunResult {
@@ -26,10 +28,10 @@ export async function exportRun(store: ProjectStore, outDir: string, opts: { for
   if (!run.checkpoint_dir || !fs.existsSync(path.join(src, 'heatseg-model.json'))) throw new Error(`run ${run.id}: its model folder ${src} is missing`);
   if (fs.existsSync(outDir) && fs.readdirSync(outDir).length) throw new Error(`${outDir} exists and is not empty; choose a new folder`);
   const out = path.resolve(outDir);
-  const tmp = `${out}.partial`;
+  let tmp: string | null = null;
   let what = '';
   try {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    tmp = tempDirBeside(out);
     if (opts.format === 'onnx') {
       // Loaded only here: the graph builder is plain JavaScript, but its module graph reaches tfjs.
       const { exportOnnx } = await import('./onnx-export.js');
@@ -42,7 +44,7 @@ export async function exportRun(store: ProjectStore, outDir: string, opts: { for
     fs.renameSync(tmp, out);
   } catch (e) {
     try {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     } catch {
       // nothing can exist where the folder could not be made
     }

@@ -3,12 +3,14 @@
  *   heatseg-model.json  classes, colours, input size, normalisation, method, backbone, heatmap
  *                       temperature, training summary, metrics, and the weight manifest
  *   weights.bin         float32 little-endian tensors, in manifest order
- * Written into `<dir>.partial` and renamed into place, so a killed run never leaves a folder that
- * looks complete.
+ * Written into a fresh temporary folder beside it (safe-fs.ts) and renamed into place, so a killed
+ * run never leaves a folder that looks complete, and nothing of the user's is ever replaced.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { FileError, describeIssues, readJsonFile } from '../json-file.js';
+import { onlyHolds, tempDirBeside } from '../safe-fs.js';
 import { loadSegmenter, parseSegmenterConfig, type Segmenter, type SegmenterConfig, type WeightMap } from './models/index.js';
 
 export const MODEL_FILE = 'heatseg-model.json';
@@ -58,26 +60,38 @@ export const INFERENCE_NOTE =
 
 export function saveModel(dir: string, model: Segmenter, meta: Omit<ModelMeta, 'format' | 'version' | 'createdAt' | 'inference'>): void {
   const abs = path.resolve(dir);
-  const tmp = `${abs}.partial`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  const weights = model.getWeights();
-  const manifest: Array<{ name: string; shape: number[]; offset: number }> = [];
-  let offset = 0;
-  for (const [name, w] of Object.entries(weights)) {
-    manifest.push({ name, shape: w.shape, offset });
-    offset += w.data.length * 4;
+  // Replaces only a model folder heatseg wrote (its two files, nothing else).
+  if (fs.existsSync(abs) && !onlyHolds(abs, [MODEL_FILE, WEIGHTS_FILE])) {
+    throw new Error(`${abs} exists and holds files heatseg did not write there; not replacing it (choose a new folder)`);
   }
-  const buf = Buffer.alloc(offset);
-  for (const m of manifest) {
-    const w = weights[m.name]!;
-    for (let i = 0; i < w.data.length; i++) buf.writeFloatLE(w.data[i]!, m.offset + i * 4);
+  const tmp = tempDirBeside(abs);
+  try {
+    const weights = model.getWeights();
+    const manifest: Array<{ name: string; shape: number[]; offset: number }> = [];
+    let offset = 0;
+    for (const [name, w] of Object.entries(weights)) {
+      manifest.push({ name, shape: w.shape, offset });
+      offset += w.data.length * 4;
+    }
+    const buf = Buffer.alloc(offset);
+    for (const m of manifest) {
+      const w = weights[m.name]!;
+      for (let i = 0; i < w.data.length; i++) buf.writeFloatLE(w.data[i]!, m.offset + i * 4);
+    }
+    fs.writeFileSync(path.join(tmp, WEIGHTS_FILE), buf);
+    const json = { format: 'heatseg-model', version: 1, ...meta, inference: INFERENCE_NOTE, createdAt: new Date().toISOString(), segmenter: model.config(), weights: manifest };
+    fs.writeFileSync(path.join(tmp, MODEL_FILE), JSON.stringify(json, null, 1));
+    if (fs.existsSync(abs)) {
+      // The previous version of this model (checked above to be heatseg's) moves aside, then goes.
+      const old = `${tmp}-old`;
+      fs.renameSync(abs, old);
+      fs.renameSync(tmp, abs);
+      fs.rmSync(old, { recursive: true, force: true });
+    } else fs.renameSync(tmp, abs);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
   }
-  fs.writeFileSync(path.join(tmp, WEIGHTS_FILE), buf);
-  const json = { format: 'heatseg-model', version: 1, ...meta, inference: INFERENCE_NOTE, createdAt: new Date().toISOString(), segmenter: model.config(), weights: manifest };
-  fs.writeFileSync(path.join(tmp, MODEL_FILE), JSON.stringify(json, null, 1));
-  if (fs.existsSync(abs)) fs.rmSync(abs, { recursive: true });
-  fs.renameSync(tmp, abs);
 }
 
 export interface LoadedModel {
@@ -92,14 +106,8 @@ export function readModelMeta(dir: string): ModelMeta & { segmenter: unknown; we
     const partial = fs.existsSync(`${path.resolve(dir)}.partial`) ? ' (an unfinished model was found beside it: its training did not complete)' : '';
     throw new Error(`${dir} is not a heatseg model: ${MODEL_FILE} is missing${partial}`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
-  const r = metaSchema.safeParse(json);
-  if (!r.success) throw new Error(`${file}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const r = metaSchema.safeParse(readJsonFile(file));
+  if (!r.success) throw new FileError(file, describeIssues(r.error.issues));
   return r.data as ModelMeta & { segmenter: unknown; weights: Array<{ name: string; shape: number[]; offset: number }> };
 }
 

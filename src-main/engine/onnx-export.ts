@@ -21,10 +21,12 @@
  * convolutions of stride 1, hence for the small encoder and darknet-tiny): then any H, W that are
  * multiples of the encoder stride work. Otherwise they are fixed to the training size.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
+import { TEMP_MARK } from '../safe-fs.js';
 import { readModelMeta, readModelWeights } from './model-io.js';
 import { parseSegmenterConfig, type EncoderLayer, type SegmenterConfig, type WeightEntry, type WeightMap } from './models/index.js';
 
@@ -667,16 +669,30 @@ function checkLayerTypes(modelDir: string, segmenter: unknown): void {
  */
 function writeAllOrNothing(files: Array<{ final: string; data: Uint8Array | string }>): void {
   const placed: string[] = [];
-  const temps = files.map((f) => `${f.final}.partial`);
+  // Unique temporary names, created exclusively: an existing file is never written over or removed.
+  const tag = `${TEMP_MARK}${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const temps = files.map((f) => `${f.final}${tag}`);
+  const created: string[] = [];
+  const existing = files.find((f) => fs.existsSync(f.final));
+  if (existing) throw new Error(`${existing.final} already exists; not replacing it (choose a new folder)`);
   try {
     fs.mkdirSync(path.dirname(files[0]!.final), { recursive: true });
-    files.forEach((f, i) => fs.writeFileSync(temps[i]!, f.data));
+    files.forEach((f, i) => {
+      try {
+        fs.writeFileSync(temps[i]!, f.data, { flag: 'wx' });
+      } catch (e) {
+        // EEXIST: the name was someone else's, leave it; any other error: ours, half-written.
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') created.push(temps[i]!);
+        throw e;
+      }
+      created.push(temps[i]!);
+    });
     files.forEach((f, i) => {
       fs.renameSync(temps[i]!, f.final);
       placed.push(f.final);
     });
   } catch (e) {
-    for (const t of [...temps, ...placed]) {
+    for (const t of [...created, ...placed]) {
       try {
         fs.rmSync(t, { force: true });
       } catch {

@@ -1,9 +1,9 @@
 /** Output files of `heatseg predict`: an indexed-PNG mask in the class colours and a heatmap PNG. */
 import fs from 'node:fs';
-import path from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import sharp from 'sharp';
 import { hexToRgb } from '../../src-shared/colors.js';
+import { writeNewFilesUnique } from '../safe-fs.js';
 
 /** A compact "inferno"-like ramp: black → purple → orange → yellow. */
 function heatColor(t: number): [number, number, number] {
@@ -22,7 +22,13 @@ function heatColor(t: number): [number, number, number] {
   return [0, 1, 2].map((c) => Math.round(a[c]! + (b[c]! - a[c]!) * f)) as [number, number, number];
 }
 
-/** The two files `heatseg predict` writes per image (TF.js or ONNX): indexed-PNG mask in the class colours and the winning probability as a heatmap. */
+/**
+ * The two files `heatseg predict` writes per image (TF.js or ONNX): indexed-PNG mask in the class
+ * colours and the winning probability as a heatmap, named `<stem>.png` and `<stem>.heatmap.png`.
+ * Files are created exclusively: when either name is taken (an input image in the output folder,
+ * an earlier output, another input with the same name from a different folder) the pair becomes
+ * `<stem>~2…`, so nothing that exists is ever written over. Returns where each went.
+ */
 export async function writePredictionPngs(
   outDir: string,
   stem: string,
@@ -30,9 +36,8 @@ export async function writePredictionPngs(
   colors: string[],
 ): Promise<{ mask: string; heatmap: string }> {
   const palette = colors.map((c) => hexToRgb(c));
-  const maskFile = path.join(outDir, `${stem}.png`);
   const fullPalette = Array.from({ length: 256 }, (_, k) => palette[k] ?? [0, 0, 0]);
-  fs.writeFileSync(maskFile, encodePng({ width: p.width, height: p.height, data: p.mask, channels: 1, depth: 8, palette: fullPalette }));
+  const maskPng = encodePng({ width: p.width, height: p.height, data: p.mask, channels: 1, depth: 8, palette: fullPalette });
   const K = p.classes.length;
   const rgb = Buffer.alloc(p.width * p.height * 3);
   for (let q = 0; q < p.width * p.height; q++) {
@@ -43,9 +48,13 @@ export async function writePredictionPngs(
     rgb[q * 3 + 1] = col[1];
     rgb[q * 3 + 2] = col[2];
   }
-  const heatFile = path.join(outDir, `${stem}.heatmap.png`);
-  await sharp(rgb, { raw: { width: p.width, height: p.height, channels: 3 } })
+  const heatPng = await sharp(rgb, { raw: { width: p.width, height: p.height, channels: 3 } })
     .png()
-    .toFile(heatFile);
-  return { mask: maskFile, heatmap: heatFile };
+    .toBuffer();
+  fs.mkdirSync(outDir, { recursive: true });
+  const [mask, heatmap] = writeNewFilesUnique(outDir, stem, [
+    { suffix: '.png', data: maskPng },
+    { suffix: '.heatmap.png', data: heatPng },
+  ]);
+  return { mask: mask!, heatmap: heatmap! };
 }

@@ -1,0 +1,85 @@
+/** Issue 11, items 1–2: heatseg never writes over or deletes a file it did not create. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { exportRun } from '../../src-main/engine/export-run';
+import { saveModel } from '../../src-main/engine/model-io';
+import type { Segmenter } from '../../src-main/engine/models/index';
+import { writePredictionPngs } from '../../src-main/engine/prediction-png';
+import { ProjectStore } from '../../src-main/store/project';
+import { tmpDir } from '../helpers/tmp';
+
+/** A project whose run 1 is completed with a (fake) model folder: enough for a heatseg-format export. */
+function projectWithFakeRun(): { store: ProjectStore; modelDir: string } {
+  const store = ProjectStore.create(path.join(tmpDir(), 'p'));
+  const run = store.createRun('lrp', 'small', {});
+  const modelDir = path.join(store.dir, run.checkpoint_dir!);
+  fs.mkdirSync(modelDir, { recursive: true });
+  fs.writeFileSync(path.join(modelDir, 'heatseg-model.json'), '{"format":"heatseg-model"}');
+  fs.writeFileSync(path.join(modelDir, 'weights.bin'), Buffer.alloc(8));
+  store.finishRun(run.id, 'completed', { keepCheckpoint: true });
+  return { store, modelDir };
+}
+
+function heatsegTemps(dir: string): string[] {
+  return fs.readdirSync(dir).filter((f) => f.includes('.heatseg-tmp-'));
+}
+
+describe('export (heatseg export, model.export) never touches what heatseg did not create', () => {
+  it('leaves an unrelated OUT.partial folder alone, on success and on failure', async () => {
+    const { store } = projectWithFakeRun();
+    const parent = tmpDir();
+    const out = path.join(parent, 'model');
+    fs.mkdirSync(`${out}.partial`);
+    fs.writeFileSync(path.join(`${out}.partial`, 'precious.txt'), 'mine');
+    const r = await exportRun(store, out, { format: 'heatseg' });
+    expect(r.out).toBe(out);
+    expect(fs.readdirSync(out).sort()).toEqual(['heatseg-model.json', 'weights.bin']);
+    expect(fs.readFileSync(path.join(`${out}.partial`, 'precious.txt'), 'utf8')).toBe('mine');
+    // A failing export (the fake model cannot become ONNX) removes only its own temporary folder.
+    const out2 = path.join(parent, 'model2');
+    fs.mkdirSync(`${out2}.partial`);
+    fs.writeFileSync(path.join(`${out2}.partial`, 'precious.txt'), 'mine too');
+    await expect(exportRun(store, out2, { format: 'onnx' })).rejects.toThrow();
+    expect(fs.readFileSync(path.join(`${out2}.partial`, 'precious.txt'), 'utf8')).toBe('mine too');
+    expect(fs.existsSync(out2)).toBe(false);
+    expect(heatsegTemps(parent)).toEqual([]);
+    store.close();
+  });
+
+  it('saveModel refuses to replace a folder holding files heatseg did not write, and leaves beside it no .partial of the user', () => {
+    const dir = path.join(tmpDir(), 'm');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+    fs.mkdirSync(`${dir}.partial`);
+    fs.writeFileSync(path.join(`${dir}.partial`, 'keep.txt'), 'mine');
+    const fake = { getWeights: () => ({ w: { shape: [2], data: new Float32Array([1, 2]) } }), config: () => ({}) } as unknown as Segmenter;
+    const meta = { classes: [{ name: 'a', color: '#ff0000' }], inputSize: 16, normalisation: 'RGB / 255', method: 'lrp' as const, backbone: 'small', heatScale: 1, heatNorm: 'pixel' as const, training: {}, metrics: null };
+    expect(() => saveModel(dir, fake, meta)).toThrow(/holds files heatseg did not write there; not replacing it/);
+    expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('mine');
+    // A model folder of its own is replaced, and the user's .partial stays.
+    const own = path.join(path.dirname(dir), 'own');
+    saveModel(own, fake, meta);
+    saveModel(own, fake, meta);
+    expect(fs.readdirSync(own).sort()).toEqual(['heatseg-model.json', 'weights.bin']);
+    expect(fs.readFileSync(path.join(`${dir}.partial`, 'keep.txt'), 'utf8')).toBe('mine');
+    expect(heatsegTemps(path.dirname(dir))).toEqual([]);
+  });
+});
+
+describe('predict output (heatseg predict --out) never writes over an input or an earlier output', () => {
+  const pred = { width: 2, height: 1, mask: new Uint8Array([0, 1]), probs: new Float32Array([0.9, 0.1, 0.2, 0.8]), classes: [0, 1] };
+  it('an input image in the output folder keeps its bytes; same-named inputs get unique outputs', async () => {
+    const dir = tmpDir();
+    const input = path.join(dir, 'x.png');
+    fs.writeFileSync(input, 'the user photo');
+    const a = await writePredictionPngs(dir, 'x', pred, ['#ff0000', '#00ff00']);
+    expect(fs.readFileSync(input, 'utf8')).toBe('the user photo');
+    expect(a.mask).toBe(path.join(dir, 'x~2.png'));
+    expect(a.heatmap).toBe(path.join(dir, 'x~2.heatmap.png'));
+    const b = await writePredictionPngs(dir, 'x', pred, ['#ff0000', '#00ff00']);
+    expect(b.mask).toBe(path.join(dir, 'x~3.png'));
+    expect(fs.readFileSync(a.mask).equals(fs.readFileSync(b.mask))).toBe(true);
+    expect(fs.readFileSync(input, 'utf8')).toBe('the user photo');
+  });
+});
