@@ -14,6 +14,7 @@ import { startJob } from '../engine/client.js';
 import { exportRun } from '../engine/export-run.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
+import { NewerSchemaError } from '../store/migrations.js';
 import { ProjectStore, inflateRaster } from '../store/project.js';
 import { RecentProjects } from './recent.js';
 import { TrainingController, runInfo } from './training.js';
@@ -70,7 +71,13 @@ export class Session {
   async dispatch<M extends Method>(method: M, rawInput: unknown): Promise<Output<M>> {
     const input = parseInput(method, rawInput);
     const handler = this.handlers[method] as Handler<M>;
-    return handler(input);
+    try {
+      return await handler(input);
+    } catch (e) {
+      // A project written by a newer heatseg is the user's problem to solve (update), not an internal error.
+      if (e instanceof NewerSchemaError) throw new ApiError('unsupported', e.message);
+      throw e;
+    }
   }
 
   /** The latest completed run's prediction for an image: from the cache, or computed in the worker. */

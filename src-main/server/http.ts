@@ -70,7 +70,8 @@ const STATUS: Record<ApiError['code'], number> = {
   conflict: 409,
   no_project: 409,
   io: 500,
-  unsupported: 501,
+  // Well-formed but not something this build can do (a project from a newer heatseg).
+  unsupported: 422,
   internal: 500,
 };
 
@@ -81,10 +82,21 @@ function sameToken(a: string | undefined, b: string): boolean {
   return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
+/** A request the server cannot even read (a malformed %-escape): answered 400, whatever the route. */
+class BadRequest extends Error {}
+
+function decode(text: string, where: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new BadRequest(`malformed %-escape in ${where}`);
+  }
+}
+
 function cookie(req: http.IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
+    if (k === name) return decode(v.join('='), `the cookie ${name}`);
   }
   return undefined;
 }
@@ -128,7 +140,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const server = http.createServer((req, res) => {
     void handle(req, res).catch((e) => {
-      if (!res.headersSent) sendError(res, 500, 'internal', (e as Error).message);
+      if (!res.headersSent && e instanceof BadRequest) sendError(res, 400, 'invalid_input', e.message);
+      else if (!res.headersSent) sendError(res, 500, 'internal', (e as Error).message);
       else res.end();
     });
   });
@@ -215,7 +228,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   }
 
   function serveStatic(pathname: string, res: http.ServerResponse): void {
-    const rel = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '');
+    const rel = pathname === '/' ? 'index.html' : decode(pathname, 'the URL path').replace(/^\/+/, '');
     const file = path.resolve(rendererDir, rel);
     if (!file.startsWith(rendererDir + path.sep)) {
       sendError(res, 404, 'not_found', 'not found');

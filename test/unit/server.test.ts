@@ -1,11 +1,15 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compressRaster, toBase64 } from '../../src-shared/labels';
 import { RecentProjects } from '../../src-main/api/recent';
 import { importFolder } from '../../src-main/dataset/import';
 import { writeShapesDataset } from '../../src-main/demo/shapes';
 import { type RunningServer, startServer } from '../../src-main/server/http';
-import { ProjectStore } from '../../src-main/store/project';
+import { DB_FILE, ProjectStore } from '../../src-main/store/project';
+import { loadMigrations, migrate } from '../../src-main/store/migrations';
 import { tmpDir } from '../helpers/tmp';
 
 interface Reply {
@@ -121,5 +125,44 @@ describe('browser-mode server', () => {
     expect(lr.raster[1 * 40 + 1]).toBe(3);
     expect(lr.raster[2 * 40 + 2]).toBe(0);
     reopened.close();
+  });
+
+  it('answers 400, not 500, to a malformed %-escape in the URL or in its cookie, on every route', async () => {
+    const cookie = `heatseg_token_${server.port}=%E0%A4%A`;
+    const replies = {
+      staticPath: await request(server.port, { path: '/assets/%E0%A4%A.js' }),
+      staticCookie: await request(server.port, { path: '/', headers: { cookie } }),
+      apiCookie: await request(server.port, { path: '/api/project.summary', method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: '{}' }),
+      eventsCookie: await request(server.port, { path: '/api/events', headers: { cookie } }),
+    };
+    for (const [what, r] of Object.entries(replies)) {
+      expect(r.status, what).toBe(400);
+      const body = JSON.parse(r.body.toString()) as { error: { code: string; message: string } };
+      expect(body.error.code, what).toBe('invalid_input');
+      expect(body.error.message, what).toMatch(/malformed %-escape in the (URL path|cookie heatseg_token_\d+)/);
+    }
+    // Other sites' cookies on this host are none of our business: they are not decoded.
+    const foreign = await call('project.summary', {}, { cookie: 'other=%zz' });
+    expect(foreign.status).toBe(200);
+  });
+
+  it('answers a typed 4xx naming the file when a project from a newer heatseg is opened over HTTP', async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, DB_FILE);
+    const db = new Database(file);
+    const migrations = loadMigrations();
+    migrate(db, file, migrations);
+    db.pragma(`user_version = ${migrations.length + 2}`);
+    db.close();
+    const before = fs.readFileSync(file);
+    const r = await call('project.open', { path: dir });
+    expect(r.status).toBe(422);
+    const body = JSON.parse(r.body.toString()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('unsupported');
+    expect(body.error.message).toContain(file);
+    expect(body.error.message).toMatch(/newer heatseg/);
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+    // The project that was open stays open.
+    expect((await call('project.summary', {})).status).toBe(200);
   });
 });
