@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import type { AppEvent, Method, Output, ParsedInput, PredictionWire } from '../../src-shared/api.js';
 import { ApiError, parseInput } from '../../src-shared/api.js';
 import { compressRaster, toBase64 } from '../../src-shared/labels.js';
@@ -16,6 +17,7 @@ import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
 import { NewerSchemaError } from '../store/migrations.js';
 import { ProjectStore, inflateRaster } from '../store/project.js';
+import { mapPrediction, parseCachedMeta } from './prediction-map.js';
 import { RecentProjects } from './recent.js';
 import { TrainingController, runInfo } from './training.js';
 
@@ -86,45 +88,30 @@ export class Session {
     const run = store.latestCompletedRun();
     if (!run?.checkpoint_dir) throw new ApiError('conflict', 'no trained model yet: click Train first');
     const row = store.imageRow(imageId);
-    const classes = store.classes();
     let cached = store.prediction(run.id, imageId);
-    if (!cached) {
+    // Rows cached before format 2 held label values mapped by position: computed again.
+    let meta = cached ? parseCachedMeta(cached.tag_probs) : null;
+    if (!cached || !meta) {
       const job = startJob({ kind: 'predict-raw', model: path.join(store.dir, run.checkpoint_dir), images: [{ id: imageId, file: store.imagePath(row.file_name) }] });
       const r = await job.result;
       const p = r.predictions[0];
       if (!p) throw new ApiError('io', `${row.original_name}: ${r.failed[0]?.reason ?? 'prediction failed'}`);
-      if ((p.tagProbs && p.tagProbs.length !== classes.length) || p.classes.some((c) => c >= classes.length)) {
-        throw new ApiError('conflict', 'the project\'s classes changed since this model was trained: train again');
-      }
-      const values = new Uint8Array(p.mask.length);
-      for (let q = 0; q < values.length; q++) values[q] = classes[p.mask[q]!]?.labelValue ?? 0;
-      const tagProbs: Record<number, number> = {};
-      p.tagProbs?.forEach((v, c) => {
-        const cls = classes[c];
-        if (cls) tagProbs[cls.id] = v;
-      });
+      meta = { format: 2, modelClasses: r.modelClasses, decoded: p.classes, tagProbs: p.tagProbs, width: p.width, height: p.height };
+      // What the model said (class indices), whatever the project's classes become later.
       store.putPrediction({
         run_id: run.id,
         image_id: imageId,
-        tag_probs: JSON.stringify({ classIds: p.classes.map((c) => classes[c]!.id), tagProbs, width: p.width, height: p.height }),
-        mask: compressRaster(values),
+        tag_probs: JSON.stringify(meta),
+        mask: compressRaster(p.mask),
         heatmaps: compressRaster(p.confidence),
         heatmaps_format: 'confidence-u8',
         score: null,
       });
       cached = store.prediction(run.id, imageId)!;
     }
-    const meta = JSON.parse(cached.tag_probs) as { classIds: number[]; tagProbs: Record<number, number>; width: number; height: number };
-    return {
-      runId: run.id,
-      imageId,
-      width: meta.width,
-      height: meta.height,
-      mask: toBase64(new Uint8Array(cached.mask!)),
-      confidence: toBase64(new Uint8Array(cached.heatmaps!)),
-      classIds: meta.classIds,
-      tagProbs: meta.tagProbs,
-    };
+    const indexMask = inflateRaster(Buffer.from(cached.mask!), meta.width, meta.height, `cached prediction of image ${imageId}`);
+    const { values, ...wire } = mapPrediction(run.id, imageId, meta, indexMask, store.classes());
+    return { ...wire, mask: toBase64(zlib.deflateSync(values, { level: 1 })), confidence: toBase64(new Uint8Array(cached.heatmaps!)) };
   }
 
   private emit(event: AppEvent): void {

@@ -36,6 +36,8 @@ export interface Sample {
 
 export interface Dataset {
   classes: string[];
+  /** From a project: its class ids, in the same order as `classes` (a model records them). */
+  classIds?: number[];
   samples: Sample[];
 }
 
@@ -105,7 +107,7 @@ export async function datasetFromProject(
     samples.push({ id: String(row.id), ...img, tags: summary.tags.map((t) => indexOf.get(t)!).sort((a, b) => a - b), labels, ...(truth ? { truth } : {}) });
   }
   onProgress?.(ids.length, ids.length);
-  return { classes: classes.map((c) => c.name), samples };
+  return { classes: classes.map((c) => c.name), classIds: classes.map((c) => c.id), samples };
 }
 
 /** A mask folder as samples. `withTruth` keeps full-resolution masks for evaluation. */

@@ -114,6 +114,8 @@ export interface SuggestJobResult {
 }
 export interface PredictRawJobResult {
   backend: BackendInfo;
+  /** The model's classes in its index order (`id`: the project class it was trained on, when recorded). */
+  modelClasses: Array<{ name: string; id?: number }>;
   predictions: RawPrediction[];
   failed: Array<{ id: number; reason: string }>;
 }
@@ -159,8 +161,16 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
   }
   if (data.classes.length < 1) throw new Error(`${job.project} has no classes: add classes and tag images first`);
   if (data.samples.length === 0) throw new Error(`${job.project} has no tagged or labelled images to train on`);
-  const model = job.resumeFrom
-    ? loadModel(path.resolve(job.project, job.resumeFrom)).segmenter
+  const resumed = job.resumeFrom ? loadModel(path.resolve(job.project, job.resumeFrom)) : null;
+  if (resumed) {
+    const mismatch = classMismatch(resumed.meta.classes, data);
+    if (mismatch) {
+      resumed.segmenter.dispose();
+      throw new Error(`cannot resume ${job.resumeFrom}: ${mismatch}; train a new run`);
+    }
+  }
+  const model = resumed
+    ? resumed.segmenter
     : await createSegmenter({
         method: job.method,
         classes: data.classes.length,
@@ -172,7 +182,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
   const outDir = path.resolve(job.project, job.modelDir);
   const save = (result: TrainResult | null, heatScale: number) =>
     saveModel(outDir, model, {
-      classes: data.classes.map((name, k) => ({ name, color: colors[k] ?? '#ffffff' })),
+      classes: data.classes.map((name, k) => ({ name, color: colors[k] ?? '#ffffff', ...(data.classIds?.[k] ? { id: data.classIds[k] } : {}) })),
       inputSize: cfg.size,
       normalisation: 'RGB / 255',
       method: model.method,
@@ -197,6 +207,14 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
   } finally {
     model.dispose();
   }
+}
+
+/** Why a model's classes (index order) are not the project's classes now, or null when they are. */
+export function classMismatch(model: Array<{ name: string; id?: number }>, data: Dataset): string | null {
+  const same =
+    model.length === data.classes.length &&
+    model.every((c, k) => (c.id !== undefined && data.classIds ? c.id === data.classIds[k] : c.name === data.classes[k]));
+  return same ? null : `the model's classes [${model.map((c) => c.name).join(', ')}] are not the project's [${data.classes.join(', ')}] in the same order`;
 }
 
 async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobResult> {
@@ -389,5 +407,5 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
   } finally {
     segmenter.dispose();
   }
-  return { backend: info, predictions, failed };
+  return { backend: info, modelClasses: meta.classes.map((c) => ({ name: c.name, ...(c.id ? { id: c.id } : {}) })), predictions, failed };
 }

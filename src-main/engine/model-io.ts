@@ -19,7 +19,8 @@ export const WEIGHTS_FILE = 'weights.bin';
 export interface ModelMeta {
   format: 'heatseg-model';
   version: 1;
-  classes: Array<{ name: string; color: string }>;
+  /** In model order; `id`: the project's class id it was trained on (models from a project only). */
+  classes: Array<{ name: string; color: string; id?: number }>;
   inputSize: number;
   normalisation: string;
   method: SegmenterConfig['method'];
@@ -38,7 +39,7 @@ export interface ModelMeta {
 const metaSchema = z.object({
   format: z.literal('heatseg-model'),
   version: z.literal(1),
-  classes: z.array(z.object({ name: z.string(), color: z.string() })).min(1),
+  classes: z.array(z.object({ name: z.string(), color: z.string(), id: z.number().int().positive().optional() })).min(1),
   inputSize: z.number().int().positive(),
   normalisation: z.string(),
   method: z.enum(['lrp', 'gradcam', 'unet', 'mtunet']),

@@ -19,6 +19,8 @@ import { NewerSchemaError, loadMigrations, migrate, schemaVersion } from './migr
 export const DB_FILE = 'heatseg.sqlite';
 export const IMAGES_DIR = 'images';
 export const MODELS_DIR = 'models';
+/** meta key: the highest class id ever deleted (ids are not reused). */
+const CLASS_ID_HIGH = 'class_id_high';
 
 interface ClassRow {
   id: number;
@@ -64,7 +66,7 @@ export interface RunRow {
 export interface PredictionRow {
   run_id: number;
   image_id: number;
-  /** JSON {classIds: number[], tagProbs: {classId: p}}. */
+  /** JSON, src-main/api/prediction-map.ts CachedPredictionMeta (the mask holds model class indices). */
   tag_probs: string;
   mask: Buffer | Uint8Array | null;
   heatmaps: Buffer | Uint8Array | null;
@@ -218,9 +220,11 @@ export class ProjectStore {
         while (used.has(value)) value++;
         if (value > 254) throw new ApiError('conflict', 'a project holds at most 254 classes');
         const position = (this.db.prepare('SELECT COALESCE(MAX(position) + 1, 0) p FROM classes').get() as { p: number }).p;
+        // Never a deleted class's id again: models and cached predictions name classes by id.
+        const nextId = (this.db.prepare(`SELECT MAX(COALESCE((SELECT MAX(id) FROM classes), 0), COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = '${CLASS_ID_HIGH}'), 0)) + 1 n`).get() as { n: number }).n;
         const info = this.db
-          .prepare('INSERT INTO classes (name, color, position, label_value, is_background) VALUES (?, ?, ?, ?, ?)')
-          .run(trimmed, (color ?? defaultClassColor(position)).toLowerCase(), position, value, isBackground ? 1 : 0);
+          .prepare('INSERT INTO classes (id, name, color, position, label_value, is_background) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(nextId, trimmed, (color ?? defaultClassColor(position)).toLowerCase(), position, value, isBackground ? 1 : 0);
         return this.classById(Number(info.lastInsertRowid));
       })
       .immediate();
@@ -267,6 +271,9 @@ export class ProjectStore {
           this.writeLabels(image_id, lr.width, lr.height, lr.raster, { skipClassCheck: true });
         }
         this.db.prepare('DELETE FROM classes WHERE id = ?').run(id);
+        this.db
+          .prepare(`INSERT INTO meta (key, value) VALUES ('${CLASS_ID_HIGH}', ?) ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`)
+          .run(String(id));
         return { removedLabelPixels, removedTags };
       })
       .immediate();

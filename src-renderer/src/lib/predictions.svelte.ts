@@ -114,7 +114,11 @@ export class PredictionStore {
     const labels =
       stored.revision === 0 ? new Uint8Array(width * height) : await inflateRaster(fromBase64(stored.data), width, height, 'the label raster');
     for (const job of session.queue.pendingFor(item.id)) applyPatch(labels, width, height, job.rect, job.patch);
-    const patch = buildAcceptPatch(labels, pred.mask, width, height);
+    // The prediction mapped to the classes as they are now (one deleted since it was shown refuses).
+    const fresh = await api('predictions.get', { imageId: item.id });
+    if (fresh.runId !== pred.wire.runId) throw new Error(`a newer model (run ${fresh.runId}) was trained since this prediction was shown: look at its prediction first`);
+    const mask = await inflateRaster(fromBase64(fresh.mask), width, height, 'the predicted mask');
+    const patch = buildAcceptPatch(labels, mask, width, height);
     if (!patch) return 0;
     const imageId = item.id;
     const label = 'Accept prediction';
