@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       method: await page.getByTestId('train-method').inputValue(),
       epochs: await page.getByTestId('train-epochs').inputValue(),
       size: await page.getByTestId('train-size').inputValue(),
-      backbone: (await page.getByTestId('train-backbone-small').isChecked()) ? 'small' : 'folder',
+      backbone: (await page.getByTestId('train-backbone-darknet').isChecked()) ? 'darknet-tiny' : (await page.getByTestId('train-backbone-small').isChecked()) ? 'small' : 'folder',
     };
     console.log(`Train panel defaults: ${JSON.stringify(form)}`);
     const state = page.getByTestId('train-state');

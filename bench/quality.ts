@@ -12,6 +12,7 @@ import { Confusion, summarize } from '../src-shared/metrics.js';
 import { rng } from '../src-shared/random.js';
 import { simulateScribbles } from '../src-shared/scribbles.js';
 import { readClassesJson, readMaskPng } from '../src-main/dataset/maskfolder.js';
+import type { ResolvedBackbone } from '../src-main/backbones.js';
 import { initBackend, type BackendName } from '../src-main/engine/backend.js';
 import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../src-main/engine/data.js';
 import { predict } from '../src-main/engine/infer.js';
@@ -26,7 +27,8 @@ export interface QualityOptions {
   labeled: number;
   labels: 'scribbles' | 'masks';
   methods: Array<SegMethod | 'tagfill'>;
-  backbone: string;
+  /** What to train on (src-main/backbones.ts): the CLI's default is the shipped darknet-tiny. */
+  backbone: ResolvedBackbone;
   minutes?: number;
   epochs?: number;
   size: number;
@@ -174,7 +176,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     labels: o.labels,
     labelled_fraction: totalPx ? labelledPx / totalPx : 0,
     labelled_fraction_of_dense: densePx ? labelledPx / densePx : 0,
-    backbone: o.backbone,
+    backbone: o.backbone.label,
+    backbone_dir: o.backbone.dir,
     size: o.size,
     batch: o.batch,
     minutes: o.minutes ?? null,
@@ -212,7 +215,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       method,
       classes: C,
       inputSize: o.size,
-      encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
+      encoder: o.backbone.dir ? { kind: 'pretrained', path: o.backbone.dir } : { kind: 'small' },
       seed: o.seed,
       lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 'auto') : 0,
     });
@@ -253,7 +256,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
   if (o.methods.includes('tagfill')) {
     if (!tagModel) {
       log('\n== tagfill: training a classifier (tags only)');
-      tagModel = await createSegmenter({ method: 'gradcam', classes: C, inputSize: o.size, encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone }, seed: o.seed });
+      tagModel = await createSegmenter({ method: 'gradcam', classes: C, inputSize: o.size, encoder: o.backbone.dir ? { kind: 'pretrained', path: o.backbone.dir } : { kind: 'small' }, seed: o.seed });
       await train(tagModel, { ...trainData, samples: trainData.samples.map((s) => ({ ...s, labels: null })) }, { ...DEFAULT_TRAIN, size: o.size, batch: o.batch, seed: o.seed, epochs: o.epochs, minutes: o.minutes });
     }
     const t = await tagFill(tagModel, testData, byFrequency);

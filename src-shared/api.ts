@@ -230,8 +230,8 @@ export const contract = {
     z
       .object({
         method: z.enum(['lrp', 'gradcam', 'unet', 'mtunet']).default('lrp'),
-        /** 'small' or a TF.js layers model folder. */
-        backbone: z.string().min(1).max(4096).default('small'),
+        /** A shipped backbone's name ('darknet-tiny', the default: ImageNet-pretrained, in the app's resources), 'small' (from scratch) or a TF.js layers model folder. */
+        backbone: z.string().min(1).max(4096).default('darknet-tiny'),
         epochs: z.number().int().positive().max(10000).optional(),
         minutes: z.number().positive().max(7 * 24 * 60).optional(),
         size: z.number().int().min(32).max(1024).multipleOf(16).default(128),

@@ -3,13 +3,12 @@
  * state machine the Train panel shows (idle → preparing → training → done / cancelled / failed),
  * loss history, and the project's run rows kept in step.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import type { ParsedInput, RunInfo, TrainStatus } from '../../src-shared/api.js';
 import { ApiError } from '../../src-shared/api.js';
 import { JobCancelled, type RunningJob, startJob } from '../engine/client.js';
 import type { JobEvent, TrainJobResult } from '../engine/jobs.js';
 import type { ProjectStore, RunRow } from '../store/project.js';
+import { type ResolvedBackbone, resolveBackbone } from '../backbones.js';
 
 const MAX_POINTS = 2000;
 
@@ -48,10 +47,13 @@ export class TrainingController {
 
   start(store: ProjectStore, input: ParsedInput<'train.start'>): TrainStatus {
     if (this.job) throw new ApiError('conflict', `run ${this.status.runId} is still training; cancel it first`);
-    const backbone = input.backbone === 'small' ? 'small' : path.resolve(input.backbone);
-    if (backbone !== 'small' && !fs.existsSync(path.join(backbone, 'model.json'))) {
-      throw new ApiError('invalid_input', `${backbone}: not a TF.js layers model folder (model.json missing)`);
+    let resolved: ResolvedBackbone;
+    try {
+      resolved = resolveBackbone(input.backbone);
+    } catch (e) {
+      throw new ApiError('invalid_input', (e as Error).message);
     }
+    const backbone = resolved.label;
     const config = {
       size: input.size,
       seed: input.seed,
@@ -63,7 +65,7 @@ export class TrainingController {
     this.status = { ...idleStatus(), state: 'preparing', runId: run.id, message: 'loading images' };
     this.publish(this.current());
     const onEvent = (e: JobEvent) => this.onEvent(e);
-    this.job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: input.method, backbone, ...(input.backend ? { backend: input.backend } : {}), config }, onEvent);
+    this.job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: input.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, ...(input.backend ? { backend: input.backend } : {}), config }, onEvent);
     const runId = run.id;
     this.job.result
       .then((r) => {

@@ -10,6 +10,9 @@ import type { TrainConfig } from '../engine/trainer.js';
 import { IMAGE_EXTENSIONS } from '../images/decode.js';
 import { ProjectStore, isProjectDir } from '../store/project.js';
 import { progressBar } from './progress.js';
+import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
+
+const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 
 const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 const METHODS = ['lrp', 'gradcam', 'unet', 'mtunet'] as const;
@@ -63,7 +66,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .description('train a segmenter on the project\'s tags and pixel labels (in a worker thread)')
     .argument('<project>', 'project folder')
     .addOption(new Option('--method <method>', 'lrp | gradcam | unet | mtunet').choices(METHODS).default('lrp'))
-    .option('--backbone <backbone>', "'small' (VGG-style, from scratch) or a TF.js layers model folder", 'small')
+    .option('--backbone <backbone>', BACKBONE_HELP, DEFAULT_BACKBONE)
     .option('--epochs <n>', 'epochs (passes over the tagged images)', num('int', 1))
     .option('--minutes <m>', 'time budget in minutes (stops at whichever of --epochs/--minutes comes first)', num('float', 0.05))
     .option('--size <px>', 'training crop size (multiple of the encoder stride)', num('int', 16), 128)
@@ -74,19 +77,16 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--resume <run>', 'start from the weights of this run id', num('int', 1))
     .option('--json', 'print the summary as one JSON line')
     .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }) => {
+      const resolved = resolveBackbone(o.backbone);
+      const backbone = resolved.label;
       const store = ProjectStore.open(dir);
-      const backbone = o.backbone === 'small' ? 'small' : path.resolve(o.backbone);
-      if (backbone !== 'small' && !fs.existsSync(path.join(backbone, 'model.json'))) {
-        store.close();
-        throw new Error(`${backbone}: not a TF.js layers model folder (model.json missing)`);
-      }
       const config: Partial<TrainConfig> = {
         size: o.size,
         batch: o.batch,
         seed: o.seed,
         ...(o.epochs !== undefined || o.minutes === undefined ? { epochs: o.epochs ?? 30 } : { epochs: undefined }),
         ...(o.minutes !== undefined ? { minutes: o.minutes } : {}),
-        ...(o.lr !== undefined ? { lr: o.lr } : backbone !== 'small' ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
+        ...(o.lr !== undefined ? { lr: o.lr } : resolved.dir ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
       };
       const resumeFrom = o.resume ? store.run(o.resume).checkpoint_dir : undefined;
       if (o.resume && !resumeFrom) throw new Error(`run ${o.resume} has no saved weights to resume from`);
@@ -108,7 +108,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
           process.stderr.write(`\nepoch ${e.epoch}: tag loss ${fmt(e.tagLoss)}, heatmap loss ${fmt(e.segLoss)} (uniform guess ${fmt(e.uniformSegLoss)})\n`);
         }
       };
-      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone, backend: o.backend, config, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
+      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, backend: o.backend, config, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
       const release = cancelOnSigint(job, (s) => process.stderr.write(s));
       try {
         const r = await job.result;
@@ -284,7 +284,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--labeled <n>', 'images that get pixel labels', num('int', 0), 20)
     .addOption(new Option('--labels <kind>', 'pixel labels: simulated scribbles or full masks').choices(['scribbles', 'masks']).default('scribbles'))
     .option('--methods <list>', 'comma-separated: lrp,gradcam,unet,mtunet,tagfill', 'lrp,gradcam,unet,mtunet,tagfill')
-    .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
+    .option('--backbone <b>', BACKBONE_HELP, DEFAULT_BACKBONE)
     .option('--minutes <m>', 'training budget per method', num('float', 0.05))
     .addOption(new Option('--budget-clock <c>', 'what --minutes measures: this process\'s CPU time (fair under load) or wall time').choices(['cpu', 'wall']).default('cpu'))
     .option('--epochs <n>', 'epochs per method (when --minutes is absent)', num('int', 1))
@@ -304,7 +304,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
       const methods = String(o.methods).split(',').map((m) => m.trim());
       for (const m of methods) if (![...METHODS, 'tagfill'].includes(m)) throw new Error(`--methods: unknown method "${m}"`);
       const { benchQuality } = await import('../../bench/quality.js');
-      const backbone = o.backbone === 'small' ? 'small' : path.resolve(String(o.backbone));
+      const backbone = resolveBackbone(String(o.backbone));
       const result = await benchQuality({
         train: String(o.train),
         ...(o.test ? { test: String(o.test) } : {}),
@@ -344,7 +344,7 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
     .option('--batch <n>', 'batch size', num('int', 2), 8)
     .option('--steps <n>', 'timed steps', num('int', 1), 5)
     .option('--warmup <n>', 'untimed warm-up steps', num('int', 0), 2)
-    .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
+    .option('--backbone <b>', `${BACKBONE_HELP} (default here: small)`, 'small')
     .option('--no-inference', 'skip the inference section (TF.js wasm vs onnxruntime per image, same exported model)')
     .action(async (o: { backends: string; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string; inference: boolean }) => {
       const { benchSpeed } = await import('../../bench/speed.js');
@@ -355,7 +355,7 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
         batch: o.batch,
         steps: o.steps,
         warmup: o.warmup,
-        backbone: o.backbone === 'small' ? 'small' : path.resolve(o.backbone),
+        backbone: resolveBackbone(o.backbone).dir ?? 'small',
         classes: 21,
         tagsPerImage: 3,
         inference: o.inference,
@@ -410,7 +410,7 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
     .option('--cold', 'restart every round from the same weights (after the tag stage, else the initial ones) instead of continuing from the previous round')
     .option('--tag-epochs <n>', 'tag stage: first train this many epochs on the tags of every pool image (no pixel labels), shared by all strategies', num('int', 1))
     .addOption(new Option('--method <method>', 'segmenter').choices(METHODS).default('lrp'))
-    .option('--backbone <b>', "'small' or a TF.js layers model folder", 'small')
+    .option('--backbone <b>', `${BACKBONE_HELP} (default here: small)`, 'small')
     .option('--size <px>', 'input size', num('int', 16), 128)
     .option('--batch <n>', 'batch size', num('int', 2), 8)
     .option('--lr <lr>', 'learning rate', num('float', 0))
@@ -433,8 +433,7 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
       for (const [flag, dir] of [['--pool', o.pool], ['--test', o.test]] as const) {
         if (dir !== undefined && !fs.existsSync(path.join(String(dir), 'classes.json'))) throw new Error(`${flag} ${String(dir)}: not a mask folder (classes.json missing)`);
       }
-      const backbone = o.backbone === 'small' ? 'small' : path.resolve(String(o.backbone));
-      if (backbone !== 'small' && !fs.existsSync(path.join(backbone, 'model.json'))) throw new Error(`${backbone}: not a TF.js layers model folder (model.json missing)`);
+      const backbone = resolveBackbone(String(o.backbone)).dir ?? 'small';
       const { benchActive } = await import('../../bench/active.js');
       const result = await benchActive({
         pool: String(o.pool),

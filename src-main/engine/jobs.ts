@@ -22,6 +22,8 @@ export interface TrainJob {
   method: SegMethod;
   /** 'small' or a TF.js layers model folder. */
   backbone: string;
+  /** What the model file records as its backbone (a shipped backbone's name); default `backbone`. */
+  backboneLabel?: string;
   backend?: BackendName;
   config: Partial<TrainConfig>;
   /** Start from the weights of this model folder (resume / fine-tune). */
@@ -186,7 +188,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       inputSize: cfg.size,
       normalisation: 'RGB / 255',
       method: model.method,
-      backbone: job.backbone,
+      backbone: job.backboneLabel ?? job.backbone,
       heatScale,
       heatNorm: cfg.heatNorm ?? 'pixel',
       training: { backend: info.detail, config: cfg, ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}) },

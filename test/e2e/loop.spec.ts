@@ -46,7 +46,7 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await expect(page.getByTestId('train-method')).toHaveValue('lrp');
   await expect(page.getByTestId('train-epochs')).toHaveValue('20');
   await expect(page.getByTestId('train-size')).toHaveValue('128');
-  await expect(page.getByTestId('train-backbone-small')).toBeChecked();
+  await expect(page.getByTestId('train-backbone-darknet')).toBeChecked();
   // A size that is no multiple of 16 is refused before it reaches the server.
   await page.getByTestId('train-size').fill('40');
   await expect(page.getByTestId('train-start')).toBeDisabled();

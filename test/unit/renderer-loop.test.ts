@@ -123,9 +123,10 @@ describe('loss chart', () => {
 });
 
 describe('train form', () => {
-  it('defaults to lrp, the small backbone, 20 epochs at 128 px, and validates before sending', () => {
+  it('defaults to lrp, the shipped darknet-tiny backbone, 20 epochs at 128 px, and validates before sending', () => {
     expect(formProblems(DEFAULT_FORM)).toEqual({});
-    expect(trainInput(DEFAULT_FORM)).toEqual({ method: 'lrp', backbone: 'small', epochs: 20, size: 128, seed: 1 });
+    expect(trainInput(DEFAULT_FORM)).toEqual({ method: 'lrp', backbone: 'darknet-tiny', epochs: 20, size: 128, seed: 1 });
+    expect(trainInput({ ...DEFAULT_FORM, backbone: 'small' })).toMatchObject({ backbone: 'small' });
     expect(Object.keys(formProblems({ ...DEFAULT_FORM, size: 40, epochs: 0, backbone: 'folder', backbonePath: ' ' })).sort()).toEqual([
       'backbonePath',
       'epochs',

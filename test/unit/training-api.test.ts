@@ -45,8 +45,14 @@ describe('training through the API (worker thread)', () => {
     const states = events.flatMap((e) => (e.type === 'train' ? [e.status.state] : []));
     expect(states).toContain('training');
     const runs = await s.dispatch('runs.list', {});
-    expect(runs[0]).toMatchObject({ id: started.runId, status: 'completed', method: 'lrp' });
-    expect(fs.existsSync(path.join(store.dir, 'models', `run-${started.runId}`, 'heatseg-model.json'))).toBe(true);
+    // the API's default backbone is the shipped, pretrained darknet-tiny, and the run records it
+    expect(runs[0]).toMatchObject({ id: started.runId, status: 'completed', method: 'lrp', backbone: 'darknet-tiny' });
+    const modelJson = path.join(store.dir, 'models', `run-${started.runId}`, 'heatseg-model.json');
+    expect(fs.existsSync(modelJson)).toBe(true);
+    const saved = JSON.parse(fs.readFileSync(modelJson, 'utf8')) as { backbone: string; segmenter: { encoder: { family: string; source?: string } } };
+    expect(saved.backbone).toBe('darknet-tiny');
+    expect(saved.segmenter.encoder.family).toBe('keras');
+    expect(saved.segmenter.encoder.source?.endsWith(path.join('resources', 'backbones', 'darknet-tiny'))).toBe(true);
 
     // Overlays: the prediction of an image, computed in the worker once, then from the cache.
     const img = store.imageSummary(1);

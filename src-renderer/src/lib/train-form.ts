@@ -23,7 +23,8 @@ export const BACKENDS: Array<{ value: TrainBackend; label: string }> = [
 
 export interface TrainForm {
   method: TrainMethod;
-  backbone: 'small' | 'folder';
+  /** 'darknet-tiny': the pretrained backbone shipped with the app (default); 'small': from scratch. */
+  backbone: 'darknet-tiny' | 'small' | 'folder';
   /** A TF.js layers model folder (holding model.json), when backbone is 'folder'. */
   backbonePath: string;
   epochs: number;
@@ -32,7 +33,7 @@ export interface TrainForm {
   seed: number;
 }
 
-export const DEFAULT_FORM: TrainForm = { method: 'lrp', backbone: 'small', backbonePath: '', epochs: 20, size: 128, backend: '', seed: 1 };
+export const DEFAULT_FORM: TrainForm = { method: 'lrp', backbone: 'darknet-tiny', backbonePath: '', epochs: 20, size: 128, backend: '', seed: 1 };
 
 export function idleStatus(): TrainStatus {
   return { state: 'idle', runId: null, backend: null, epoch: 0, step: 0, totalSteps: null, etaSec: null, imagesPerSec: null, losses: [], uniformHeatLoss: null, message: null };
@@ -51,7 +52,7 @@ export function formProblems(f: TrainForm): Partial<Record<keyof TrainForm, stri
 export function trainInput(f: TrainForm): Input<'train.start'> {
   return {
     method: f.method,
-    backbone: f.backbone === 'small' ? 'small' : f.backbonePath.trim(),
+    backbone: f.backbone === 'folder' ? f.backbonePath.trim() : f.backbone,
     epochs: f.epochs,
     size: f.size,
     seed: f.seed,
