@@ -13,8 +13,9 @@ import { rng } from '../../src-shared/random.js';
 import { Confusion, type SegMetrics, summarize } from '../../src-shared/metrics.js';
 import { type AugmentOptions, type Dataset, IGNORE, type Sample, augmentedCrop } from './data.js';
 import { predict } from './infer.js';
-import { type HeatNorm, heatLogits, planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
+import { type HeatNorm, heatLogits, planDecode, tagTargets } from './losses.js';
 import type { Segmenter } from './models/index.js';
+import { DataParallel, LOG_SCALE_KEY, type StepBatch, type StepSpec, shardGradients, wholeBatch } from './parallel.js';
 
 export interface TrainConfig {
   size: number;
@@ -43,6 +44,8 @@ export interface TrainConfig {
   budgetClock?: 'wall' | 'cpu';
   /** Evaluate on the validation set every this many epochs (0 = only at the end). */
   validateEvery?: number;
+  /** Data-parallel threads (parallel.ts; default 1 here, physical cores in the app and CLI), at most `batch`. */
+  threads?: number;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -206,7 +209,21 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const logScale = tf.tidy(() => tf.variable(tf.scalar(Math.log(initScale)), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
   if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
   const scaleOpt = tf.train.adam(cfg.lr * 10);
-
+  // every variable a step may update, in a fixed order (the heatmap temperature last, always
+  // listed so replicas receive its value; it gets no gradient when not trainable)
+  const varList = [...encVars, ...otherVars, logScale];
+  const encSet = new Set(encVars);
+  const otherSet = new Set(otherVars);
+  const spec: StepSpec = { decodes, usesTags, heatNorm: cfg.heatNorm ?? 'none' };
+  const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), cfg.batch));
+  const pool =
+    threads > 1
+      ? await DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec).catch((e: unknown) => {
+          logScale.dispose();
+          throw e;
+        })
+      : null;
+  if (pool) hooks.onEvent?.({ type: 'log', message: `data-parallel training on ${threads} threads` });
 
   const t0 = Date.now();
   const cpu0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
@@ -235,94 +252,88 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const aug = { ...cfg.augment, size: S };
   let stepTimeAvg = 0;
 
-  while (true) {
-    if (totalSteps !== null && step >= totalSteps) break;
-    if (clock() >= deadline) break;
-    if (hooks.shouldStop?.()) {
-      cancelled = true;
-      break;
-    }
-    const ts = Date.now();
-    const lab = Array.from({ length: nLab }, nextLabelled);
-    const tag = Array.from({ length: nTag }, nextTagged);
-    const labCrops = lab.map((s) => augmentedCrop(s, aug, rand));
-    const tagCrops = tag.map((s) => augmentedCrop(s, aug, rand));
-    const segWeight = cfg.segWeight * Math.min(1, cfg.warmupSteps > 0 ? step / cfg.warmupSteps : 1);
-    const plan = nLab && decodes
-      ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S })
-      : null;
-    const uniform = plan ? uniformLoss(plan.decodeClasses, plan.targets!, nLab, S * S) : nLab ? uniformAll(labCrops, C) : 0;
-
-    const xLab = nLab ? tf.tensor4d(concat(labCrops.map((c) => c.x)), [nLab, S, S, 3]) : null;
-    const xTag = nTag ? tf.tensor4d(concat(tagCrops.map((c) => c.x)), [nTag, S, S, 3]) : null;
-    const targets = tagTargets([...lab, ...tag].map((s) => s.tags), C);
-    const yTag = tf.tensor2d(targets.targets, [nLab + nTag, C]);
-    const yMask = tf.tensor1d(targets.mask);
-    const dc = plan ? tf.tensor2d(plan.decodeClasses, [nLab, plan.k], 'int32') : null;
-    // Decoders: label = position in the image's decode list; U-Nets: label = class index over all C.
-    const yPix = nLab ? tf.tensor3d(plan ? plan.targets! : classTargets(labCrops), [nLab, S, S], 'int32') : null;
-    const parts: { tag: tf.Scalar | null; seg: tf.Scalar | null } = { tag: null, seg: null };
-    const varList = [...encVars, ...otherVars, ...(logScale.trainable ? [logScale] : [])];
-    const { value, grads } = tf.variableGrads(() => {
-      const terms: tf.Scalar[] = [];
-      const logits: tf.Tensor2D[] = [];
-      if (xLab) {
-        const out = model.forward(xLab, dc ? { decodeClasses: dc } : {});
-        if (out.logits) logits.push(out.logits);
-        const scaled = decodes ? heatLogits(out.seg!, tf.exp(logScale) as tf.Scalar, cfg.heatNorm ?? 'none', dc ?? undefined) : out.seg!;
-        parts.seg = tf.keep(segmentationLoss(scaled, yPix!, dc ?? undefined));
-        terms.push(usesTags ? (parts.seg.mul(segWeight) as tf.Scalar) : parts.seg);
+  try {
+    while (true) {
+      if (totalSteps !== null && step >= totalSteps) break;
+      if (clock() >= deadline) break;
+      if (hooks.shouldStop?.()) {
+        cancelled = true;
+        break;
       }
-      if (xTag) logits.push(model.forward(xTag, { tagsOnly: true }).logits!);
-      if (usesTags && logits.length) {
-        const all = logits.length === 1 ? logits[0]! : (tf.concat(logits, 0) as tf.Tensor2D);
-        parts.tag = tf.keep(tagLoss(all, yTag, yMask));
-        terms.push(parts.tag);
-      }
-      return terms.reduce((a, b) => a.add(b) as tf.Scalar);
-    }, varList);
-    const lossTag = parts.tag ? (await parts.tag.data())[0]! : 0;
-    const lossSeg = parts.seg ? (await parts.seg.data())[0]! : 0;
-    const pick = (vars: tf.Variable[]) => vars.filter((v) => grads[v.name]).map((v) => ({ name: v.name, tensor: grads[v.name]! }));
-    encOpt.applyGradients(pick(encVars));
-    headOpt.applyGradients(pick(otherVars));
-    if (grads[logScale.name]) scaleOpt.applyGradients(pick([logScale]));
-    const lossVal = (await value.data())[0]!;
-    tf.dispose([value, ...Object.values(grads), xLab, xTag, yTag, yMask, dc, yPix, parts.tag, parts.seg].filter((t): t is tf.Tensor => t !== null));
-    if (!Number.isFinite(lossVal)) throw new Error(`training diverged at step ${step} (loss ${lossVal}); lower the learning rate`);
+      const ts = Date.now();
+      const lab = Array.from({ length: nLab }, nextLabelled);
+      const tag = Array.from({ length: nTag }, nextTagged);
+      const labCrops = lab.map((s) => augmentedCrop(s, aug, rand));
+      const tagCrops = tag.map((s) => augmentedCrop(s, aug, rand));
+      const segWeight = cfg.segWeight * Math.min(1, cfg.warmupSteps > 0 ? step / cfg.warmupSteps : 1);
+      const plan = nLab && decodes
+        ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S })
+        : null;
+      const uniform = plan ? uniformLoss(plan.decodeClasses, plan.targets!, nLab, S * S) : nLab ? uniformAll(labCrops, C) : 0;
 
-    step++;
-    const dt = (Date.now() - ts) / 1000;
-    stepTimeAvg = step <= 2 ? dt : stepTimeAvg * 0.9 + dt * 0.1;
-    epochTag += lossTag;
-    epochSeg += lossSeg;
-    epochUniform += uniform;
-    epochCount++;
-    const heatScale = Math.exp((await logScale.data())[0]!);
-    const remainingByEpochs = totalSteps !== null ? (totalSteps - step) * stepTimeAvg : Infinity;
-    const remainingByTime = Number.isFinite(deadline) ? (deadline - clock()) / 1000 : Infinity;
-    const eta = Math.min(remainingByEpochs, remainingByTime);
-    hooks.onEvent?.({
-      type: 'step',
-      step,
-      epoch: Math.floor((step - 1) / stepsPerEpoch) + 1,
-      loss: lossVal,
-      tagLoss: lossTag,
-      segLoss: lossSeg,
-      segWeight,
-      heatScale,
-      imagesPerSec: (nLab + nTag) / Math.max(1e-6, stepTimeAvg),
-      etaSec: Number.isFinite(eta) ? eta : null,
-    });
-    if (step % stepsPerEpoch === 0) {
-      const epoch = step / stepsPerEpoch;
-      last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
-      const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
-      if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true });
-      hooks.onEvent?.({ type: 'epoch', epoch, step, ...last, ...(doVal && lastVal ? { val: lastVal } : {}) });
-      epochTag = epochSeg = epochUniform = epochCount = 0;
+      const targets = tagTargets([...lab, ...tag].map((s) => s.tags), C);
+      const batch: StepBatch = {
+        size: S,
+        classes: C,
+        nLab,
+        nTag,
+        xLab: nLab ? concat(labCrops.map((c) => c.x)) : null,
+        xTag: nTag ? concat(tagCrops.map((c) => c.x)) : null,
+        yTag: Float32Array.from(targets.targets),
+        yMask: Float32Array.from(targets.mask),
+        dc: plan ? Int32Array.from(plan.decodeClasses) : null,
+        k: plan ? plan.k : 0,
+        // Decoders: label = position in the image's decode list; U-Nets: label = class index over all C.
+        yPix: nLab ? (plan ? plan.targets! : classTargets(labCrops)) : null,
+        segWeight: usesTags ? segWeight : 1,
+      };
+      const { grads, losses } = pool ? await pool.gradients(model, logScale, batch, spec) : shardGradients(model, logScale, varList, wholeBatch(batch), spec);
+      const lossTag = losses.tag;
+      const lossSeg = losses.seg;
+      const pick = (group: Set<tf.Variable>) =>
+        varList.flatMap((v, j) => (group.has(v) && grads[j] ? [{ name: v.name, tensor: grads[j]! }] : []));
+      encOpt.applyGradients(pick(encSet));
+      headOpt.applyGradients(pick(otherSet));
+      if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
+      const lossVal = losses.value;
+      tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));
+      if (!Number.isFinite(lossVal)) throw new Error(`training diverged at step ${step} (loss ${lossVal}); lower the learning rate`);
+
+      step++;
+      const dt = (Date.now() - ts) / 1000;
+      stepTimeAvg = step <= 2 ? dt : stepTimeAvg * 0.9 + dt * 0.1;
+      epochTag += lossTag;
+      epochSeg += lossSeg;
+      epochUniform += uniform;
+      epochCount++;
+      const heatScale = Math.exp((await logScale.data())[0]!);
+      const remainingByEpochs = totalSteps !== null ? (totalSteps - step) * stepTimeAvg : Infinity;
+      const remainingByTime = Number.isFinite(deadline) ? (deadline - clock()) / 1000 : Infinity;
+      const eta = Math.min(remainingByEpochs, remainingByTime);
+      hooks.onEvent?.({
+        type: 'step',
+        step,
+        epoch: Math.floor((step - 1) / stepsPerEpoch) + 1,
+        loss: lossVal,
+        tagLoss: lossTag,
+        segLoss: lossSeg,
+        segWeight,
+        heatScale,
+        imagesPerSec: (nLab + nTag) / Math.max(1e-6, stepTimeAvg),
+        etaSec: Number.isFinite(eta) ? eta : null,
+      });
+      if (step % stepsPerEpoch === 0) {
+        const epoch = step / stepsPerEpoch;
+        last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
+        const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
+        if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true });
+        hooks.onEvent?.({ type: 'epoch', epoch, step, ...last, ...(doVal && lastVal ? { val: lastVal } : {}) });
+        epochTag = epochSeg = epochUniform = epochCount = 0;
+      }
+      if (step % (hooks.yieldEvery ?? 1) === 0) await new Promise((r) => setImmediate(r));
     }
-    if (step % (hooks.yieldEvery ?? 1) === 0) await new Promise((r) => setImmediate(r));
+  } finally {
+    await pool?.close();
   }
   if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
   const heatScale = Math.exp((await logScale.data())[0]!);
