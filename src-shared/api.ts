@@ -57,6 +57,8 @@ export interface ImportReport {
   skipped: Array<{ file: string; reason: string }>;
   classesCreated: string[];
   labelledImages: number;
+  /** Things done besides importing that the user should hear about (e.g. leftovers cleaned). */
+  notices?: string[];
 }
 
 export interface ExportReport {

@@ -48,7 +48,7 @@ function fmt(x: number | undefined | null, d = 3): string {
 export function resolveModelDir(arg: string): string {
   if (fs.existsSync(path.join(arg, 'heatseg-model.json'))) return path.resolve(arg);
   if (isProjectDir(arg)) {
-    const store = ProjectStore.open(arg);
+    const store = ProjectStore.open(arg, { readOnly: true });
     try {
       const run = store.latestCompletedRun();
       if (!run?.checkpoint_dir) throw new Error(`${arg} has no completed training run: run \`heatseg train ${arg}\` first`);
@@ -263,7 +263,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--run <id>', 'run id (default: the latest completed run)', num('int', 1))
     .addOption(new Option('--format <format>', 'heatseg model folder or ONNX').choices(['heatseg', 'onnx']).default('heatseg'))
     .action(async (dir: string, outDir: string, o: { run?: number; format: 'heatseg' | 'onnx' }) => {
-      const store = ProjectStore.open(dir);
+      const store = ProjectStore.open(dir, { readOnly: true });
       try {
         const r = await exportRun(store, outDir, { format: o.format, ...(o.run ? { runId: o.run } : {}) });
         out(`exported run ${r.runId} (${r.method}, ${r.backbone}) ${r.what}to ${r.out}\n`);

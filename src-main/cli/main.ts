@@ -14,8 +14,16 @@ import { progressBar } from './progress.js';
 
 class CliError extends Error {}
 
-function openProject(dir: string): ProjectStore {
-  return ProjectStore.open(dir);
+/**
+ * Opens a project for a command. `readOnly` commands never write to it (an older project is
+ * refused with how to upgrade it); others upgrade an older project and say so on stderr.
+ */
+export function openProject(dir: string, opts: { readOnly?: boolean } = {}): ProjectStore {
+  const store = ProjectStore.open(dir, opts);
+  if (store.upgradedFrom !== null) {
+    process.stderr.write(`note: upgraded project ${store.dir} from schema v${store.upgradedFrom} to v${ProjectStore.latestSchemaVersion()}\n`);
+  }
+  return store;
 }
 
 function portNumber(v: string): number {
@@ -44,9 +52,9 @@ export function buildProgram(out: (s: string) => void): Command {
 
   program
     .command('import')
-    .description('import a folder of images, or a mask folder (classes.json, images/, masks/, labels.json)')
+    .description('import a folder of images, a mask folder (classes.json, images/, masks/, labels.json), or one image file')
     .argument('<dir>', 'project folder')
-    .argument('<source>', 'folder of images or mask folder')
+    .argument('<source>', 'folder of images, mask folder, or an image file')
     .option('--masks [folder]', 'import masks as pixel labels (default: masks/ inside SOURCE when present)')
     .option('--no-masks', 'ignore masks')
     .option('--labels [file]', 'import image-level tags (default: labels.json inside SOURCE when present)')
@@ -64,6 +72,7 @@ export function buildProgram(out: (s: string) => void): Command {
         bar.stop();
         if (opts.json) out(`${JSON.stringify(report)}\n`);
         else {
+          for (const n of report.notices ?? []) out(`note: ${n}\n`);
           out(`imported ${report.imported} images (${report.labelledImages} with pixel labels), ${report.duplicates} already present\n`);
           if (report.classesCreated.length) out(`new classes: ${report.classesCreated.join(', ')}\n`);
           for (const s of report.skipped) out(`skipped ${s.file}: ${s.reason}\n`);
@@ -81,7 +90,7 @@ export function buildProgram(out: (s: string) => void): Command {
     .argument('<dir>', 'project folder')
     .option('--json', 'print JSON')
     .action((dir: string, opts: { json?: boolean }) => {
-      const store = openProject(dir);
+      const store = openProject(dir, { readOnly: true });
       try {
         const s = store.summary();
         if (opts.json) {
@@ -101,6 +110,23 @@ export function buildProgram(out: (s: string) => void): Command {
     });
 
   program
+    .command('upgrade')
+    .description('upgrade a project made by an older heatseg to this version\'s schema (read-only commands never do)')
+    .argument('<dir>', 'project folder')
+    .action((dir: string) => {
+      const store = ProjectStore.open(dir);
+      try {
+        out(
+          store.upgradedFrom !== null
+            ? `upgraded project ${store.dir} from schema v${store.upgradedFrom} to v${ProjectStore.latestSchemaVersion()}\n`
+            : `project ${store.dir} is up to date (schema v${ProjectStore.latestSchemaVersion()})\n`,
+        );
+      } finally {
+        store.close();
+      }
+    });
+
+  program
     .command('export-labels')
     .description('write labels as a mask folder (indexed PNG, 255 = unlabelled) or COCO with RLE masks')
     .argument('<dir>', 'project folder')
@@ -108,7 +134,7 @@ export function buildProgram(out: (s: string) => void): Command {
     .option('--format <format>', 'maskfolder or coco', 'maskfolder')
     .action((dir: string, outDir: string, opts: { format: string }) => {
       if (opts.format !== 'maskfolder' && opts.format !== 'coco') throw new CliError(`--format must be maskfolder or coco, not "${opts.format}"`);
-      const store = openProject(dir);
+      const store = openProject(dir, { readOnly: true });
       const bar = progressBar('export');
       try {
         const r = exportLabels(store, outDir, { format: opts.format, onProgress: (d, t) => bar.update(d, t) });

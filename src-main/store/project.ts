@@ -14,7 +14,7 @@ import type { ClassInfo, ImagePage, ImageSummary, ProjectSummary } from '../../s
 import { ApiError } from '../../src-shared/api.js';
 import { PATCH_KEEP, UNLABELLED, histogram, type Rect } from '../../src-shared/labels.js';
 import { defaultClassColor } from '../../src-shared/colors.js';
-import { NewerSchemaError, loadMigrations, migrate, schemaVersion } from './migrations.js';
+import { DamagedProjectError, MigrationNeededError, NewerSchemaError, checkDatabaseHeader, headerSchemaVersion, isDamageError, loadMigrations, migrate, schemaVersion } from './migrations.js';
 
 export const DB_FILE = 'heatseg.sqlite';
 export const IMAGES_DIR = 'images';
@@ -148,35 +148,75 @@ export class ProjectStore {
     return ProjectStore.openDb(abs, true);
   }
 
-  static open(dir: string): ProjectStore {
+  /**
+   * Opens a project. `readOnly`: for commands that only read (info, export…): the database is
+   * opened read-only, nothing in the folder is written, and an older project is not upgraded
+   * (MigrationNeededError says how to). Otherwise an older project is upgraded and
+   * `upgradedFrom` tells the caller, who says so.
+   */
+  static open(dir: string, opts: { readOnly?: boolean } = {}): ProjectStore {
     const abs = path.resolve(dir);
     if (!isProjectDir(abs)) {
       throw new ApiError('not_found', `${abs} is not a heatseg project (no ${DB_FILE}); create one with \`heatseg init ${dir}\``);
     }
-    return ProjectStore.openDb(abs, false);
+    return ProjectStore.openDb(abs, false, opts.readOnly ?? false);
   }
 
-  private static openDb(abs: string, create: boolean): ProjectStore {
+  /** Schema version the project had before this open upgraded it (null: no upgrade). */
+  upgradedFrom: number | null = null;
+  readonly readOnly: boolean = false;
+
+  private static openDb(abs: string, create: boolean, readOnly = false): ProjectStore {
     const file = path.join(abs, DB_FILE);
-    const db = new Database(file, { fileMustExist: !create });
+    checkDatabaseHeader(file);
+    if (readOnly) {
+      // An older project is refused before SQLite opens it (and leaves its -shm file behind).
+      const known = loadMigrations().length;
+      const v = headerSchemaVersion(file);
+      if (v !== null && v < known) throw new MigrationNeededError(file, v, known);
+    }
+    let db: Database.Database;
     try {
+      db = new Database(file, { fileMustExist: !create, readonly: readOnly });
+    } catch (e) {
+      if (isDamageError(e)) throw new DamagedProjectError(file, (e as Error).message);
+      throw e;
+    }
+    let from: number;
+    let applied: number[] = [];
+    try {
+      // Wait for another process's write (two imports at once) instead of failing at once.
+      db.pragma('busy_timeout = 5000');
       // Refuse a newer project before anything (even the WAL switch) writes to it.
       const known = loadMigrations().length;
-      const found = schemaVersion(db);
-      if (found > known) throw new NewerSchemaError(file, found, known);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
+      from = schemaVersion(db);
+      if (from > known) throw new NewerSchemaError(file, from, known);
+      if (readOnly && from < known) throw new MigrationNeededError(file, from, known);
+      if (!readOnly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+      }
       db.pragma('foreign_keys = ON');
-      db.pragma('busy_timeout = 5000');
-      migrate(db, file);
-      fs.mkdirSync(path.join(abs, IMAGES_DIR), { recursive: true });
-      fs.mkdirSync(path.join(abs, MODELS_DIR), { recursive: true });
+      if (!readOnly) {
+        applied = migrate(db, file);
+        fs.mkdirSync(path.join(abs, IMAGES_DIR), { recursive: true });
+        fs.mkdirSync(path.join(abs, MODELS_DIR), { recursive: true });
+      }
     } catch (e) {
       db.close();
+      if (isDamageError(e)) throw new DamagedProjectError(file, (e as Error).message);
       throw e;
     }
     const store = new ProjectStore(abs, db);
-    store.markInterruptedRuns();
+    (store as { readOnly: boolean }).readOnly = readOnly;
+    if (applied.length && from > 0) store.upgradedFrom = from;
+    try {
+      if (!readOnly) store.markInterruptedRuns();
+    } catch (e) {
+      store.close();
+      if (isDamageError(e)) throw new DamagedProjectError(file, (e as Error).message);
+      throw e;
+    }
     return store;
   }
 
@@ -226,6 +266,21 @@ export class ProjectStore {
           .prepare('INSERT INTO classes (id, name, color, position, label_value, is_background) VALUES (?, ?, ?, ?, ?, ?)')
           .run(nextId, trimmed, (color ?? defaultClassColor(position)).toLowerCase(), position, value, isBackground ? 1 : 0);
         return this.classById(Number(info.lastInsertRowid));
+      })
+      .immediate();
+  }
+
+  /**
+   * The class of this name (matched without regard to case), created when missing, in one write
+   * transaction: two processes importing into one project at once both get the same class and
+   * neither fails (the second finds what the first created).
+   */
+  ensureClass(name: string): { cls: ClassInfo; created: boolean } {
+    return this.db
+      .transaction(() => {
+        const existing = this.classByName(name.trim());
+        if (existing) return { cls: existing, created: false };
+        return { cls: this.addClass(name), created: true };
       })
       .immediate();
   }
@@ -290,6 +345,21 @@ export class ProjectStore {
 
   /** Inserts an image whose file is already in images/, with its tags and labels, in one transaction. */
   addImage(img: NewImage, tags: number[], labels: Uint8Array | null): number {
+    return this.db.transaction(() => this.addImageInTx(img, tags, labels)).immediate();
+  }
+
+  /**
+   * addImage unless the same image (hash and name) is already there — checked inside the write
+   * transaction, so a concurrent import of the same image is a duplicate, not a UNIQUE failure.
+   * Returns the new id, or null for a duplicate.
+   */
+  addImageIfNew(img: NewImage, tags: number[], labels: Uint8Array | null): number | null {
+    return this.db
+      .transaction(() => (this.findImage(img.hash, img.originalName) !== undefined ? null : this.addImageInTx(img, tags, labels)))
+      .immediate();
+  }
+
+  private addImageInTx(img: NewImage, tags: number[], labels: Uint8Array | null): number {
     return this.db
       .transaction(() => {
         const info = this.db
@@ -299,8 +369,7 @@ export class ProjectStore {
         this.setTagsInTx(imageId, tags);
         if (labels) this.writeLabels(imageId, img.width, img.height, labels);
         return imageId;
-      })
-      .immediate();
+      })();
   }
 
   imageRow(id: number): ImageRow {
