@@ -169,13 +169,24 @@ export type LabelPatch = z.infer<typeof labelPatchSchema>;
 interface Op<I extends z.ZodType, O> {
   input: I;
   binary: boolean;
+  /** Largest request body (JSON bytes) a transport accepts for it; DEFAULT_MAX_BODY unless set. */
+  maxBody: number;
   /** Phantom: the output type, never set at run time. */
   output?: O;
 }
+const MiB = 1024 * 1024;
+/** Every operation but the label writes and bulk tagging takes paths, ids and small options. */
+export const DEFAULT_MAX_BODY = 1 * MiB;
+/**
+ * Label writes (zlib + base64 rasters): 32 MiB holds a whole 16384² raster (the import pixel limit)
+ * whose runs average ≥ ~33 pixels, many times the largest stroke or accepted prediction seen.
+ */
+const LABELS_MAX_BODY = 32 * MiB;
 function op<O>() {
-  return <I extends z.ZodType>(input: I, opts: { binary?: boolean } = {}): Op<I, O> => ({
+  return <I extends z.ZodType>(input: I, opts: { binary?: boolean; maxBody?: number } = {}): Op<I, O> => ({
     input,
     binary: opts.binary ?? false,
+    maxBody: opts.maxBody ?? DEFAULT_MAX_BODY,
   });
 }
 const none = z.object({}).strict();
@@ -219,12 +230,15 @@ export const contract = {
   /** One class's tag on (or off) for many images at once, in one transaction: grid bulk tagging. */
   'tags.bulk': op<{ changed: number }>()(
     z.object({ imageIds: z.array(id).min(1).max(100_000), classId: id, on: z.boolean() }).strict(),
+    // 100,000 ids of up to 10 digits each, with separators
+    { maxBody: 2 * MiB },
   ),
   'labels.get': op<LabelRasterWire>()(z.object({ imageId: id }).strict()),
   'labels.put': op<{ revision: number; labelledPixels: number }>()(
     z.object({ imageId: id, width: z.number().int().positive(), height: z.number().int().positive(), data: base64 }).strict(),
+    { maxBody: LABELS_MAX_BODY },
   ),
-  'labels.patch': op<{ revision: number; labelledPixels: number }>()(labelPatchSchema.strict()),
+  'labels.patch': op<{ revision: number; labelledPixels: number }>()(labelPatchSchema.strict(), { maxBody: LABELS_MAX_BODY }),
   'export.labels': op<ExportReport>()(
     z.object({ out: pathString, format: z.enum(['maskfolder', 'coco']).default('maskfolder') }).strict(),
   ),
@@ -273,6 +287,11 @@ export const methods = Object.keys(contract) as Method[];
 
 export function isMethod(name: string): name is Method {
   return Object.prototype.hasOwnProperty.call(contract, name);
+}
+
+/** The largest request body accepted for an operation, in bytes. */
+export function maxBody(method: Method): number {
+  return contract[method].maxBody;
 }
 
 /** Error that crosses the transport with a stable code and a human message. */

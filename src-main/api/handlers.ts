@@ -59,6 +59,7 @@ export class Session {
     }
     this.store?.close();
     this.store = store;
+    this.training.select(store.dir);
     this.recent.add(store.dir);
     this.opts.emit?.({ type: 'project-changed', path: store.dir });
   }
@@ -67,6 +68,7 @@ export class Session {
     this.training.cancel();
     this.store?.close();
     this.store = null;
+    this.training.select(null);
   }
 
   /** Validates raw input from a transport and runs the operation. */

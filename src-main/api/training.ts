@@ -27,22 +27,39 @@ export function runInfo(r: RunRow): RunInfo {
 }
 
 export class TrainingController {
-  private status: TrainStatus = idleStatus();
+  /** The state of each project's latest run in this session, by project folder (absent: idle). */
+  private readonly statuses = new Map<string, TrainStatus>();
+  /** The project the session has open: what current() and the events are about. */
+  private project: string | null = null;
+  /** The project of the run in progress. */
+  private jobProject: string | null = null;
   private job: RunningJob<TrainJobResult> | null = null;
 
   constructor(private readonly publish: (s: TrainStatus) => void) {}
 
+  /** The open project changed: from now on the state shown is that project's (idle if it never trained here). */
+  select(project: string | null): void {
+    this.project = project;
+  }
+
   current(): TrainStatus {
-    return { ...this.status, losses: [...this.status.losses] };
+    const s = (this.project !== null ? this.statuses.get(this.project) : undefined) ?? idleStatus();
+    return { ...s, losses: [...s.losses] };
+  }
+
+  private get status(): TrainStatus {
+    return (this.jobProject !== null ? this.statuses.get(this.jobProject) : undefined) ?? idleStatus();
   }
 
   get busy(): boolean {
     return this.job !== null;
   }
 
-  private update(change: Partial<TrainStatus>): void {
-    this.status = { ...this.status, ...change };
-    this.publish(this.current());
+  /** Changes the state of the run's project; shown (published) only while that project is open. */
+  private update(change: Partial<TrainStatus>, project = this.jobProject): void {
+    if (project === null) return;
+    this.statuses.set(project, { ...(this.statuses.get(project) ?? idleStatus()), ...change });
+    if (project === this.project) this.publish(this.current());
   }
 
   start(store: ProjectStore, input: ParsedInput<'train.start'>): TrainStatus {
@@ -62,8 +79,9 @@ export class TrainingController {
       ...(backbone !== 'small' ? { encoderLr: 1e-4 } : {}),
     };
     const run = store.createRun(input.method, backbone, config);
-    this.status = { ...idleStatus(), state: 'preparing', runId: run.id, message: 'loading images' };
-    this.publish(this.current());
+    this.jobProject = store.dir;
+    this.statuses.set(store.dir, { ...idleStatus(), state: 'preparing', runId: run.id, message: 'loading images' });
+    if (store.dir === this.project) this.publish(this.current());
     const onEvent = (e: JobEvent) => this.onEvent(e);
     this.job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: input.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, ...(input.backend ? { backend: input.backend } : {}), config }, onEvent);
     const runId = run.id;

@@ -13,7 +13,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { AppEvent } from '../../src-shared/api.js';
-import { ApiError, isMethod } from '../../src-shared/api.js';
+import { ApiError, isMethod, maxBody } from '../../src-shared/api.js';
 import { Session } from '../api/handlers.js';
 import { RecentProjects } from '../api/recent.js';
 import { resourcePath } from '../paths.js';
@@ -33,7 +33,6 @@ export const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const MAX_BODY = 256 * 1024 * 1024;
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -111,15 +110,55 @@ function sendError(res: http.ServerResponse, status: number, code: string, messa
   sendJson(res, status, { ok: false, error: { code, message } });
 }
 
-async function readBody(req: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new ApiError('invalid_input', `request body larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** A body over its operation's limit: answered 413 before (Content-Length) or while it streams in. */
+class TooLarge extends Error {}
+
+function tooLargeMessage(method: string, limit: number): string {
+  return `${method}: request body larger than its limit of ${limit} bytes (${(limit / 1024 / 1024).toFixed(0)} MiB)`;
+}
+
+/**
+ * Reads a body of at most `limit` bytes. Past the limit nothing more is kept (see refuseTooLarge),
+ * so an oversized body is never buffered whole.
+ */
+function readBody(req: http.IncomingMessage, method: string, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        req.off('data', onData);
+        reject(new TooLarge(tooLargeMessage(method, limit)));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (!over) resolve(Buffer.concat(chunks, size).toString('utf8'));
+    });
+    req.once('error', reject);
+  });
+}
+
+/** How long a refused body may keep arriving (discarded) before the connection is cut. */
+const LINGER_MS = 1000;
+
+/**
+ * Answers 413, then cuts the connection. Not with "Connection: close": Node would close the socket
+ * the moment the answer is written while the client is still sending, and the reset that causes
+ * can destroy the answer before the client reads it. Instead what still arrives is discarded as it
+ * comes (never kept) for a short linger, and then the socket is destroyed.
+ */
+function refuseTooLarge(req: http.IncomingMessage, res: http.ServerResponse, message: string): void {
+  req.resume();
+  sendError(res, 413, 'too_large', message);
+  const linger = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  req.socket.once('close', () => clearTimeout(linger));
 }
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
@@ -187,8 +226,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         sendError(res, 415, 'invalid_input', 'API calls need content-type: application/json');
         return;
       }
+      const limit = maxBody(method);
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > limit) {
+        // Refused from the headers alone: not one byte of the body is read.
+        refuseTooLarge(req, res, tooLargeMessage(method, limit));
+        return;
+      }
       try {
-        const body = await readBody(req);
+        const body = await readBody(req, method, limit);
         let input: unknown;
         try {
           input = body ? JSON.parse(body) : {};
@@ -201,7 +247,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           res.end(result);
         } else sendJson(res, 200, { ok: true, result });
       } catch (e) {
-        if (e instanceof ApiError) sendError(res, STATUS[e.code], e.code, e.message);
+        if (e instanceof TooLarge) refuseTooLarge(req, res, e.message);
+        else if (e instanceof ApiError) sendError(res, STATUS[e.code], e.code, e.message);
         else sendError(res, 500, 'internal', (e as Error).message);
       }
       return;

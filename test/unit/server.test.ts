@@ -165,4 +165,69 @@ describe('browser-mode server', () => {
     // The project that was open stays open.
     expect((await call('project.summary', {})).status).toBe(200);
   });
+
+  /**
+   * Sends an authenticated POST whose body is `total` bytes, 64 KiB at a time, respecting
+   * backpressure, until the server answers; returns the answer and how much of the body was written.
+   */
+  function sendLarge(method: string, total: number, declareLength: boolean): Promise<{ status: number; body: string; written: number }> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-heatseg-token': server.token };
+      if (declareLength) headers['content-length'] = String(total);
+      const req = http.request({ host: '127.0.0.1', port: server.port, path: `/api/${method}`, method: 'POST', headers });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let written = 0;
+      let answered = false;
+      const timer = setTimeout(() => reject(new Error(`no answer after writing ${written} of ${total} bytes`)), 20_000);
+      req.on('response', (res) => {
+        answered = true;
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString(), written });
+        });
+      });
+      // The server closing the socket on us mid-body is the point; the answer has come by then.
+      req.on('error', (e) => {
+        if (!answered) {
+          clearTimeout(timer);
+          reject(e);
+        }
+      });
+      const pump = () => {
+        while (!answered && written < total) {
+          written += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    });
+  }
+
+  it('refuses a body over its operation’s limit from Content-Length alone, before reading it (413 naming the limit)', async () => {
+    const r = await sendLarge('labels.patch', 200 * 1024 * 1024, true);
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body)).toMatchObject({ ok: false, error: { code: 'too_large' } });
+    expect(JSON.parse(r.body).error.message).toMatch(/labels\.patch: request body larger than its limit of 33554432 bytes \(32 MiB\)/);
+    // Answered while the client was still sending: far less than the limit went out, let alone 200 MB.
+    expect(r.written).toBeLessThan(16 * 1024 * 1024);
+    // Small operations have a small limit.
+    const small = await sendLarge('project.summary', 2 * 1024 * 1024, true);
+    expect(small.status).toBe(413);
+    expect(JSON.parse(small.body).error.message).toMatch(/project\.summary: .*limit of 1048576 bytes/);
+  });
+
+  it('stops reading a streamed (chunked) body once it passes the limit, and closes the connection', async () => {
+    const r = await sendLarge('project.summary', 200 * 1024 * 1024, false);
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body).error.message).toMatch(/limit of 1048576 bytes/);
+    // The limit plus what the sockets buffer, not the 200 MB.
+    expect(r.written).toBeLessThan(32 * 1024 * 1024);
+    // The server is fine afterwards.
+    expect((await call('project.summary', {})).status).toBe(200);
+  });
 });

@@ -109,6 +109,24 @@ describe('training through the API (worker thread)', () => {
     s.close();
   });
 
+  it('keeps the training state per project: another project starts idle, and switching back shows its own run', async () => {
+    const { s, store } = await session();
+    const started = await s.dispatch('train.start', { method: 'lrp', epochs: 1, size: 32, backend: 'wasm' });
+    const done = await until(s, (st) => st.state === 'done' || st.state === 'failed');
+    expect(done.state).toBe('done');
+    expect(done.losses.length).toBeGreaterThan(0);
+
+    s.openProject(ProjectStore.create(tmpDir()));
+    expect(await s.dispatch('train.status', {})).toMatchObject({ state: 'idle', runId: null, losses: [], backend: null, message: null });
+    expect(await s.dispatch('runs.list', {})).toEqual([]);
+
+    s.openProject(ProjectStore.open(store.dir));
+    const back = await s.dispatch('train.status', {});
+    expect(back).toMatchObject({ state: 'done', runId: started.runId, message: done.message });
+    expect(back.losses).toEqual(done.losses);
+    s.close();
+  });
+
   it('cancels between steps and marks the run cancelled', async () => {
     const { s } = await session();
     await s.dispatch('train.start', { method: 'gradcam', epochs: 500, size: 32, backend: 'wasm' });

@@ -3,7 +3,7 @@
  * `{type:'train'}` events, coalesced to a few updates a second so a fast run cannot flood the UI),
  * the project's runs, and the Train panel's form. One instance for the window: training belongs to
  * the session, not to any one view, and the latest completed run is the model behind the overlays
- * and the suggestions.
+ * and the suggestions. What it holds is the open project's: connect() starts it afresh for another.
  */
 import type { RunInfo, TrainStatus } from '../../../src-shared/api';
 import { api, errorMessage } from './api';
@@ -29,9 +29,25 @@ export class TrainingState {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private unlisten: (() => void) | null = null;
 
-  /** Follows the server's training events; returns the stop. */
-  connect(): () => void {
+  private project: string | null = null;
+
+  /**
+   * Follows the server's training events for the project now open; returns the stop. Training state
+   * belongs to a project: a project opened after another starts from nothing here (not the other's
+   * run, curves or runs) until the server says what its own state is.
+   */
+  connect(project: string): () => void {
     this.unlisten?.();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = null;
+    if (project !== this.project) {
+      this.project = project;
+      this.status = idleStatus();
+      this.runs = [];
+      this.planned = {};
+      this.error = '';
+    }
     const unlisten = events.listen((e) => {
       if (e.type === 'train') this.receive(e.status);
     });
@@ -46,8 +62,10 @@ export class TrainingState {
   }
 
   async load(): Promise<void> {
+    const project = this.project;
     try {
       const [status, runs] = await Promise.all([api('train.status', {}), api('runs.list', {})]);
+      if (project !== this.project) return; // an answer about the project that was open before
       this.status = status;
       this.runs = runs;
     } catch (e) {
@@ -56,8 +74,10 @@ export class TrainingState {
   }
 
   async refreshRuns(): Promise<void> {
+    const project = this.project;
     try {
-      this.runs = await api('runs.list', {});
+      const runs = await api('runs.list', {});
+      if (project === this.project) this.runs = runs;
     } catch {
       // The project may be switching; the next state change asks again.
     }
