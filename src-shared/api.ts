@@ -227,8 +227,8 @@ export const contract = {
   ),
   'tags.set': op<ImageSummary>()(z.object({ imageId: id, classIds: z.array(id).max(254) }).strict()),
   'tags.toggle': op<ImageSummary>()(z.object({ imageId: id, classId: id, on: z.boolean() }).strict()),
-  /** One class's tag on (or off) for many images at once, in one transaction: grid bulk tagging. */
-  'tags.bulk': op<{ changed: number }>()(
+  /** One class's tag on (or off) for many images at once, in one transaction: grid bulk tagging. `changedIds`: the images it changed (what undo reverts). */
+  'tags.bulk': op<{ changed: number; changedIds: number[] }>()(
     z.object({ imageIds: z.array(id).min(1).max(100_000), classId: id, on: z.boolean() }).strict(),
     // 100,000 ids of up to 10 digits each, with separators
     { maxBody: 2 * MiB },

@@ -500,8 +500,8 @@ export class ProjectStore {
     return this.imageSummary(imageId);
   }
 
-  /** Adds (on) or removes one class's tag on many images in one transaction; returns how many images changed. */
-  bulkTag(imageIds: number[], classId: number, on: boolean): { changed: number } {
+  /** Adds (on) or removes one class's tag on many images in one transaction; returns the images it changed. */
+  bulkTag(imageIds: number[], classId: number, on: boolean): { changed: number; changedIds: number[] } {
     return this.db
       .transaction(() => {
         this.classById(classId);
@@ -510,9 +510,8 @@ export class ProjectStore {
         const stmt = on
           ? this.db.prepare('INSERT OR IGNORE INTO image_tags (image_id, class_id) VALUES (?, ?)')
           : this.db.prepare('DELETE FROM image_tags WHERE image_id = ? AND class_id = ?');
-        let changed = 0;
-        for (const id of ids) changed += stmt.run(id, classId).changes;
-        return { changed };
+        const changedIds = ids.filter((id) => stmt.run(id, classId).changes > 0);
+        return { changed: changedIds.length, changedIds };
       })
       .immediate();
   }

@@ -374,7 +374,7 @@ test('bulk tagging in the grid, and class rename, recolour, reorder and delete w
   await expect(page.getByTestId('image-card')).toHaveCount(3);
   // The grid's keys are in the help overlay too.
   await page.keyboard.press('?');
-  await expect(page.getByTestId('help-dialog').getByTestId('grid-shortcut')).toHaveCount(6);
+  await expect(page.getByTestId('help-dialog').getByTestId('grid-shortcut')).toHaveCount(7);
   await page.keyboard.press('Escape');
   await expect(page.getByTestId('help-dialog')).toBeHidden();
 
@@ -389,7 +389,7 @@ test('bulk tagging in the grid, and class rename, recolour, reorder and delete w
   await expect(card(third.id).getByTestId('select-card')).not.toBeChecked();
   await page.getByTestId('bulk-class').selectOption(String(dog.id));
   await page.getByTestId('bulk-add').click();
-  await expect(page.getByTestId('bulk-message')).toContainText('Tagged 2 images with dog');
+  await expect(page.getByTestId('grid-message')).toContainText('Tagged 2 images with dog');
   for (const id of [split.id, plain.id]) expect((await app.call<ImageSummary>('images.get', { id })).tags).toEqual([dog.id]);
   expect((await app.call<ImageSummary>('images.get', { id: third.id })).tags).toEqual([]);
   await expect(card(plain.id).getByTestId('tag-chip')).toHaveText(['dog']);

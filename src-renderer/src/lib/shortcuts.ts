@@ -182,7 +182,8 @@ export const GRID_KEYS: Array<{ keys: string[]; description: string }> = [
   { keys: ['←', '→', '↑', '↓'], description: 'Move between cards (Home, End, PageUp, PageDown jump)' },
   { keys: ['Enter'], description: 'Open the image' },
   { keys: ['X'], description: 'Select the card for bulk tagging (Shift+X: a range)' },
-  { keys: ['Shift', '1', '…', '9'], description: 'Tag / untag with that class: the selection if the card is in it, else the card' },
+  { keys: ['Shift', '1', '…', '9'], description: 'Tag / untag with that class: the selection if the card is in it (or no card is focused), else the card' },
+  { keys: ['Ctrl', 'Z'], description: 'Undo the last tag change in the grid (Ctrl+Shift+Z, Ctrl+Y: redo)' },
   { keys: ['Ctrl', 'Click'], description: 'Select a card (Shift+Click: a range)' },
   { keys: ['?'], description: 'This list of shortcuts' },
 ];
