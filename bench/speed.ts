@@ -1,10 +1,11 @@
 /**
- * `heatseg bench speed`: ms per training step and images/s for each method and available backend
- * at two input sizes (batch 8, half pixel-labelled), with effective GFLOP/s and peak RSS.
- * FLOPs are estimated from the architecture: forward convs 2·Ho·Wo·kh·kw·Cin·Cout per image, a
- * training step 3× forward (forward + input and weight gradients); the LRP decoder adds per
- * decoded class one transposed pass of the encoder's convs (+ its two gradients, 3×); Grad-CAM's
- * decoder is negligible; U-Net decoders are counted like their convs.
+ * `heatseg bench speed`: ms per training step and images/s for each backend, data-parallel thread
+ * count, method and input size (batch 8, half pixel-labelled), with GFLOP/s and peak RSS. FLOPs are
+ * measured, not estimated: one forward + backward is run under tf.profile and every executed conv /
+ * matmul kernel is counted from its shapes (bench/profile.ts). (Until 2026-12 they were estimated
+ * from the encoder alone, which counted a U-Net's decoder as ≈ the encoder although at 128 px it
+ * does 5.4× the encoder's work: the source of "U-Net is 2–4× slower per GFLOP".)
+ * A backend that cannot start, or a row that fails, is a row with its reason, not a crash.
  * Warm-up steps are excluded.
  *
  * Then (unless `inference: false`) inference per image, batch 1, square images of each size: per
@@ -21,19 +22,26 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, type BackendName } from '../src-main/engine/backend.js';
+import { type BackendInfo, type BackendName, initBackend } from '../src-main/engine/backend.js';
 import type { Dataset, Sample } from '../src-main/engine/data.js';
 import { predict } from '../src-main/engine/infer.js';
 import { heatLogits } from '../src-main/engine/losses.js';
 import { saveModel } from '../src-main/engine/model-io.js';
-import { createSegmenter, type EncoderSpec, type SegMethod, type Segmenter } from '../src-main/engine/models/index.js';
+import { createSegmenter, type SegMethod, type Segmenter } from '../src-main/engine/models/index.js';
+import { physicalCores } from '../src-main/engine/parallel.js';
 import { exportOnnx } from '../src-main/engine/onnx-export.js';
 import { OnnxSegmenter, onnxInput, onnxRuntimeDetail } from '../src-main/engine/onnx-runtime.js';
 import { DEFAULT_TRAIN, encoderStride, train } from '../src-main/engine/trainer.js';
 import { rng } from '../src-shared/random.js';
+import { profileStep } from './profile.js';
 
 export interface SpeedOptions {
-  backends: BackendName[];
+  /** Backend names, passed through to the engine's backend selection; one that cannot start becomes a row with its reason. */
+  backends: string[];
+  /** Data-parallel thread counts (default [1]). */
+  threads?: number[];
+  /** Print the per-op time table of one profiled step per method and size. */
+  profile?: boolean;
   methods: SegMethod[];
   sizes: number[];
   batch: number;
@@ -49,27 +57,6 @@ export interface SpeedOptions {
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const loadAvg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
-
-function encoderForwardFlops(spec: EncoderSpec, size: number): number {
-  let h = size, w = size, c = spec.inputChannels, flops = 0;
-  for (const l of spec.layers) {
-    if (l.type === 'conv') {
-      const ho = l.padding === 'same' ? Math.ceil(h / l.strides[0]) : Math.floor((h - l.kernel[0]) / l.strides[0]) + 1;
-      const wo = l.padding === 'same' ? Math.ceil(w / l.strides[1]) : Math.floor((w - l.kernel[1]) / l.strides[1]) + 1;
-      flops += 2 * ho * wo * l.kernel[0] * l.kernel[1] * c * l.filters;
-      h = ho;
-      w = wo;
-      c = l.filters;
-    } else if (l.type === 'maxpool') {
-      h = Math.floor(h / l.pool[0]);
-      w = Math.floor(w / l.pool[1]);
-    } else if (l.type === 'pad') {
-      h += l.pad[0][0] + l.pad[0][1];
-      w += l.pad[1][0] + l.pad[1][1];
-    }
-  }
-  return flops;
-}
 
 /** The model a row of the benchmark measures. */
 function segmenterFor(o: SpeedOptions, method: SegMethod, size: number): Promise<Segmenter> {
@@ -94,62 +81,128 @@ function syntheticData(o: SpeedOptions, size: number): Dataset {
   return { classes: Array.from({ length: o.classes }, (_, c) => `c${c}`), samples };
 }
 
+/** The machine in one line: CPU model × logical CPUs (physical cores), memory, node. */
+export function machineLine(): string {
+  return `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length} logical CPUs (${physicalCores()} physical cores), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.arch()}, node ${process.version}`;
+}
+
 export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknown>> {
+  const threadsList = o.threads ?? [1];
   log(`heatseg bench speed — ${new Date().toISOString()}`);
-  log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${loadAvg()}`);
+  log(`machine: ${machineLine()}`);
+  const loadStart = loadAvg();
+  log(`load average (1 / 5 / 15 min) at the start: ${loadStart} — other processes share these cores`);
   log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
+  log('GFLOP per step: the FLOPs the step\'s convolutions and matrix products execute (tf.profile of one forward + backward, bench/profile.ts)');
+  log('threads: data-parallel training threads (src-main/engine/parallel.ts); peak RSS: the process\'s high-water mark so far (rows run in this order)');
   const rows: Array<Record<string, unknown>> = [];
+  const flopsOf = new Map<string, number>();
   for (const want of o.backends) {
-    let backend;
+    let backend: BackendInfo;
     try {
-      backend = await initBackend(want);
+      backend = await initBackend(want as BackendName);
+      // an unknown name falls back to the default choice: that is not the backend asked for
+      if (backend.name !== want) throw new Error(`'${want}' is not a backend this build knows (got ${backend.name})`);
     } catch (e) {
-      log(`backend ${want}: unavailable (${(e as Error).message.split('\n')[0]})`);
+      const reason = (e as Error).message.split('\n')[0]!;
+      log(`backend ${want}: unavailable (${reason})`);
+      rows.push({ backend: want, threads: null, method: null, size: null, ms_per_step: null, unavailable: reason });
       continue;
     }
-    for (const size of o.sizes) {
-      for (const method of o.methods) {
-        const model = await segmenterFor(o, method, size);
-        const data = syntheticData(o, size);
-        const times: number[] = [];
-        let last = Date.now();
-        const { epochs: _e, ...untimed } = DEFAULT_TRAIN;
-        await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
-          onEvent: (e) => {
-            if (e.type !== 'step') return;
-            const now = Date.now();
-            if (e.step > o.warmup) times.push(now - last);
-            last = now;
-          },
-          shouldStop: () => times.length >= o.steps,
-        });
-        const encF = encoderForwardFlops(model.config().encoder, size);
-        const nLab = method === 'unet' ? o.batch : Math.floor(o.batch / 2);
-        let flops = 3 * encF * o.batch;
-        if (method === 'lrp') flops += 3 * encF * nLab * o.tagsPerImage;
-        if (method === 'unet' || method === 'mtunet') flops += 3 * encF * nLab; // decoder convs ≈ encoder's
-        const ms = times.reduce((a, b) => a + b, 0) / Math.max(1, times.length);
-        const row = {
-          backend: backend.name,
-          backend_detail: backend.detail,
-          method,
-          size,
-          ms_per_step: Math.round(ms),
-          images_per_s: +((o.batch * 1000) / ms).toFixed(2),
-          gflop_per_step: +(flops / 1e9).toFixed(2),
-          gflops: +(flops / 1e6 / ms).toFixed(2),
-          tensors: tf.memory().numTensors,
-        };
-        rows.push(row);
-        log(`${backend.name.padEnd(10)} ${method.padEnd(7)} ${String(size).padStart(4)} px  ${String(row.ms_per_step).padStart(6)} ms/step  ${row.images_per_s.toFixed(1).padStart(6)} img/s  ${row.gflops.toFixed(1).padStart(6)} GFLOP/s`);
-        model.dispose();
+    log(`backend ${backend.name}: ${backend.detail}`);
+    for (const threads of threadsList) {
+      for (const size of o.sizes) {
+        for (const method of o.methods) {
+          const base = { backend: backend.name, backend_detail: backend.detail, threads, method, size };
+          try {
+            const data = syntheticData(o, size);
+            const key = `${backend.name}/${method}/${size}`;
+            if (!flopsOf.has(key)) {
+              const m = await segmenterFor(o, method, size);
+              try {
+                const p = await profileStep(m, data, o.batch, size);
+                flopsOf.set(key, p.flops);
+                if (o.profile) {
+                  log(`  profile ${method} ${size} px (one forward + backward, 1 thread): ${(p.flops / 1e9).toFixed(2)} GFLOP in ${p.ms.toFixed(0)} ms`);
+                  for (const e of p.ops.slice(0, 12)) {
+                    log(`    ${e.name.padEnd(24)} ${String(e.calls).padStart(4)} calls ${e.ms.toFixed(1).padStart(8)} ms${e.flops ? `  ${(e.flops / 1e9).toFixed(2)} GFLOP, ${(e.flops / 1e6 / Math.max(e.ms, 1e-3)).toFixed(1)} GFLOP/s` : ''}`);
+                  }
+                }
+              } finally {
+                m.dispose();
+              }
+            }
+            const model = await segmenterFor(o, method, size);
+            const times: number[] = [];
+            let last = Date.now();
+            const { epochs: _e, ...untimed } = DEFAULT_TRAIN;
+            try {
+              await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, threads, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
+                onEvent: (e) => {
+                  if (e.type !== 'step') return;
+                  const now = Date.now();
+                  if (e.step > o.warmup) times.push(now - last);
+                  last = now;
+                },
+                shouldStop: () => times.length >= o.steps,
+              });
+            } finally {
+              model.dispose();
+            }
+            const flops = flopsOf.get(key)!;
+            const ms = times.reduce((a, b) => a + b, 0) / Math.max(1, times.length);
+            const row = {
+              ...base,
+              ms_per_step: Math.round(ms),
+              images_per_s: +((o.batch * 1000) / ms).toFixed(2),
+              gflop_per_step: +(flops / 1e9).toFixed(2),
+              gflops: +(flops / 1e6 / ms).toFixed(2),
+              peak_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
+              load_1min: +os.loadavg()[0]!.toFixed(2),
+            };
+            rows.push(row);
+            log(
+              `${backend.name.padEnd(10)} ${String(threads).padStart(2)} thr ${method.padEnd(7)} ${String(size).padStart(4)} px  ${String(row.ms_per_step).padStart(6)} ms/step  ${row.images_per_s.toFixed(1).padStart(6)} img/s  ${row.gflops.toFixed(1).padStart(6)} GFLOP/s  RSS ${row.peak_rss_mib} MiB  load ${row.load_1min}`,
+            );
+          } catch (e) {
+            const reason = (e as Error).message.split('\n')[0]!;
+            log(`${backend.name} ${threads} thr ${method} ${size} px: failed (${reason})`);
+            rows.push({ ...base, ms_per_step: null, failed: reason });
+          }
+        }
       }
     }
   }
   const inference = o.inference === false ? null : await benchInference(o);
   const peakRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
-  log(`peak RSS ${peakRssMiB} MiB; load average at the end ${loadAvg()} (other processes share the ${os.cpus().length} cores)`);
-  return { rows, ...(inference ? { inference } : {}), peak_rss_mib: peakRssMiB, batch: o.batch, steps: o.steps, backbone: o.backbone };
+  const loadEnd = loadAvg();
+  log(`peak RSS ${peakRssMiB} MiB; load average at the end ${loadEnd} (other processes share the ${os.cpus().length} CPUs)`);
+  const scaling = speedups(rows);
+  for (const s of scaling) log(`speed-up ${s.backend} ${s.method} ${s.size} px: ${s.threads} threads ${s.speedup}× one thread`);
+  return {
+    rows,
+    ...(scaling.length ? { scaling } : {}),
+    ...(inference ? { inference } : {}),
+    machine: machineLine(),
+    load_start: loadStart,
+    load_end: loadEnd,
+    peak_rss_mib: peakRssMiB,
+    batch: o.batch,
+    steps: o.steps,
+    backbone: o.backbone,
+  };
+}
+
+/** Per backend / method / size, each thread count's ms/step relative to 1 thread. */
+function speedups(rows: Array<Record<string, unknown>>): Array<{ backend: string; method: string; size: number; threads: number; speedup: number }> {
+  const out: Array<{ backend: string; method: string; size: number; threads: number; speedup: number }> = [];
+  for (const r of rows) {
+    if (typeof r.ms_per_step !== 'number' || r.threads === 1) continue;
+    const one = rows.find((q) => q.backend === r.backend && q.method === r.method && q.size === r.size && q.threads === 1 && typeof q.ms_per_step === 'number');
+    if (!one) continue;
+    out.push({ backend: String(r.backend), method: String(r.method), size: Number(r.size), threads: Number(r.threads), speedup: +((one.ms_per_step as number) / r.ms_per_step).toFixed(2) });
+  }
+  return out;
 }
 
 /** Mean ms of `runs` timed calls after `warmup` untimed ones. */

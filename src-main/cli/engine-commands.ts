@@ -338,7 +338,9 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
   bench
     .command('speed')
     .description('ms per training step, images/s and GFLOP/s per method and backend at two input sizes; then inference ms per image in TF.js (wasm) vs onnxruntime')
-    .option('--backends <list>', 'comma-separated backends to try', 'tensorflow,wasm')
+    .option('--backends <list>', 'comma-separated backends to try (one that cannot start is reported as a row)', 'tensorflow,wasm')
+    .option('--threads <list>', 'comma-separated data-parallel thread counts', '1')
+    .option('--profile', 'print the per-op time table of one profiled step per method and size')
     .option('--methods <list>', 'comma-separated methods', 'lrp,gradcam,unet,mtunet')
     .option('--sizes <list>', 'comma-separated input sizes', '128,224')
     .option('--batch <n>', 'batch size', num('int', 2), 8)
@@ -346,10 +348,14 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
     .option('--warmup <n>', 'untimed warm-up steps', num('int', 0), 2)
     .option('--backbone <b>', `${BACKBONE_HELP} (default here: small)`, 'small')
     .option('--no-inference', 'skip the inference section (TF.js wasm vs onnxruntime per image, same exported model)')
-    .action(async (o: { backends: string; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string; inference: boolean }) => {
+    .action(async (o: { backends: string; threads: string; profile?: boolean; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string; inference: boolean }) => {
       const { benchSpeed } = await import('../../bench/speed.js');
+      const threads = o.threads.split(',').map(Number);
+      if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new InvalidArgumentError(`--threads: expected positive integers, got ${o.threads}`);
       const result = await benchSpeed({
-        backends: o.backends.split(',') as Array<(typeof BACKENDS)[number]>,
+        backends: o.backends.split(',').map((b) => b.trim()),
+        threads,
+        profile: Boolean(o.profile),
         methods: o.methods.split(',') as Array<(typeof METHODS)[number]>,
         sizes: o.sizes.split(',').map(Number),
         batch: o.batch,

@@ -13,7 +13,7 @@ import { rng } from '../../src-shared/random.js';
 import { Confusion, type SegMetrics, summarize } from '../../src-shared/metrics.js';
 import { type AugmentOptions, type Dataset, IGNORE, type Sample, augmentedCrop } from './data.js';
 import { predict } from './infer.js';
-import { type HeatNorm, heatLogits, planDecode, tagTargets } from './losses.js';
+import { type DecodePlan, type HeatNorm, heatLogits, planDecode, tagTargets } from './losses.js';
 import type { Segmenter } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, type StepBatch, type StepSpec, shardGradients, wholeBatch } from './parallel.js';
 
@@ -271,22 +271,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         : null;
       const uniform = plan ? uniformLoss(plan.decodeClasses, plan.targets!, nLab, S * S) : nLab ? uniformAll(labCrops, C) : 0;
 
-      const targets = tagTargets([...lab, ...tag].map((s) => s.tags), C);
-      const batch: StepBatch = {
-        size: S,
-        classes: C,
-        nLab,
-        nTag,
-        xLab: nLab ? concat(labCrops.map((c) => c.x)) : null,
-        xTag: nTag ? concat(tagCrops.map((c) => c.x)) : null,
-        yTag: Float32Array.from(targets.targets),
-        yMask: Float32Array.from(targets.mask),
-        dc: plan ? Int32Array.from(plan.decodeClasses) : null,
-        k: plan ? plan.k : 0,
-        // Decoders: label = position in the image's decode list; U-Nets: label = class index over all C.
-        yPix: nLab ? (plan ? plan.targets! : classTargets(labCrops)) : null,
-        segWeight: usesTags ? segWeight : 1,
-      };
+      const batch = makeStepBatch({ size: S, classes: C, lab, tag, labCrops, tagCrops, plan, usesTags, segWeight });
       const { grads, losses } = pool ? await pool.gradients(model, logScale, batch, spec) : shardGradients(model, logScale, varList, wholeBatch(batch), spec);
       const lossTag = losses.tag;
       const lossSeg = losses.seg;
@@ -353,6 +338,38 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   };
 }
 
+
+/** One step's batch as plain arrays (what `shardGradients` and the replica threads take). */
+export function makeStepBatch(o: {
+  size: number;
+  classes: number;
+  lab: Sample[];
+  tag: Sample[];
+  labCrops: Array<{ x: Float32Array; labels: Uint8Array | null }>;
+  tagCrops: Array<{ x: Float32Array }>;
+  /** The decode plan of the labelled images (decoders), null for U-Nets. */
+  plan: DecodePlan | null;
+  usesTags: boolean;
+  segWeight: number;
+}): StepBatch {
+  const { lab, tag, plan } = o;
+  const targets = tagTargets([...lab, ...tag].map((s) => s.tags), o.classes);
+  return {
+    size: o.size,
+    classes: o.classes,
+    nLab: lab.length,
+    nTag: tag.length,
+    xLab: lab.length ? concat(o.labCrops.map((c) => c.x)) : null,
+    xTag: tag.length ? concat(o.tagCrops.map((c) => c.x)) : null,
+    yTag: targets.targets,
+    yMask: targets.mask,
+    dc: plan ? plan.decodeClasses : null,
+    k: plan ? plan.k : 0,
+    // Decoders: label = position in the image's decode list; U-Nets: label = class index over all C.
+    yPix: lab.length ? (plan ? plan.targets! : classTargets(o.labCrops)) : null,
+    segWeight: o.usesTags ? o.segWeight : 1,
+  };
+}
 
 function concat(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
