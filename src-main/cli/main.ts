@@ -10,6 +10,7 @@ import { ensureDemoProject } from '../demo/demo.js';
 import { ProjectStore } from '../store/project.js';
 import { appVersion } from '../version.js';
 import { addActiveCommand, addBenchCommands, addEngineCommands, addSpeedCommand } from './engine-commands.js';
+import { addEditCommands } from './edit-commands.js';
 import { openProject } from './open.js';
 import { progressBar } from './progress.js';
 
@@ -158,6 +159,7 @@ export function buildProgram(out: (s: string) => void): Command {
       });
     });
 
+  addEditCommands(program, out);
   addEngineCommands(program, out);
   addBenchCommands(program, out);
   addSpeedCommand(program, out);
