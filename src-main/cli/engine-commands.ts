@@ -2,13 +2,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { readJsonFile } from '../json-file.js';
 import { JobCancelled, type RunningJob, startJob } from '../engine/client.js';
 import { exportRun } from '../engine/export-run.js';
 import type { JobEvent } from '../engine/jobs.js';
 import { STRATEGIES, type Strategy } from '../../src-shared/acquisition.js';
 import type { TrainConfig } from '../engine/trainer.js';
 import { IMAGE_EXTENSIONS } from '../images/decode.js';
-import { ProjectStore, isProjectDir } from '../store/project.js';
+import { CHECKPOINT_SUFFIX, ProjectStore, isProjectDir } from '../store/project.js';
+import { openProject } from './open.js';
 import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
 
@@ -57,7 +59,30 @@ export function resolveModelDir(arg: string): string {
       store.close();
     }
   }
+  const ckpt = `${path.resolve(arg)}${CHECKPOINT_SUFFIX}`;
+  if (fs.existsSync(path.join(ckpt, 'heatseg-model.json'))) {
+    throw new Error(
+      `${arg} is not a heatseg model: its training did not finish; its last epoch checkpoint is ${ckpt} ` +
+        '(continue the run with `heatseg train PROJECT --resume N`, or predict with the checkpoint folder itself)',
+    );
+  }
   throw new Error(`${arg} is neither a heatseg model folder (no heatseg-model.json) nor a project`);
+}
+
+/** An epoch checkpoint of a run that did not finish is usable, but not silently taken for a finished model. */
+function warnIfCheckpoint(modelDir: string): void {
+  let training: { checkpoint?: { epoch?: number } } | undefined;
+  try {
+    training = (readJsonFile(path.join(modelDir, 'heatseg-model.json')) as { training?: typeof training }).training;
+  } catch {
+    return; // the job reports a bad model folder itself
+  }
+  if (training?.checkpoint) {
+    process.stderr.write(
+      `warning: ${modelDir} is the epoch-${training.checkpoint.epoch ?? '?'} checkpoint of a training run that did not finish, not a finished model ` +
+        `(continue the run with \`heatseg train PROJECT --resume N\`)\n`,
+    );
+  }
 }
 
 export function addEngineCommands(program: Command, out: (s: string) => void): void {
@@ -74,22 +99,57 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--lr <lr>', 'learning rate of the head (and of a from-scratch encoder)', num('float', 0))
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
-    .option('--resume <run>', 'start from the weights of this run id', num('int', 1))
+    .option('--resume <run>', 'start from the weights of this run id; a run that did not finish (killed, crashed) continues from its last epoch checkpoint with its own settings and remaining epochs', num('int', 1))
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }) => {
-      const resolved = resolveBackbone(o.backbone);
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }, cmd: Command) => {
+      const store = openProject(dir);
+      let resume: ReturnType<ProjectStore['resumeSource']> | null = null;
+      try {
+        resume = o.resume ? store.resumeSource(o.resume) : null;
+      } catch (e) {
+        store.close();
+        throw e;
+      }
+      // Resuming: the run's own settings, unless given on this command line.
+      const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+      const prev = resume?.config ?? {};
+      const pick = <T,>(name: string, own: T): T => (resume && !given(name) && prev[name] !== undefined ? (prev[name] as T) : own);
+      if (resume && o.resume) {
+        const r = store.run(o.resume);
+        if (!given('method')) o.method = r.method as (typeof METHODS)[number];
+        if (!given('backbone')) o.backbone = r.backbone;
+      }
+      let resolved: ReturnType<typeof resolveBackbone>;
+      try {
+        resolved = resolveBackbone(o.backbone);
+      } catch (e) {
+        store.close();
+        throw e;
+      }
       const backbone = resolved.label;
-      const store = ProjectStore.open(dir);
+      // A checkpoint continues its run: the epochs it had left, unless --epochs/--minutes say otherwise.
+      const remaining =
+        resume?.checkpoint && o.epochs === undefined && o.minutes === undefined && typeof prev.epochs === 'number'
+          ? Math.max(1, prev.epochs - resume.checkpoint.epoch)
+          : undefined;
+      const epochs = o.epochs ?? remaining;
       const config: Partial<TrainConfig> = {
-        size: o.size,
-        batch: o.batch,
-        seed: o.seed,
-        ...(o.epochs !== undefined || o.minutes === undefined ? { epochs: o.epochs ?? 30 } : { epochs: undefined }),
+        size: pick('size', o.size),
+        batch: pick('batch', o.batch),
+        seed: pick('seed', o.seed),
+        ...(epochs !== undefined || o.minutes === undefined ? { epochs: epochs ?? 30 } : { epochs: undefined }),
         ...(o.minutes !== undefined ? { minutes: o.minutes } : {}),
-        ...(o.lr !== undefined ? { lr: o.lr } : resolved.dir ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
+        ...(o.lr !== undefined ? { lr: o.lr } : prev.lr !== undefined && resume ? { lr: prev.lr as number } : resolved.dir ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
+        ...(resume && o.resume ? { resumedFrom: o.resume } : {}),
       };
-      const resumeFrom = o.resume ? store.run(o.resume).checkpoint_dir : undefined;
-      if (o.resume && !resumeFrom) throw new Error(`run ${o.resume} has no saved weights to resume from`);
+      const resumeFrom = resume?.dir;
+      if (resume && o.resume) {
+        process.stderr.write(
+          resume.checkpoint
+            ? `resuming run ${o.resume} from its last checkpoint (epoch ${resume.checkpoint.epoch}, step ${resume.checkpoint.step}): ${config.epochs ?? '–'} more epochs\n`
+            : `starting from the weights of run ${o.resume}\n`,
+        );
+      }
       const run = store.createRun(o.method, backbone, config);
       const bar = progressBar(`train run ${run.id}`);
       let backendDetail = '';
@@ -127,8 +187,8 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       } catch (e) {
         bar.stop();
         const cancelled = e instanceof JobCancelled;
+        // Its last epoch checkpoint (models/run-N.checkpoint) stays: `--resume N` continues from it.
         store.finishRun(run.id, cancelled ? 'cancelled' : 'failed', { backend: backendDetail, error: (e as Error).message });
-        fs.rmSync(path.join(store.dir, `${run.checkpoint_dir}.partial`), { recursive: true, force: true });
         if (!cancelled) throw e;
         process.exitCode = 130;
         void lastStep;
@@ -153,6 +213,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         : null;
       if (onnxFile && !fs.existsSync(onnxFile)) throw new Error(`${onnxFile}: no such ONNX model`);
       const model = onnxFile ?? resolveModelDir(modelArg);
+      if (!onnxFile) warnIfCheckpoint(model);
       const images: string[] = [];
       for (const i of inputs) {
         if (!fs.existsSync(i)) throw new Error(`${i}: no such file or folder`);

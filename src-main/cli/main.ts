@@ -10,21 +10,11 @@ import { ensureDemoProject } from '../demo/demo.js';
 import { ProjectStore } from '../store/project.js';
 import { appVersion } from '../version.js';
 import { addActiveCommand, addBenchCommands, addEngineCommands, addSpeedCommand } from './engine-commands.js';
+import { addEditCommands } from './edit-commands.js';
+import { openProject } from './open.js';
 import { progressBar } from './progress.js';
 
 class CliError extends Error {}
-
-/**
- * Opens a project for a command. `readOnly` commands never write to it (an older project is
- * refused with how to upgrade it); others upgrade an older project and say so on stderr.
- */
-export function openProject(dir: string, opts: { readOnly?: boolean } = {}): ProjectStore {
-  const store = ProjectStore.open(dir, opts);
-  if (store.upgradedFrom !== null) {
-    process.stderr.write(`note: upgraded project ${store.dir} from schema v${store.upgradedFrom} to v${ProjectStore.latestSchemaVersion()}\n`);
-  }
-  return store;
-}
 
 function portNumber(v: string): number {
   const n = Number(v);
@@ -169,6 +159,7 @@ export function buildProgram(out: (s: string) => void): Command {
       });
     });
 
+  addEditCommands(program, out);
   addEngineCommands(program, out);
   addBenchCommands(program, out);
   addSpeedCommand(program, out);

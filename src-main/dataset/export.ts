@@ -10,6 +10,7 @@ import type { ExportReport } from '../../src-shared/api.js';
 import { ApiError } from '../../src-shared/api.js';
 import { encodeRle, rleToString } from '../../src-shared/coco-rle.js';
 import { hexToRgb } from '../../src-shared/colors.js';
+import { tempDirBeside } from '../safe-fs.js';
 import type { ProjectStore } from '../store/project.js';
 import { IGNORE_INDEX, stemOf, writeMaskPng } from './maskfolder.js';
 
@@ -23,9 +24,9 @@ function prepareOut(out: string): string {
   if (fs.existsSync(abs) && fs.readdirSync(abs).length > 0) {
     throw new ApiError('conflict', `${abs} exists and is not empty; choose a new folder`);
   }
-  const tmp = `${abs}.partial-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(path.join(tmp, 'images'), { recursive: true });
+  // A fresh mkdtemp folder beside OUT: never a name of the user's, so removing it on failure is safe.
+  const tmp = tempDirBeside(abs);
+  fs.mkdirSync(path.join(tmp, 'images'));
   return tmp;
 }
 

@@ -10,7 +10,7 @@ import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
-import { loadModel, saveModel } from './model-io.js';
+import { checkpointDirOf, loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type SegMethod } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
@@ -182,8 +182,11 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       });
   if (model.classes !== data.classes.length) throw new Error(`the model to resume has ${model.classes} classes, the project ${data.classes.length}`);
   const outDir = path.resolve(job.project, job.modelDir);
-  const save = (result: TrainResult | null, heatScale: number) =>
-    saveModel(outDir, model, {
+  // Epoch checkpoints go beside the model folder (models/run-N.checkpoint), so models/run-N is a
+  // model only once training ended; a killed run leaves a checkpoint that `--resume N` continues.
+  const checkpointDir = checkpointDirOf(outDir);
+  const save = (dir: string, result: TrainResult | null, heatScale: number, checkpoint?: { epoch: number; step: number }) =>
+    saveModel(dir, model, {
       classes: data.classes.map((name, k) => ({ name, color: colors[k] ?? '#ffffff', ...(data.classIds?.[k] ? { id: data.classIds[k] } : {}) })),
       inputSize: cfg.size,
       normalisation: 'RGB / 255',
@@ -191,7 +194,12 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       backbone: job.backboneLabel ?? job.backbone,
       heatScale,
       heatNorm: cfg.heatNorm ?? 'pixel',
-      training: { backend: info.detail, config: cfg, ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}) },
+      training: {
+        backend: info.detail,
+        config: cfg,
+        ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}),
+        ...(checkpoint ? { checkpoint } : {}),
+      },
       metrics: result?.val ? (result.val as unknown as Record<string, unknown>) : null,
     });
   let heatScale = 1;
@@ -200,11 +208,14 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
     if (e.type === 'step') heatScale = e.heatScale;
     // A checkpoint per epoch: a killed run still leaves the last whole epoch's weights (the run
     // row says 'failed: interrupted', never 'completed').
-    if (e.type === 'epoch') save(null, heatScale);
+    if (e.type === 'epoch') save(checkpointDir, null, heatScale, { epoch: e.epoch, step: e.step });
   };
   try {
     const result = await train(model, data, cfg, { onEvent, shouldStop: ctx.cancelled });
-    if (result.steps > 0) save(result, result.heatScale);
+    if (result.steps > 0) {
+      save(outDir, result, result.heatScale);
+      fs.rmSync(checkpointDir, { recursive: true, force: true });
+    }
     return { backend: info, result, modelDir: outDir };
   } finally {
     model.dispose();

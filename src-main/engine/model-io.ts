@@ -11,6 +11,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { FileError, describeIssues, readJsonFile } from '../json-file.js';
 import { onlyHolds, tempDirBeside } from '../safe-fs.js';
+import { CHECKPOINT_SUFFIX } from '../store/project.js';
 import { loadSegmenter, parseSegmenterConfig, type Segmenter, type SegmenterConfig, type WeightMap } from './models/index.js';
 
 export const MODEL_FILE = 'heatseg-model.json';
@@ -95,6 +96,11 @@ export function saveModel(dir: string, model: Segmenter, meta: Omit<ModelMeta, '
   }
 }
 
+/** Where a training run writes its epoch checkpoints: beside its model folder, never inside it. */
+export function checkpointDirOf(modelDir: string): string {
+  return `${modelDir}${CHECKPOINT_SUFFIX}`;
+}
+
 export interface LoadedModel {
   segmenter: Segmenter;
   meta: ModelMeta;
@@ -104,7 +110,10 @@ export interface LoadedModel {
 export function readModelMeta(dir: string): ModelMeta & { segmenter: unknown; weights: Array<{ name: string; shape: number[]; offset: number }> } {
   const file = path.join(path.resolve(dir), MODEL_FILE);
   if (!fs.existsSync(file)) {
-    const partial = fs.existsSync(`${path.resolve(dir)}.partial`) ? ' (an unfinished model was found beside it: its training did not complete)' : '';
+    const ckpt = checkpointDirOf(path.resolve(dir));
+    const partial = fs.existsSync(path.join(ckpt, MODEL_FILE))
+      ? ` (its training did not finish; its last epoch checkpoint is ${ckpt}: continue it with \`heatseg train PROJECT --resume N\`)`
+      : '';
     throw new Error(`${dir} is not a heatseg model: ${MODEL_FILE} is missing${partial}`);
   }
   const r = metaSchema.safeParse(readJsonFile(file));

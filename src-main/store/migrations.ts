@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
+import { ApiError } from '../../src-shared/api.js';
 import { resourcePath } from '../paths.js';
 
 export interface Migration {
@@ -29,9 +30,11 @@ export function loadMigrations(dir = migrationsDir()): Migration[] {
   return migrations;
 }
 
-export class NewerSchemaError extends Error {
+/** Typed (an ApiError 'conflict'), so every transport answers it as such: HTTP 409, not 500. */
+export class NewerSchemaError extends ApiError {
   constructor(file: string, found: number, known: number) {
     super(
+      'conflict',
       `${file} was written by a newer heatseg (project schema v${found}; this build knows up to v${known}). ` +
         `Update heatseg to open it; the project was not modified.`,
     );
@@ -40,7 +43,7 @@ export class NewerSchemaError extends Error {
 }
 
 /** An older project opened by a command that only reads: it is not upgraded behind the user's back. */
-export class MigrationNeededError extends Error {
+export class MigrationNeededError extends ApiError {
   constructor(
     readonly file: string,
     readonly found: number,
@@ -48,6 +51,7 @@ export class MigrationNeededError extends Error {
   ) {
     const dir = path.dirname(file);
     super(
+      'conflict',
       `${dir} is a project of an older heatseg (schema v${found}; this build uses v${known}) and needs an upgrade. ` +
         `This command only reads, so it left the project as it is: run \`heatseg upgrade ${dir}\` to upgrade it in place ` +
         `(commands that write, such as import, train and serve, upgrade it too and say so).`,
@@ -57,12 +61,12 @@ export class MigrationNeededError extends Error {
 }
 
 /** heatseg.sqlite that is not an SQLite database, or is truncated or corrupt. */
-export class DamagedProjectError extends Error {
+export class DamagedProjectError extends ApiError {
   constructor(
     readonly file: string,
     detail: string,
   ) {
-    super(`${file} is not a heatseg project database or is damaged (${detail}); restore it from a backup or copy`);
+    super('invalid_input', `${file} is not a heatseg project database or is damaged (${detail}); restore it from a backup or copy`);
     this.name = 'DamagedProjectError';
   }
 }

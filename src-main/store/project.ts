@@ -12,6 +12,7 @@ import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { ClassInfo, ImagePage, ImageSummary, ProjectSummary } from '../../src-shared/api.js';
 import { ApiError } from '../../src-shared/api.js';
+import { readJsonFile } from '../json-file.js';
 import { PATCH_KEEP, UNLABELLED, histogram, type Rect } from '../../src-shared/labels.js';
 import { defaultClassColor } from '../../src-shared/colors.js';
 import { DamagedProjectError, MigrationNeededError, NewerSchemaError, checkDatabaseHeader, headerSchemaVersion, isDamageError, loadMigrations, migrate, schemaVersion } from './migrations.js';
@@ -21,6 +22,8 @@ export const IMAGES_DIR = 'images';
 export const MODELS_DIR = 'models';
 /** meta key: the highest class id ever deleted (ids are not reused). */
 const CLASS_ID_HIGH = 'class_id_high';
+/** A run's epoch checkpoints: `models/run-N.checkpoint`, beside (never inside) its model folder. */
+export const CHECKPOINT_SUFFIX = '.checkpoint';
 
 interface ClassRow {
   id: number;
@@ -753,6 +756,39 @@ export class ProjectStore {
     return this.db.prepare('SELECT * FROM runs ORDER BY id DESC').all() as RunRow[];
   }
 
+  /**
+   * The weights `heatseg train --resume N` starts from: run N's model folder when it has one
+   * (completed or cancelled), else the last epoch checkpoint of a run that did not finish (killed,
+   * crashed, failed). Also the run's config, so a resume can continue it. ApiError when neither.
+   */
+  resumeSource(id: number): { dir: string; checkpoint: { epoch: number; step: number } | null; config: Record<string, unknown> } {
+    const run = this.run(id);
+    let config: Record<string, unknown> = {};
+    try {
+      config = JSON.parse(run.config) as Record<string, unknown>;
+    } catch {
+      // an unreadable config: resume with the command's own options
+    }
+    const modelDir = run.checkpoint_dir ?? `${MODELS_DIR}/run-${id}`;
+    if (fs.existsSync(path.join(this.dir, modelDir, 'heatseg-model.json'))) return { dir: modelDir, checkpoint: null, config };
+    const ckpt = `${MODELS_DIR}/run-${id}${CHECKPOINT_SUFFIX}`;
+    const meta = path.join(this.dir, ckpt, 'heatseg-model.json');
+    if (fs.existsSync(meta)) {
+      let checkpoint = { epoch: 0, step: 0 };
+      try {
+        const m = readJsonFile(meta) as { training?: { checkpoint?: { epoch?: number; step?: number } } };
+        checkpoint = { epoch: m.training?.checkpoint?.epoch ?? 0, step: m.training?.checkpoint?.step ?? 0 };
+      } catch {
+        // the weights may still load; the epoch count is unknown
+      }
+      return { dir: ckpt, checkpoint, config };
+    }
+    throw new ApiError(
+      'not_found',
+      `run ${id} (${run.status}) has no saved weights to resume from: it ended before its first epoch finished` + (run.status === 'running' ? ' or is still training' : ''),
+    );
+  }
+
   /** Latest completed run (the project's current segmenter). */
   latestCompletedRun(): RunRow | undefined {
     return this.db.prepare("SELECT * FROM runs WHERE status = 'completed' ORDER BY id DESC LIMIT 1").get() as RunRow | undefined;
@@ -788,7 +824,10 @@ export class ProjectStore {
         }
       }
       if (!alive && pid !== process.pid) {
-        this.finishRun(r.id, 'failed', { error: 'interrupted: the process training it ended before it finished' });
+        const ckpt = fs.existsSync(path.join(this.dir, `${MODELS_DIR}/run-${r.id}${CHECKPOINT_SUFFIX}`, 'heatseg-model.json'));
+        this.finishRun(r.id, 'failed', {
+          error: `interrupted: the process training it ended before it finished${ckpt ? `; its last epoch checkpoint is kept: continue it with \`heatseg train ${this.dir} --resume ${r.id}\`` : ''}`,
+        });
         n++;
       }
     }

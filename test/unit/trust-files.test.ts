@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { exportLabels } from '../../src-main/dataset/export';
 import { exportRun } from '../../src-main/engine/export-run';
 import { saveModel } from '../../src-main/engine/model-io';
 import type { Segmenter } from '../../src-main/engine/models/index';
@@ -64,6 +65,23 @@ describe('export (heatseg export, model.export) never touches what heatseg did n
     expect(fs.readdirSync(own).sort()).toEqual(['heatseg-model.json', 'weights.bin']);
     expect(fs.readFileSync(path.join(`${dir}.partial`, 'keep.txt'), 'utf8')).toBe('mine');
     expect(heatsegTemps(path.dirname(dir))).toEqual([]);
+  });
+});
+
+describe('export-labels never touches what heatseg did not create', () => {
+  it('leaves a user folder named like the old temporary (OUT.partial-PID) alone', async () => {
+    const { store } = projectWithFakeRun();
+    store.addClass('a');
+    const parent = tmpDir();
+    const out = path.join(parent, 'labels');
+    const theirs = `${out}.partial-${process.pid}`;
+    fs.mkdirSync(theirs);
+    fs.writeFileSync(path.join(theirs, 'keep.txt'), 'mine');
+    exportLabels(store, out);
+    expect(fs.existsSync(path.join(out, 'classes.json'))).toBe(true);
+    expect(fs.readFileSync(path.join(theirs, 'keep.txt'), 'utf8')).toBe('mine');
+    expect(heatsegTemps(parent)).toEqual([]);
+    store.close();
   });
 });
 

@@ -162,6 +162,18 @@ describe('messages that name the file and the problem (item 11)', () => {
     store.close();
   });
 
+  it('a newer-schema, older (read-only) or damaged project is a typed ApiError, so every transport answers 4xx, not internal', () => {
+    const dir = tmpDir();
+    const db = new Database(path.join(dir, DB_FILE));
+    migrate(db, 'x', loadMigrations());
+    db.pragma(`user_version = ${loadMigrations().length + 2}`);
+    db.close();
+    expect(() => ProjectStore.open(dir)).toThrow(expect.objectContaining({ code: 'conflict', message: expect.stringMatching(/newer heatseg/) }));
+    const bad = tmpDir();
+    fs.writeFileSync(path.join(bad, DB_FILE), 'x'.repeat(200));
+    expect(() => ProjectStore.open(bad)).toThrow(expect.objectContaining({ code: 'invalid_input' }));
+  });
+
   it('a corrupt or truncated heatseg.sqlite names the file', async () => {
     const garbage = tmpDir();
     fs.writeFileSync(path.join(garbage, DB_FILE), `not a database ${SECRET}`.repeat(40));
