@@ -29,6 +29,8 @@ export interface Heatseg {
   call<T = unknown>(method: string, input?: unknown): Promise<T>;
   /** Raw HTTP, for checking the server's refusals (fetch cannot forge Host). */
   raw(opts: { path: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Reply>;
+  /** Stops this server (as a kill of `heatseg serve` would, short of the process). */
+  close(): Promise<void>;
 }
 
 export interface HeatsegFixture {
@@ -36,8 +38,11 @@ export interface HeatsegFixture {
   tmp: (name: string) => string;
   /** Generates a synthetic mask-folder dataset and returns its folder. */
   shapes: (opts: ShapesOptions) => Promise<string>;
-  /** Starts a server: `project: 'new'` creates an empty project, `null` starts with none open. */
-  start: (opts?: { project?: 'new' | null }) => Promise<Heatseg>;
+  /**
+   * Starts a server: `project: 'new'` creates an empty project, `null` starts with none open, a
+   * folder opens that project; `port` asks for that port (a restart on the same address).
+   */
+  start: (opts?: { project?: 'new' | null | string; port?: number }) => Promise<Heatseg>;
 }
 
 export function rawRequest(
@@ -84,11 +89,12 @@ export const test = base.extend<{ heatseg: HeatsegFixture }>({
         await writeShapesDataset(dir, opts);
         return dir;
       },
-      start: async ({ project = 'new' } = {}) => {
-        const projectDir = project === 'new' ? path.join(tmp('projects'), 'e2e-project') : undefined;
-        const store = projectDir ? ProjectStore.create(projectDir) : null;
+      start: async ({ project = 'new', port } = {}) => {
+        const projectDir = project === 'new' ? path.join(tmp('projects'), 'e2e-project') : (project ?? undefined);
+        const store = project === 'new' ? ProjectStore.create(projectDir!) : projectDir ? ProjectStore.open(projectDir) : null;
         const server = await startServer({
           store,
+          ...(port !== undefined ? { port } : {}),
           rendererDir,
           recent: new RecentProjects(path.join(root, 'config', 'recent.json')),
         });
@@ -100,6 +106,11 @@ export const test = base.extend<{ heatseg: HeatsegFixture }>({
           token: server.token,
           projectDir,
           raw,
+          close: async () => {
+            const i = servers.indexOf(server);
+            if (i >= 0) servers.splice(i, 1);
+            await server.close();
+          },
           call: async <T>(method: string, input: unknown = {}) => {
             const reply = await raw({
               path: `/api/${method}`,

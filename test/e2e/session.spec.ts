@@ -5,8 +5,60 @@
  * URL).
  */
 import path from 'node:path';
-import type { TrainStatus } from '../../src-shared/api';
-import { expect, test } from './fixtures';
+import type { Page } from '@playwright/test';
+import sharp from 'sharp';
+import type { ClassInfo, ImagePage, LabelRasterWire, TrainStatus } from '../../src-shared/api';
+import { decompressRaster, fromBase64 } from '../../src-shared/labels';
+import { expect, test, type Heatseg, type HeatsegFixture } from './fixtures';
+
+/** A project with one grey 160×120 image and the class cat. */
+async function setUp(heatseg: HeatsegFixture): Promise<{ app: Heatseg; cat: ClassInfo; imageId: number }> {
+  const src = heatseg.tmp('images');
+  await sharp({ create: { width: 160, height: 120, channels: 3, background: '#707070' } }).png().toFile(path.join(src, 'grey.png'));
+  const app = await heatseg.start();
+  await app.call('images.import', { source: src, masks: false, labels: false });
+  const cat = await app.call<ClassInfo>('classes.add', { name: 'cat' });
+  const { items } = await app.call<ImagePage>('images.list', {});
+  return { app, cat, imageId: items[0]!.id };
+}
+
+async function catPixels(app: Heatseg, imageId: number, cat: ClassInfo): Promise<number> {
+  const wire = await app.call<LabelRasterWire>('labels.get', { imageId });
+  return decompressRaster(fromBase64(wire.data), wire.width, wire.height).filter((v) => v === cat.labelValue).length;
+}
+
+async function openImage(page: Page, id: number): Promise<void> {
+  await page.locator(`[data-testid="image-card"][data-image-id="${id}"] [data-focus-target]`).click();
+  await expect(page.locator(`[data-testid="label-canvas"][data-image-id="${id}"]`)).toHaveAttribute('data-state', 'ready');
+}
+
+/** A horizontal brush stroke across the middle of the image on screen. */
+async function stroke(page: Page): Promise<void> {
+  const canvas = page.getByTestId('label-canvas');
+  const box = (await page.getByTestId('stage-host').boundingBox())!;
+  const [scale, ox, oy] = await Promise.all(['data-scale', 'data-offset-x', 'data-offset-y'].map(async (a) => Number(await canvas.getAttribute(a))));
+  const at = (x: number, y: number) => ({ x: box.x + ox! + x * scale!, y: box.y + oy! + y * scale! });
+  await page.mouse.move(at(20, 60).x, at(20, 60).y);
+  await page.mouse.down();
+  await page.mouse.move(at(120, 60).x, at(120, 60).y, { steps: 3 });
+  await page.mouse.up();
+}
+
+const journalEntries = (page: Page) => page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('heatseg.pending')).length);
+
+/** Paints a stroke while the server is down, then restarts it on the same port with a new token. */
+async function strokeAcrossRestart(page: Page, heatseg: HeatsegFixture): Promise<{ app2: Heatseg; cat: ClassInfo; imageId: number }> {
+  const { app, cat, imageId } = await setUp(heatseg);
+  await page.goto(app.url);
+  await openImage(page, imageId);
+  await app.close();
+  await stroke(page);
+  await expect(page.getByTestId('save-status')).toHaveAttribute('data-state', 'retrying');
+  expect(await journalEntries(page)).toBe(1);
+  const app2 = await heatseg.start({ project: app.projectDir!, port: app.port });
+  expect(app2.token).not.toBe(app.token);
+  return { app2, cat, imageId };
+}
 
 test('training state belongs to its project: a new project shows no run, and switching back shows its own', async ({ page, heatseg }) => {
   test.setTimeout(120_000);
@@ -49,4 +101,51 @@ test('training state belongs to its project: a new project shows no run, and swi
   await expect(page.getByTestId('train-start')).toHaveText('Train again');
   await expect(page.getByTestId('run-item')).toHaveCount(1);
   await expect(page.getByTestId('loss-chart')).not.toHaveAttribute('data-points', '0');
+});
+
+test('a server restart under an open tab: the unsaved stroke is held (not retried forever), the page says why, and it lands after signing in with the new URL', async ({
+  page,
+  heatseg,
+}) => {
+  test.setTimeout(60_000);
+  const { app2, cat, imageId } = await strokeAcrossRestart(page, heatseg);
+  // The next retry meets the new server: 401, which no retry can fix.
+  const status = page.getByTestId('save-status');
+  await expect(status).toHaveAttribute('data-state', 'signed-out', { timeout: 15_000 });
+  await expect(status).toContainText('sign in again to save');
+  const dialog = page.getByTestId('signin-dialog');
+  await expect(dialog).toBeVisible();
+  await expect(dialog).toContainText('Nothing you drew is lost');
+  expect(await catPixels(app2, imageId, cat)).toBe(0);
+
+  // A wrong token is refused in words; another server's address is explained.
+  await page.getByTestId('signin-input').fill('f'.repeat(48));
+  await page.getByTestId('signin-button').click();
+  await expect(page.getByTestId('signin-error')).toContainText('does not accept that token');
+  await page.getByTestId('signin-input').fill(`http://127.0.0.1:1/?token=${app2.token}`);
+  await page.getByTestId('signin-button').click();
+  await expect(page.getByTestId('signin-error')).toContainText(`heatseg serve --port ${app2.port}`);
+
+  await page.getByTestId('signin-input').fill(app2.url);
+  await page.getByTestId('signin-button').click();
+  await expect(dialog).toBeHidden();
+  await expect(status).toHaveAttribute('data-state', 'saved');
+  await expect.poll(() => catPixels(app2, imageId, cat)).toBeGreaterThan(100 * 10);
+  expect(await journalEntries(page)).toBe(0);
+  // Painting goes on as usual.
+  await stroke(page);
+  await expect(status).toHaveAttribute('data-state', 'saved');
+});
+
+test('a server restart under an open tab: opening the new URL in the tab replays the kept stroke', async ({ page, heatseg }) => {
+  test.setTimeout(60_000);
+  const { app2, cat, imageId } = await strokeAcrossRestart(page, heatseg);
+  await expect(page.getByTestId('save-status')).toHaveAttribute('data-state', 'signed-out', { timeout: 15_000 });
+  // Leaving the page asks first (there are unsaved strokes): say yes.
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(app2.url);
+  await expect(page.getByTestId('project-title')).toHaveText('e2e-project');
+  await expect.poll(() => catPixels(app2, imageId, cat)).toBeGreaterThan(100 * 10);
+  await expect.poll(() => journalEntries(page)).toBe(0);
+  await expect(page.getByTestId('save-status')).toHaveAttribute('data-state', 'saved');
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SaveQueue, defaultBackoff, type PatchJob, type SaveStatus } from '../../src-renderer/src/lib/savequeue';
+import { StoragePatchJournal, type JournalCodec, type KeyValueStorage } from '../../src-renderer/src/lib/pending-journal';
 
 function job(imageId: number, n: number): PatchJob {
   return { imageId, rect: { x: n, y: 0, width: 1, height: 1 }, data: `d${n}`, patch: new Uint8Array([n]), label: `stroke ${n}` };
@@ -119,5 +120,135 @@ describe('SaveQueue', () => {
 
   it('backs off 250 ms doubling, capped at 8 s', () => {
     expect([1, 2, 3, 4, 5, 6, 7, 10].map(defaultBackoff)).toEqual([250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
+  });
+
+  it('holds everything on a lost session (401), neither retrying nor dropping, and sends it in order after resume()', async () => {
+    let signedIn = false;
+    const h = harness(() => (signedIn ? 'ok' : new Fail('unauthorized', 'missing or wrong token')));
+    h.q.enqueue(job(1, 1));
+    h.q.enqueue(job(2, 2));
+    await h.settle();
+    expect(h.q.status()).toMatchObject({ state: 'signed-out', pending: 2, message: 'missing or wrong token' });
+    expect(h.timers).toHaveLength(0);
+    await h.advance(60_000);
+    h.q.enqueue(job(1, 3)); // a stroke made meanwhile waits too
+    await h.settle();
+    expect(h.sent).toEqual(['d1']);
+    expect(h.refused).toEqual([]);
+    expect(h.q.status()).toMatchObject({ state: 'signed-out', pending: 3 });
+    signedIn = true;
+    h.q.resume();
+    await h.settle();
+    expect(h.sent).toEqual(['d1', 'd1', 'd2', 'd3']);
+    expect(h.q.status()).toMatchObject({ state: 'saved', pending: 0 });
+  });
+
+  it('refuses a patch over the server’s body limit for good (413 too_large), not retrying it forever', async () => {
+    const h = harness((j) => (j.data === 'd1' ? new Fail('too_large', 'labels.patch: request body larger than its limit') : 'ok'));
+    h.q.enqueue(job(1, 1));
+    h.q.enqueue(job(1, 2));
+    await h.settle();
+    expect(h.sent).toEqual(['d1', 'd2']);
+    expect(h.refused).toEqual(['d1:too_large:labels.patch: request body larger than its limit']);
+  });
+});
+
+class MemoryStorage implements KeyValueStorage {
+  readonly map = new Map<string, string>();
+  get length() {
+    return this.map.size;
+  }
+  key(i: number) {
+    return [...this.map.keys()][i] ?? null;
+  }
+  getItem(k: string) {
+    return this.map.get(k) ?? null;
+  }
+  setItem(k: string, v: string) {
+    this.map.set(k, v);
+  }
+  removeItem(k: string) {
+    this.map.delete(k);
+  }
+}
+
+/** A readable stand-in for zlib + base64. */
+const codec: JournalCodec = {
+  encode: (p) => [...p].join(','),
+  decode: (d) => Uint8Array.from(d.split(',').map(Number)),
+};
+
+function rawJob(imageId: number, values: number[], label: string): PatchJob {
+  return { imageId, rect: { x: 0, y: 0, width: values.length, height: 1 }, data: '', patch: Uint8Array.from(values), label };
+}
+
+describe('SaveQueue with a journal (pending patches kept in the page’s storage)', () => {
+  it('keeps unconfirmed patches by project and image, and a queue made after a reload sends them, oldest first', async () => {
+    const storage = new MemoryStorage();
+    const settle = async () => {
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+    };
+    // The first page: the server refuses it (restarted with a new token), three strokes wait.
+    const before = new SaveQueue(
+      async () => {
+        await Promise.resolve();
+        throw new Fail('unauthorized', 'missing or wrong token');
+      },
+      { journal: new StoragePatchJournal(storage, '/p/one', codec) },
+    );
+    before.enqueue(rawJob(4, [1, 1, 255], 'stroke a'));
+    before.enqueue(rawJob(9, [2], 'stroke b'));
+    before.enqueue(rawJob(4, [0, 255, 0], 'undo of stroke a'));
+    await settle();
+    expect(before.status()).toMatchObject({ state: 'signed-out', pending: 3, kept: true });
+    const keys = [...storage.map.keys()];
+    expect(keys).toHaveLength(3);
+    expect(keys.every((k) => k.includes('|/p/one|'))).toBe(true);
+    expect(keys.filter((k) => k.includes('|/p/one|4|'))).toHaveLength(2);
+    // Something that is not an entry of ours is left alone; a damaged entry of ours is dropped unsent.
+    storage.setItem('other-app', 'x');
+    storage.setItem('heatseg.pending.v1|/p/one|4|99', '{not json');
+
+    // Another project's journal holds none of them.
+    expect(new StoragePatchJournal(storage, '/p/two', codec).load()).toEqual([]);
+
+    // The reloaded page (signed in with the new URL): its queue starts with them and sends them in order.
+    const sent: Array<{ imageId: number; data: string; label: string; patch: number[] }> = [];
+    const after = new SaveQueue(
+      async (j) => {
+        sent.push({ imageId: j.imageId, data: j.data, label: j.label, patch: [...j.patch] });
+        await Promise.resolve();
+        return { revision: sent.length, labelledPixels: 1 };
+      },
+      { journal: new StoragePatchJournal(storage, '/p/one', codec) },
+    );
+    expect(after.pendingFor(4).map((j) => [...j.patch])).toEqual([
+      [1, 1, 255],
+      [0, 255, 0],
+    ]);
+    await after.idle();
+    expect(sent).toEqual([
+      { imageId: 4, data: '1,1,255', label: 'stroke a', patch: [1, 1, 255] },
+      { imageId: 9, data: '2', label: 'stroke b', patch: [2] },
+      { imageId: 4, data: '0,255,0', label: 'undo of stroke a', patch: [0, 255, 0] },
+    ]);
+    // Confirmed patches leave the storage.
+    expect([...storage.map.keys()]).toEqual(['other-app']);
+  });
+
+  it('says when a patch could not be kept (storage full) and still sends it', async () => {
+    const storage = new MemoryStorage();
+    storage.setItem = () => {
+      throw new Error('QuotaExceededError');
+    };
+    let release: () => void = () => undefined;
+    const q = new SaveQueue(() => new Promise((r) => (release = () => r({ revision: 1, labelledPixels: 1 }))), {
+      journal: new StoragePatchJournal(storage, '/p', codec),
+    });
+    q.enqueue(rawJob(1, [3], 'stroke'));
+    expect(q.status()).toMatchObject({ state: 'saving', pending: 1, kept: false });
+    release();
+    await q.idle();
+    expect(q.status()).toMatchObject({ state: 'saved', kept: true });
   });
 });

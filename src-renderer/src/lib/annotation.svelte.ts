@@ -15,7 +15,7 @@ import { api } from './api';
 import { HistoryBook } from './history';
 import { rleDeflate } from './rle-deflate';
 import { buildStrokePatch, type LabelRaster, type StrokeChanges } from './raster';
-import { SaveQueue, type PatchJob, type SaveResult, type SaveStatus } from './savequeue';
+import { SaveQueue, type PatchJob, type PatchJournal, type SaveResult, type SaveStatus } from './savequeue';
 
 /** A patch kept for undo, compressed: undo history costs kilobytes per stroke, not megabytes. */
 class PackedPatch {
@@ -42,10 +42,12 @@ export interface AnnotationHooks {
   onSaved?: (imageId: number, result: SaveResult) => void;
   /** The server refused a patch for good (deleted image, invalid input). */
   onRefused?: (imageId: number, message: string, code: string) => void;
+  /** Keeps unconfirmed patches across a reload; the session starts by sending what it holds. */
+  journal?: PatchJournal;
 }
 
 export class AnnotationSession {
-  status = $state<SaveStatus>({ state: 'saved', pending: 0, message: '', attempts: 0, retryAt: null, refusal: '' });
+  status = $state<SaveStatus>({ state: 'saved', pending: 0, message: '', attempts: 0, retryAt: null, refusal: '', kept: false });
   /** Bumped whenever a history changes, so undo / redo buttons update. */
   historyVersion = $state(0);
   /** Bumped when the server changed labels under us (a class was deleted): the open image reloads them. */
@@ -58,6 +60,7 @@ export class AnnotationSession {
 
   constructor(hooks: AnnotationHooks = {}) {
     this.queue = new SaveQueue((job) => this.send(job), {
+      ...(hooks.journal ? { journal: hooks.journal } : {}),
       onStatus: (s) => (this.status = s),
       onSaved: (job, result) => hooks.onSaved?.(job.imageId, result),
       onRefused: (job, message, code) => {
@@ -69,6 +72,7 @@ export class AnnotationSession {
         hooks.onRefused?.(job.imageId, message, code);
       },
     });
+    this.status = this.queue.status();
   }
 
   private async send(job: PatchJob): Promise<SaveResult> {

@@ -24,6 +24,17 @@ declare global {
 const bridge = typeof window !== 'undefined' ? window.heatseg : undefined;
 export const transport: 'ipc' | 'http' = bridge ? 'ipc' : 'http';
 
+const sessionLost = new Set<(message: string) => void>();
+
+/**
+ * Calls `listener` whenever the server refuses this page's key (401): it restarted with a new token,
+ * so nothing sent now can succeed until the person signs in again (signIn). Browser mode only.
+ */
+export function onSessionLost(listener: (message: string) => void): () => void {
+  sessionLost.add(listener);
+  return () => sessionLost.delete(listener);
+}
+
 async function httpCall<M extends Method>(method: M, input: Input<M>): Promise<Output<M>> {
   const res = await fetch(`/api/${method}`, {
     method: 'POST',
@@ -42,8 +53,49 @@ async function httpCall<M extends Method>(method: M, input: Input<M>): Promise<O
   } catch {
     throw new ApiCallError('transport', `${method}: HTTP ${res.status} with an unreadable body`);
   }
-  if (!body.ok) throw new ApiCallError(body.error?.code ?? 'internal', body.error?.message ?? `HTTP ${res.status}`);
+  if (!body.ok) {
+    const message = body.error?.message ?? `HTTP ${res.status}`;
+    if (res.status === 401) for (const listener of sessionLost) listener(message);
+    throw new ApiCallError(body.error?.code ?? 'internal', message);
+  }
   return body.result as Output<M>;
+}
+
+/**
+ * The token in what a person pasted: the whole URL `heatseg serve` printed (its origin too), or the
+ * token alone. Null when there is none.
+ */
+export function parseSignIn(text: string): { token: string; origin: string | null } | null {
+  const t = text.trim();
+  if (/^[0-9a-f]{16,128}$/i.test(t)) return { token: t, origin: null };
+  try {
+    const url = new URL(t);
+    const token = url.searchParams.get('token');
+    return token ? { token, origin: url.origin } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Signs this page in again after the server restarted (new token), from its new URL or token: the
+ * server trades the token for its cookie, as when the URL is opened. Throws a message for a person.
+ */
+export async function signIn(text: string): Promise<void> {
+  const parsed = parseSignIn(text);
+  if (!parsed) throw new Error('Paste the whole address that `heatseg serve` printed (it ends in ?token=…), or the token itself.');
+  const here = window.location.origin;
+  if (parsed.origin !== null && parsed.origin !== here) {
+    const port = window.location.port;
+    throw new Error(
+      `That address is another server (${parsed.origin}); this page belongs to ${here}, and its unsaved strokes can only be sent there. ` +
+        `Stop that server and start it again with \`heatseg serve --port ${port}\`, then paste the address it prints.`,
+    );
+  }
+  const res = await fetch(`/?token=${encodeURIComponent(parsed.token)}`, { credentials: 'same-origin', redirect: 'manual', cache: 'no-store' });
+  if (res.status === 401) throw new Error('The server does not accept that token: paste the address it printed when it last started.');
+  // The redirect that carries the cookie; check that calls are accepted again.
+  await httpCall('app.info', {});
 }
 
 async function ipcCall<M extends Method>(method: M, input: Input<M>): Promise<Output<M>> {

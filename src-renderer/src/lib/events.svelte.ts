@@ -32,6 +32,14 @@ class AppEvents {
     };
   }
 
+  /** Opens the stream again (after signing in again: the old one was refused and closed). */
+  reconnect(): void {
+    if (!this.stop) return;
+    this.stop();
+    this.stop = null;
+    this.start();
+  }
+
   clear(task: string): void {
     delete this.progress[task];
   }
