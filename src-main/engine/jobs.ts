@@ -336,12 +336,12 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
       // Scores need no full resolution: a 64-px-wide map keeps scoring fast on big projects.
       const outW = Math.min(64, img.width);
       const outH = Math.max(1, Math.round((img.height / img.width) * outW));
-      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH });
+      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH, probs: true });
       const out: ImageOutputs = {
         id: summary.id,
         tagProbs: p.tagProbs ?? new Float32Array(names.length),
         classes: p.classes,
-        probs: p.probs,
+        probs: p.probs!,
         mask: p.mask,
         // an untagged image has no given classes: coverage falls back to its predicted tags
         ...(summary.tags.length ? { givenTags: toIndices(summary.tags) } : {}),
@@ -374,14 +374,7 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
       try {
         const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
         const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
-        const K = p.classes.length;
-        const confidence = new Uint8Array(p.width * p.height);
-        for (let q = 0; q < confidence.length; q++) {
-          let best = 0;
-          for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
-          confidence[q] = Math.round(best * 255);
-        }
-        predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
+        predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence: p.confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
       } catch (e) {
         failed.push({ id: img.id, reason: (e as Error).message });
       }
