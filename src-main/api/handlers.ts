@@ -10,7 +10,7 @@ import { ApiError, parseInput } from '../../src-shared/api.js';
 import { compressRaster, toBase64 } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
-import { startJob } from '../engine/client.js';
+import { EngineWorker, startJob } from '../engine/client.js';
 import { exportRun } from '../engine/export-run.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
@@ -33,10 +33,18 @@ export class Session {
   private readonly handlers: Handlers;
   readonly recent: RecentProjects;
   readonly training: TrainingController;
+  /** The open project's warm engine thread for predictions (its latest model kept loaded). */
+  readonly engine = new EngineWorker();
 
   constructor(private readonly opts: SessionOptions) {
     this.recent = opts.recent ?? new RecentProjects(null);
-    this.training = new TrainingController((status) => this.emit({ type: 'train', status }));
+    this.training = new TrainingController((status) => {
+      // a run just completed: load it now, so its first prediction does not wait for it; a run
+      // starting: have the thread and its backend ready by then
+      if (status.state === 'done') this.warmUp();
+      else if (status.state === 'preparing') this.engine.run({ kind: 'load-model' }).catch(() => undefined);
+      this.emit({ type: 'train', status });
+    });
     this.handlers = this.makeHandlers();
   }
 
@@ -55,13 +63,16 @@ export class Session {
       throw new ApiError('conflict', 'a training run is in progress; cancel it before switching projects');
     }
     this.store?.close();
+    this.engine.close();
     this.store = store;
+    this.warmUp();
     this.recent.add(store.dir);
     this.opts.emit?.({ type: 'project-changed', path: store.dir });
   }
 
   close(): void {
     this.training.cancel();
+    this.engine.close();
     this.store?.close();
     this.store = null;
   }
@@ -73,7 +84,15 @@ export class Session {
     return handler(input);
   }
 
-  /** The latest completed run's prediction for an image: from the cache, or computed in the worker. */
+  /** Loads the open project's latest completed model into the warm engine thread (in the background). */
+  private warmUp(): void {
+    const store = this.store;
+    const run = store?.latestCompletedRun();
+    if (!store || !run?.checkpoint_dir) return;
+    this.engine.run({ kind: 'load-model', model: path.join(store.dir, run.checkpoint_dir) }).catch(() => undefined);
+  }
+
+  /** The latest completed run's prediction for an image: from the cache, or computed in the warm engine thread. */
   private async prediction(imageId: number): Promise<PredictionWire> {
     const store = this.project;
     const run = store.latestCompletedRun();
@@ -82,8 +101,7 @@ export class Session {
     const classes = store.classes();
     let cached = store.prediction(run.id, imageId);
     if (!cached) {
-      const job = startJob({ kind: 'predict-raw', model: path.join(store.dir, run.checkpoint_dir), images: [{ id: imageId, file: store.imagePath(row.file_name) }] });
-      const r = await job.result;
+      const r = await this.engine.run({ kind: 'predict-raw', model: path.join(store.dir, run.checkpoint_dir), images: [{ id: imageId, file: store.imagePath(row.file_name) }], warm: true });
       const p = r.predictions[0];
       if (!p) throw new ApiError('io', `${row.original_name}: ${r.failed[0]?.reason ?? 'prediction failed'}`);
       if ((p.tagProbs && p.tagProbs.length !== classes.length) || p.classes.some((c) => c >= classes.length)) {

@@ -10,7 +10,7 @@ import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
-import { loadModel, saveModel } from './model-io.js';
+import { type LoadedModel, MODEL_FILE, WEIGHTS_FILE, loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type SegMethod } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
@@ -71,6 +71,15 @@ export interface PredictRawJob {
   model: string;
   images: Array<{ id: number; file: string }>;
   backend?: BackendName;
+  /** Keep the model loaded in this worker for the next job (the app's warm engine, client.ts EngineWorker). */
+  warm?: boolean;
+}
+
+/** Loads a model folder into the worker's warm slot (after a run completes / a project opens), so the next prediction need not; without a model, only the backend. */
+export interface LoadModelJob {
+  kind: 'load-model';
+  model?: string;
+  backend?: BackendName;
 }
 
 export interface RawPrediction {
@@ -85,7 +94,7 @@ export interface RawPrediction {
   tagProbs: number[] | null;
 }
 
-export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob;
+export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob;
 
 export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
 
@@ -117,7 +126,12 @@ export interface PredictRawJobResult {
   predictions: RawPrediction[];
   failed: Array<{ id: number; reason: string }>;
 }
-export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult;
+export interface LoadModelJobResult {
+  backend: BackendInfo;
+  /** False: it was loaded already (same folder, same files). */
+  loaded: boolean;
+}
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult;
 
 export interface JobContext {
   emit: (e: JobEvent) => void;
@@ -142,7 +156,45 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       return suggestJob(job, ctx);
     case 'predict-raw':
       return predictRawJob(job, ctx);
+    case 'load-model': {
+      const info = await backend(ctx, job.backend);
+      const before = warmModel;
+      if (job.model) acquireModel(job.model, true);
+      return { backend: info, loaded: warmModel !== before };
+    }
   }
+}
+
+/** The model a warm worker keeps between jobs, keyed by its folder and its files' identity. */
+let warmModel: { key: string; loaded: LoadedModel } | null = null;
+
+function modelKey(dir: string): string {
+  const abs = path.resolve(dir);
+  const id = (f: string) => {
+    const st = fs.statSync(path.join(abs, f));
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  };
+  return `${abs}|${id(MODEL_FILE)}|${id(WEIGHTS_FILE)}`;
+}
+
+/** A model for one job: loaded afresh and disposed after it, or (warm) the kept one, reloaded when the folder or its files changed. */
+function acquireModel(dir: string, warm: boolean): { model: LoadedModel; release: () => void } {
+  if (!warm) {
+    const model = loadModel(dir);
+    return { model, release: () => model.segmenter.dispose() };
+  }
+  let key: string;
+  try {
+    key = modelKey(dir);
+  } catch {
+    throw new Error(`${dir}: no model folder (heatseg-model.json and weights.bin)`);
+  }
+  if (warmModel?.key !== key) {
+    warmModel?.loaded.segmenter.dispose();
+    warmModel = null;
+    warmModel = { key, loaded: loadModel(dir) };
+  }
+  return { model: warmModel.loaded, release: () => undefined };
 }
 
 async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult> {
@@ -363,7 +415,8 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
 
 async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<PredictRawJobResult> {
   const info = await backend(ctx, job.backend);
-  const { segmenter, meta } = loadModel(job.model);
+  const held = acquireModel(job.model, !!job.warm);
+  const { segmenter, meta } = held.model;
   const stride = encoderStride(segmenter);
   const predictions: RawPrediction[] = [];
   const failed: PredictRawJobResult['failed'] = [];
@@ -380,7 +433,7 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
       }
     }
   } finally {
-    segmenter.dispose();
+    held.release();
   }
   return { backend: info, predictions, failed };
 }
