@@ -509,8 +509,8 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
             }
             const outW = Math.min(64, s.width);
             const outH = Math.max(1, Math.round((s.height / s.width) * outW));
-            const p = await predict(model, s, { stride, heatScale, heatNorm, outWidth: outW, outHeight: outH });
-            return { id: s.id, tagProbs: p.tagProbs ?? new Float32Array(C), classes: p.classes, probs: p.probs, mask: p.mask, givenTags: s.tags };
+            const p = await predict(model, s, { stride, heatScale, heatNorm, outWidth: outW, outHeight: outH, probs: true });
+            return { id: s.id, tagProbs: p.tagProbs ?? new Float32Array(C), classes: p.classes, probs: p.probs!, mask: p.mask, givenTags: s.tags };
           };
           const candidates: ImageOutputs[] = [];
           const known: ImageOutputs[] = [];

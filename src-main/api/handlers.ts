@@ -11,7 +11,7 @@ import { ApiError, parseInput } from '../../src-shared/api.js';
 import { compressRaster, toBase64 } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
-import { startJob } from '../engine/client.js';
+import { EngineWorker, startJob } from '../engine/client.js';
 import { exportRun } from '../engine/export-run.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
@@ -36,10 +36,18 @@ export class Session {
   private readonly handlers: Handlers;
   readonly recent: RecentProjects;
   readonly training: TrainingController;
+  /** The open project's warm engine thread for predictions (its latest model kept loaded). */
+  readonly engine = new EngineWorker();
 
   constructor(private readonly opts: SessionOptions) {
     this.recent = opts.recent ?? new RecentProjects(null);
-    this.training = new TrainingController((status) => this.emit({ type: 'train', status }));
+    this.training = new TrainingController((status) => {
+      // a run just completed: load it now, so its first prediction does not wait for it; a run
+      // starting: have the thread and its backend ready by then
+      if (status.state === 'done') this.warmUp();
+      else if (status.state === 'preparing') this.engine.run({ kind: 'load-model' }).catch(() => undefined);
+      this.emit({ type: 'train', status });
+    });
     this.handlers = this.makeHandlers();
   }
 
@@ -58,14 +66,17 @@ export class Session {
       throw new ApiError('conflict', 'a training run is in progress; cancel it before switching projects');
     }
     this.store?.close();
+    this.engine.close();
     this.store = store;
     this.training.select(store.dir);
+    this.warmUp();
     this.recent.add(store.dir);
     this.opts.emit?.({ type: 'project-changed', path: store.dir });
   }
 
   close(): void {
     this.training.cancel();
+    this.engine.close();
     this.store?.close();
     this.store = null;
     this.training.select(null);
@@ -84,7 +95,15 @@ export class Session {
     }
   }
 
-  /** The latest completed run's prediction for an image: from the cache, or computed in the worker. */
+  /** Loads the open project's latest completed model into the warm engine thread (in the background). */
+  private warmUp(): void {
+    const store = this.store;
+    const run = store?.latestCompletedRun();
+    if (!store || !run?.checkpoint_dir) return;
+    this.engine.run({ kind: 'load-model', model: path.join(store.dir, run.checkpoint_dir) }).catch(() => undefined);
+  }
+
+  /** The latest completed run's prediction for an image: from the cache, or computed in the warm engine thread. */
   private async prediction(imageId: number): Promise<PredictionWire> {
     const store = this.project;
     const run = store.latestCompletedRun();
@@ -94,8 +113,7 @@ export class Session {
     // Rows cached before format 2 held label values mapped by position: computed again.
     let meta = cached ? parseCachedMeta(cached.tag_probs) : null;
     if (!cached || !meta) {
-      const job = startJob({ kind: 'predict-raw', model: path.join(store.dir, run.checkpoint_dir), images: [{ id: imageId, file: store.imagePath(row.file_name) }] });
-      const r = await job.result;
+      const r = await this.engine.run({ kind: 'predict-raw', model: path.join(store.dir, run.checkpoint_dir), images: [{ id: imageId, file: store.imagePath(row.file_name) }], warm: true });
       const p = r.predictions[0];
       if (!p) throw new ApiError('io', `${row.original_name}: ${r.failed[0]?.reason ?? 'prediction failed'}`);
       meta = { format: 2, modelClasses: r.modelClasses, decoded: p.classes, tagProbs: p.tagProbs, width: p.width, height: p.height };

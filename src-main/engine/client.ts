@@ -1,6 +1,8 @@
 /**
  * Main-side handle on the engine: starts a worker thread per job, forwards its events, and cancels
- * it (first politely between steps, then by terminating the thread). Imports no tfjs itself.
+ * it (first politely between steps, then by terminating the thread); and EngineWorker, the one
+ * warm worker an open project keeps for predictions (backend initialised, model loaded). Imports
+ * no tfjs itself.
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +13,8 @@ import type {
   Job,
   JobEvent,
   JobResult,
+  LoadModelJob,
+  LoadModelJobResult,
   PredictJob,
   PredictJobResult,
   PredictRawJob,
@@ -82,4 +86,77 @@ export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<
       killTimer.unref();
     },
   };
+}
+
+type WarmJob = PredictRawJob | LoadModelJob;
+
+/**
+ * One long-lived engine worker thread: jobs run one after another in it, so its backend (wasm)
+ * is initialised once and a model loaded by a `warm` job stays loaded for the next one (jobs.ts
+ * reloads it when the folder or its files change). The app keeps one per open project for the
+ * image view's predictions (training keeps its own thread). If the thread dies it is started
+ * again by the next job; `close()` ends it. While idle it does not keep the process alive.
+ */
+export class EngineWorker {
+  private worker: Worker | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The job in flight and the thread it runs in. */
+  private current: { thread: Worker; resolve: (r: JobResult) => void; reject: (e: Error) => void; onEvent: ((e: JobEvent) => void) | undefined } | null = null;
+  /** Threads started so far (one, while it lives). */
+  threadsStarted = 0;
+
+  run(job: PredictRawJob, onEvent?: (e: JobEvent) => void): Promise<PredictRawJobResult>;
+  run(job: LoadModelJob, onEvent?: (e: JobEvent) => void): Promise<LoadModelJobResult>;
+  run(job: WarmJob, onEvent?: (e: JobEvent) => void): Promise<JobResult> {
+    const next = this.queue.then(() => this.runNow(job, onEvent));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Whether a thread is alive now. */
+  get alive(): boolean {
+    return this.worker !== null;
+  }
+
+  /** Ends the thread (project closed or switched); a job in flight fails, later jobs start a new one. */
+  close(): void {
+    const w = this.worker;
+    this.worker = null;
+    if (w) void w.terminate();
+  }
+
+  private runNow(job: WarmJob, onEvent?: (e: JobEvent) => void): Promise<JobResult> {
+    const w = this.thread();
+    return new Promise<JobResult>((resolve, reject) => {
+      this.current = { thread: w, resolve, reject, onEvent };
+      w.ref();
+      w.postMessage({ type: 'run', job } satisfies ToWorker);
+    }).finally(() => {
+      this.current = null;
+      if (this.worker === w) w.unref();
+    });
+  }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(workerUrl(), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
+    this.threadsStarted++;
+    this.worker = w;
+    w.unref();
+    w.on('message', (msg: FromWorker) => {
+      const c = this.current;
+      if (!c || c.thread !== w) return;
+      if (msg.type === 'event') c.onEvent?.(msg.event);
+      else if (msg.type === 'result') c.resolve(msg.result);
+      else c.reject(new Error(msg.message));
+    });
+    const gone = (e: Error) => {
+      const closed = this.worker !== w;
+      if (!closed) this.worker = null;
+      if (this.current?.thread === w) this.current.reject(closed ? new Error('the engine was closed (project switched or closed)') : e);
+    };
+    w.on('error', (e) => gone(e));
+    w.on('exit', (code) => gone(new Error(`engine worker exited with code ${code}`)));
+    return w;
+  }
 }

@@ -3,7 +3,9 @@
  * resolution, tags as class indices, pixel labels as class indices (255 = unlabelled), and seeded
  * augmentation (random scale + crop, horizontal flip, colour jitter) producing fixed-size crops.
  *
- * Resolution: an image is stored with its shorter side = `base` px (aspect kept); a training crop
+ * Resolution: an image is stored with its shorter side = `base` px (aspect kept), but never more
+ * than MAX_WORKING_AREA × base² pixels: a very long strip (1 × 60000) is scaled by its area
+ * instead, or it would hold hundreds of MB at working resolution (workingSize); a training crop
  * is a random window of (S / scale) px, scale in [1, maxScale], resized to S×S (bilinear for the
  * image, nearest for labels).
  */
@@ -41,14 +43,31 @@ export interface Dataset {
   samples: Sample[];
 }
 
-function workingSize(w: number, h: number, base: number): { width: number; height: number } {
-  const s = base / Math.min(w, h);
-  return { width: Math.max(1, Math.round(w * s)), height: Math.max(1, Math.round(h * s)) };
+/**
+ * Working-resolution area limit, in units of base²: a panorama up to 4 : 1 keeps its full short
+ * side; a longer strip is scaled by area (the network's activations grow with the pixels fed).
+ */
+export const MAX_WORKING_AREA = 4;
+
+/** Working size of a w × h image: shorter side = base, unless that exceeds MAX_WORKING_AREA · base² pixels. */
+export function workingSize(w: number, h: number, base: number): { width: number; height: number } {
+  let s = base / Math.min(w, h);
+  const maxArea = MAX_WORKING_AREA * base * base;
+  if (w * s * h * s > maxArea) s = Math.sqrt(maxArea / (w * h));
+  let width = Math.max(1, Math.round(w * s)),
+    height = Math.max(1, Math.round(h * s));
+  // a side cannot go below 1 px (a 1 × 60000 strip): then the long side takes what the area leaves
+  if (width * height > maxArea) {
+    if (width <= height) height = Math.max(1, Math.floor(maxArea / width));
+    else width = Math.max(1, Math.floor(maxArea / height));
+  }
+  return { width, height };
 }
 
 export async function decodeToWorking(bytes: Uint8Array, base: number): Promise<{ rgb: Uint8Array; width: number; height: number; origWidth: number; origHeight: number }> {
-  const meta = await sharp(bytes).rotate().toBuffer({ resolveWithObject: true });
-  const ow = meta.info.width, oh = meta.info.height;
+  // The oriented size from the header: decoding the whole image just to learn it costs a full-size buffer.
+  const meta = await sharp(bytes).metadata();
+  const ow = meta.autoOrient.width, oh = meta.autoOrient.height;
   const size = workingSize(ow, oh, base);
   const { data, info } = await sharp(bytes)
     .rotate()

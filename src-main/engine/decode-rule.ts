@@ -38,3 +38,22 @@ export function decodeWithDefaults(
 export function strideSide(length: number, stride: number, min = 0): number {
   return Math.max(stride, min, Math.round(length / stride) * stride);
 }
+
+/**
+ * The model input's [height, width] for a working-resolution image: each side a multiple of its
+ * stride (strideSide). A strip whose short side rounds up several-fold (1 × 60000 → 8 × 60000)
+ * would feed the network many times its pixels, and its activations take GBs: then the long side
+ * is shortened so the input holds at most twice the image's pixels (and at least 4 minimal inputs).
+ */
+export function inputSides(height: number, width: number, strideH: number, strideW = strideH, minH = 0, minW = 0): [number, number] {
+  let h = strideSide(height, strideH, minH),
+    w = strideSide(width, strideW, minW);
+  const h0 = strideSide(0, strideH, minH),
+    w0 = strideSide(0, strideW, minW);
+  const limit = Math.max(2 * height * width, 4 * h0 * w0);
+  if (h * w > limit) {
+    if (h / height >= w / width) w = Math.max(w0, Math.floor(limit / h / strideW) * strideW);
+    else h = Math.max(h0, Math.floor(limit / w / strideH) * strideH);
+  }
+  return [h, w];
+}

@@ -2,15 +2,18 @@
  * Inference on whole images of any size: the image (at working resolution, shorter side = base) is
  * resized so both sides are multiples of the encoder's stride, the tag head gives class
  * probabilities, the decoder runs for the classes to show (predicted tags with a top-k fallback,
- * or given tags), and the per-class segmentation logits are resized bilinearly back to the
- * original image size before the softmax/argmax. Decoding only predicted classes keeps cost
- * proportional to what is present and stops absent classes from competing (METHOD.md).
+ * or given tags), and the per-class segmentation logits (at the model's resolution) are resized
+ * bilinearly back to the original image size pixel by pixel before the softmax/argmax
+ * (upsample.ts), keeping only bytes at that size: the mask and the winning probability. Decoding
+ * only predicted classes keeps cost proportional to what is present and stops absent classes from
+ * competing (METHOD.md).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
-import { decodeWithDefaults, strideSide } from './decode-rule.js';
+import { decodeWithDefaults, inputSides } from './decode-rule.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
+import { upsampleSoftmax } from './upsample.js';
 
 export interface PredictOptions {
   /** Decode these classes instead of the predicted ones (evaluation "with true tags"). */
@@ -25,6 +28,8 @@ export interface PredictOptions {
   /** Output size (default: the sample's original size). */
   outWidth?: number;
   outHeight?: number;
+  /** Also return per-pixel probabilities (float32 H·W·K: for small outputs only, e.g. suggestion scores). */
+  probs?: boolean;
   stride: number;
 }
 
@@ -33,19 +38,18 @@ export interface Prediction {
   tagProbs: Float32Array | null;
   /** Decoded class indices, one per channel of `probs`. */
   classes: number[];
-  /** Per-pixel class probabilities over `classes`, [H·W·K] row-major. */
-  probs: Float32Array;
+  /** Per-pixel class probabilities over `classes`, [H·W·K] row-major; only with `probs: true`. */
+  probs: Float32Array | null;
   /** Class index per pixel [H·W]. */
   mask: Uint8Array;
-  /** Raw heatmaps (before the softmax) at output size, [H·W·K]. */
-  heatmaps: Float32Array;
+  /** The winning class's probability × 255 per pixel [H·W]. */
+  confidence: Uint8Array;
   width: number;
   height: number;
 }
 
 export function inputTensor(s: Sample, stride: number): tf.Tensor4D {
-  const h = strideSide(s.height, stride);
-  const w = strideSide(s.width, stride);
+  const [h, w] = inputSides(s.height, s.width, stride);
   return tf.tidy(() => {
     const x = tf.tensor4d(Float32Array.from(s.rgb, (v) => v / 255), [1, s.height, s.width, 3]);
     return h === s.height && w === s.width ? x : tf.image.resizeBilinear(x, [h, w], false, true);
@@ -71,7 +75,8 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
         classes = decodeWithDefaults(tagProbs, C, opts);
       }
     }
-    const out = tf.tidy(() => {
+    // Logits at the model's resolution only; upsampleSoftmax makes the original-size bytes.
+    const scaled = tf.tidy(() => {
       let seg: tf.Tensor4D;
       if (model.method === 'unet' || model.method === 'mtunet') {
         const all = model.forward(x).seg!;
@@ -81,16 +86,16 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
         seg = model.forward(x, { decodeClasses: dc }).seg!;
       }
       const decodes = model.method === 'lrp' || model.method === 'gradcam';
-      const scaled = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
-      const up = tf.image.resizeBilinear(scaled, [outH, outW], false, true);
-      const probs = tf.softmax(up, -1);
-      return { heat: up, probs, arg: probs.argMax(-1) };
+      return decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
     });
-    const [heat, probs, arg] = await Promise.all([out.heat.data(), out.probs.data(), out.arg.data()]);
-    tf.dispose([out.heat, out.probs, out.arg]);
-    const mask = new Uint8Array(outH * outW);
-    for (let p = 0; p < mask.length; p++) mask[p] = classes[arg[p]!]!;
-    return { tagProbs, classes, probs: probs as Float32Array, mask, heatmaps: heat as Float32Array, width: outW, height: outH };
+    const [, h, w, K] = scaled.shape;
+    const logits = (await scaled.data()) as Float32Array;
+    scaled.dispose();
+    const up = upsampleSoftmax(logits, 'hwc', K, h, w, outH, outW, { probs: !!opts.probs });
+    const mask = up.index;
+    const lut = Uint8Array.from(classes);
+    for (let p = 0; p < mask.length; p++) mask[p] = lut[mask[p]!]!;
+    return { tagProbs, classes, probs: up.probs, mask, confidence: up.confidence, width: outW, height: outH };
   } finally {
     x.dispose();
   }

@@ -10,7 +10,7 @@ import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
-import { checkpointDirOf, loadModel, saveModel } from './model-io.js';
+import { type LoadedModel, MODEL_FILE, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type SegMethod } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
@@ -73,6 +73,15 @@ export interface PredictRawJob {
   model: string;
   images: Array<{ id: number; file: string }>;
   backend?: BackendName;
+  /** Keep the model loaded in this worker for the next job (the app's warm engine, client.ts EngineWorker). */
+  warm?: boolean;
+}
+
+/** Loads a model folder into the worker's warm slot (after a run completes / a project opens), so the next prediction need not; without a model, only the backend. */
+export interface LoadModelJob {
+  kind: 'load-model';
+  model?: string;
+  backend?: BackendName;
 }
 
 export interface RawPrediction {
@@ -87,7 +96,7 @@ export interface RawPrediction {
   tagProbs: number[] | null;
 }
 
-export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob;
+export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob;
 
 export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
 
@@ -121,7 +130,12 @@ export interface PredictRawJobResult {
   predictions: RawPrediction[];
   failed: Array<{ id: number; reason: string }>;
 }
-export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult;
+export interface LoadModelJobResult {
+  backend: BackendInfo;
+  /** False: it was loaded already (same folder, same files). */
+  loaded: boolean;
+}
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult;
 
 export interface JobContext {
   emit: (e: JobEvent) => void;
@@ -146,7 +160,45 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       return suggestJob(job, ctx);
     case 'predict-raw':
       return predictRawJob(job, ctx);
+    case 'load-model': {
+      const info = await backend(ctx, job.backend);
+      const before = warmModel;
+      if (job.model) acquireModel(job.model, true);
+      return { backend: info, loaded: warmModel !== before };
+    }
   }
+}
+
+/** The model a warm worker keeps between jobs, keyed by its folder and its files' identity. */
+let warmModel: { key: string; loaded: LoadedModel } | null = null;
+
+function modelKey(dir: string): string {
+  const abs = path.resolve(dir);
+  const id = (f: string) => {
+    const st = fs.statSync(path.join(abs, f));
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  };
+  return `${abs}|${id(MODEL_FILE)}|${id(WEIGHTS_FILE)}`;
+}
+
+/** A model for one job: loaded afresh and disposed after it, or (warm) the kept one, reloaded when the folder or its files changed. */
+function acquireModel(dir: string, warm: boolean): { model: LoadedModel; release: () => void } {
+  if (!warm) {
+    const model = loadModel(dir);
+    return { model, release: () => model.segmenter.dispose() };
+  }
+  let key: string;
+  try {
+    key = modelKey(dir);
+  } catch {
+    throw new Error(`${dir}: no model folder (heatseg-model.json and weights.bin)`);
+  }
+  if (warmModel?.key !== key) {
+    warmModel?.loaded.segmenter.dispose();
+    warmModel = null;
+    warmModel = { key, loaded: loadModel(dir) };
+  }
+  return { model: warmModel.loaded, release: () => undefined };
 }
 
 async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult> {
@@ -367,12 +419,12 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
       // Scores need no full resolution: a 64-px-wide map keeps scoring fast on big projects.
       const outW = Math.min(64, img.width);
       const outH = Math.max(1, Math.round((img.height / img.width) * outW));
-      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH });
+      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH, probs: true });
       const out: ImageOutputs = {
         id: summary.id,
         tagProbs: p.tagProbs ?? new Float32Array(names.length),
         classes: p.classes,
-        probs: p.probs,
+        probs: p.probs!,
         mask: p.mask,
         // an untagged image has no given classes: coverage falls back to its predicted tags
         ...(summary.tags.length ? { givenTags: toIndices(summary.tags) } : {}),
@@ -394,7 +446,8 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
 
 async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<PredictRawJobResult> {
   const info = await backend(ctx, job.backend);
-  const { segmenter, meta } = loadModel(job.model);
+  const held = acquireModel(job.model, !!job.warm);
+  const { segmenter, meta } = held.model;
   const stride = encoderStride(segmenter);
   const predictions: RawPrediction[] = [];
   const failed: PredictRawJobResult['failed'] = [];
@@ -405,20 +458,13 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
       try {
         const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
         const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
-        const K = p.classes.length;
-        const confidence = new Uint8Array(p.width * p.height);
-        for (let q = 0; q < confidence.length; q++) {
-          let best = 0;
-          for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
-          confidence[q] = Math.round(best * 255);
-        }
-        predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
+        predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence: p.confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
       } catch (e) {
         failed.push({ id: img.id, reason: (e as Error).message });
       }
     }
   } finally {
-    segmenter.dispose();
+    held.release();
   }
   return { backend: info, modelClasses: meta.classes.map((c) => ({ name: c.name, ...(c.id ? { id: c.id } : {}) })), predictions, failed };
 }

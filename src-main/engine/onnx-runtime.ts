@@ -5,7 +5,8 @@
  *   2. RGB / 255, resized bilinearly (half-pixel centres, as tf.image.resizeBilinear(…, false, true))
  *      so each side is a multiple of the stride, fed as NCHW;
  *   3. decoded classes from tag_logits: p ≥ 0.5, at least the top one, at most 4 (all for unet);
- *   4. the chosen seg_logits channels resized bilinearly back to the original size, softmax, argmax.
+ *   4. the chosen seg_logits channels resized bilinearly back to the original size, softmax, argmax
+ *      (upsample.ts, pixel by pixel: only bytes at the original size).
  * Remaining difference to the app (docs/ONNX.md): with heat_norm 'pixel' the graph normalises over
  * all C classes, the app over the decoded ones — a positive per-pixel factor, so argmaxes at model
  * resolution agree and only a few boundary pixels of the upsampled mask (and the probabilities) can.
@@ -18,9 +19,10 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { decodeToWorking } from './data.js';
-import { decodeWithDefaults, strideSide } from './decode-rule.js';
+import { decodeWithDefaults, inputSides } from './decode-rule.js';
 import type { Prediction } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
+import { upsampleSoftmax } from './upsample.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
 
@@ -50,6 +52,8 @@ export interface OnnxPredictOptions {
   maxClasses?: number;
   outWidth?: number;
   outHeight?: number;
+  /** Also return per-pixel probabilities (small outputs only). */
+  probs?: boolean;
 }
 
 function parseJson<T>(file: string, key: string, v: string | undefined): T {
@@ -164,8 +168,7 @@ export function onnxInput(
   info: Pick<OnnxModelInfo, 'stride' | 'minSize' | 'dynamicSize' | 'inputSize'>,
 ): { data: Float32Array; height: number; width: number } {
   const [sh, sw] = info.stride;
-  const h = info.dynamicSize ? strideSide(img.height, sh, info.minSize[0]) : info.inputSize;
-  const w = info.dynamicSize ? strideSide(img.width, sw, info.minSize[1]) : info.inputSize;
+  const [h, w] = info.dynamicSize ? inputSides(img.height, img.width, sh, sw, info.minSize[0], info.minSize[1]) : [info.inputSize, info.inputSize];
   const n = img.width * img.height;
   const planar = new Float32Array(3 * n);
   for (let p = 0; p < n; p++) for (let c = 0; c < 3; c++) planar[c * n + p] = img.rgb[p * 3 + c]! / 255;
@@ -247,28 +250,12 @@ export class OnnxSegmenter {
       renormalise(chosen, K, plane, this.info.heatScale);
     const outH = opts.outHeight ?? img.origHeight;
     const outW = opts.outWidth ?? img.origWidth;
-    const up = resizeBilinearPlanar(chosen, K, x.height, x.width, outH, outW);
-    const P = outH * outW;
-    const heatmaps = new Float32Array(P * K);
-    const probs = new Float32Array(P * K);
-    const mask = new Uint8Array(P);
-    for (let p = 0; p < P; p++) {
-      let max = -Infinity,
-        arg = 0;
-      for (let k = 0; k < K; k++) {
-        const v = up[k * P + p]!;
-        heatmaps[p * K + k] = v;
-        if (v > max) {
-          max = v;
-          arg = k;
-        }
-      }
-      let sum = 0;
-      for (let k = 0; k < K; k++) sum += probs[p * K + k] = Math.exp(heatmaps[p * K + k]! - max);
-      for (let k = 0; k < K; k++) probs[p * K + k]! /= sum;
-      mask[p] = classes[arg]!;
-    }
-    return { tagProbs, classes, probs, mask, heatmaps, width: outW, height: outH };
+    // as infer.ts: bytes at the original size, never float maps there
+    const up = upsampleSoftmax(chosen, 'chw', K, x.height, x.width, outH, outW, { probs: !!opts.probs });
+    const mask = up.index;
+    const lut = Uint8Array.from(classes);
+    for (let p = 0; p < mask.length; p++) mask[p] = lut[mask[p]!]!;
+    return { tagProbs, classes, probs: up.probs, mask, confidence: up.confidence, width: outW, height: outH };
   }
 
   release(): Promise<void> {

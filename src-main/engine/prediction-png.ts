@@ -32,7 +32,7 @@ function heatColor(t: number): [number, number, number] {
 export async function writePredictionPngs(
   outDir: string,
   stem: string,
-  p: { width: number; height: number; mask: Uint8Array; probs: ArrayLike<number>; classes: number[] },
+  p: { width: number; height: number; mask: Uint8Array; confidence: Uint8Array; classes: number[] },
   colors: string[],
 ): Promise<{ mask: string; heatmap: string }> {
   const palette = colors.map((c) => hexToRgb(c));
@@ -41,8 +41,7 @@ export async function writePredictionPngs(
   const K = p.classes.length;
   const rgb = Buffer.alloc(p.width * p.height * 3);
   for (let q = 0; q < p.width * p.height; q++) {
-    let best = 0;
-    for (let k = 0; k < K; k++) best = Math.max(best, p.probs[q * K + k]!);
+    const best = p.confidence[q]! / 255;
     const col = heatColor(K > 1 ? (best - 1 / K) / (1 - 1 / K) : best);
     rgb[q * 3] = col[0];
     rgb[q * 3 + 1] = col[1];

@@ -86,7 +86,7 @@ describe('export-labels never touches what heatseg did not create', () => {
 });
 
 describe('predict output (heatseg predict --out) never writes over an input or an earlier output', () => {
-  const pred = { width: 2, height: 1, mask: new Uint8Array([0, 1]), probs: new Float32Array([0.9, 0.1, 0.2, 0.8]), classes: [0, 1] };
+  const pred = { width: 2, height: 1, mask: new Uint8Array([0, 1]), confidence: new Uint8Array([230, 204]), classes: [0, 1] };
   it('an input image in the output folder keeps its bytes; same-named inputs get unique outputs', async () => {
     const dir = tmpDir();
     const input = path.join(dir, 'x.png');
