@@ -154,7 +154,10 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
   let data: Dataset;
   let colors: string[];
   try {
-    colors = store.classes().map((c) => c.color);
+    const classes = store.classes();
+    colors = classes.map((c) => c.color);
+    // The project's background class(es) compete in every image's decode, in training and inference.
+    if (!job.config.alwaysDecode) cfg.alwaysDecode = classes.flatMap((c, k) => (c.isBackground ? [k] : []));
     data = await datasetFromProject(store, cfg.size, (done, total) => ctx.emit({ type: 'progress', task: 'load images', done, total }));
   } finally {
     store.close();
@@ -181,6 +184,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       backbone: job.backboneLabel ?? job.backbone,
       heatScale,
       heatNorm: cfg.heatNorm ?? 'pixel',
+      alwaysDecode: cfg.alwaysDecode ?? [],
       training: { backend: info.detail, config: cfg, ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}) },
       metrics: result?.val ? (result.val as unknown as Record<string, unknown>) : null,
     });
@@ -221,7 +225,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
         failed.push({ image: file, reason: (e as Error).message });
         continue;
       }
-      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
+      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode });
       const { mask: maskFile, heatmap: heatFile } = await writePredictionPngs(job.out, path.basename(file, path.extname(file)), p, meta.classes.map((c) => c.color));
       written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
     }
@@ -262,7 +266,7 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
     const keep = job.cellImages ?? 0;
     const metrics = await evaluate(segmenter, data, {
       heatScale: meta.heatScale,
-      heatNorm: meta.heatNorm,
+      heatNorm: meta.heatNorm, always: meta.alwaysDecode,
       withGivenTags: true,
       onProgress: (done, total) => {
         if (ctx.cancelled()) throw new Error('cancelled');
@@ -338,7 +342,7 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
       // Scores need no full resolution: a 64-px-wide map keeps scoring fast on big projects.
       const outW = Math.min(64, img.width);
       const outH = Math.max(1, Math.round((img.height / img.width) * outW));
-      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH });
+      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH });
       const out: ImageOutputs = {
         id: summary.id,
         tagProbs: p.tagProbs ?? new Float32Array(names.length),
@@ -375,7 +379,7 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
       ctx.emit({ type: 'progress', task: 'predict', done: i, total: job.images.length });
       try {
         const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
-        const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
+        const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode });
         const K = p.classes.length;
         const confidence = new Uint8Array(p.width * p.height);
         for (let q = 0; q < confidence.length; q++) {
