@@ -76,8 +76,12 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
     .option('--resume <run>', 'start from the weights of this run id', num('int', 1))
+    .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
+    .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
+    .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
+    .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; json?: boolean }) => {
       const resolved = resolveBackbone(o.backbone);
       const backbone = resolved.label;
       const store = ProjectStore.open(dir);
@@ -88,10 +92,13 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         ...(o.epochs !== undefined || o.minutes === undefined ? { epochs: o.epochs ?? 30 } : { epochs: undefined }),
         ...(o.minutes !== undefined ? { minutes: o.minutes } : {}),
         ...(o.lr !== undefined ? { lr: o.lr } : resolved.dir ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
+        ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup } : {}),
+        ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance } : {}),
       };
+      const modelOpts = { ...(o.lrpRule ? { lrpRule: o.lrpRule } : {}), ...(o.lrpDepth !== undefined ? { lrpDepth: o.lrpDepth } : {}) };
       const resumeFrom = o.resume ? store.run(o.resume).checkpoint_dir : undefined;
       if (o.resume && !resumeFrom) throw new Error(`run ${o.resume} has no saved weights to resume from`);
-      const run = store.createRun(o.method, backbone, config);
+      const run = store.createRun(o.method, backbone, { ...config, ...modelOpts });
       const bar = progressBar(`train run ${run.id}`);
       let backendDetail = '';
       let lastStep: Extract<JobEvent, { type: 'step' }> | null = null;
@@ -109,7 +116,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
           process.stderr.write(`\nepoch ${e.epoch}: tag loss ${fmt(e.tagLoss)}, heatmap loss ${fmt(e.segLoss)} (uniform guess ${fmt(e.uniformSegLoss)})\n`);
         }
       };
-      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, backend: o.backend, config, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
+      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, backend: o.backend, config, model: modelOpts, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
       const release = cancelOnSigint(job, (s) => process.stderr.write(s));
       try {
         const r = await job.result;

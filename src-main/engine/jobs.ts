@@ -11,7 +11,7 @@ import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorkin
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { loadModel, saveModel } from './model-io.js';
-import { createSegmenter, type SegMethod } from './models/index.js';
+import { createSegmenter, type LrpRuleName, type SegMethod } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
 export interface TrainJob {
@@ -28,6 +28,8 @@ export interface TrainJob {
   config: Partial<TrainConfig>;
   /** Start from the weights of this model folder (resume / fine-tune). */
   resumeFrom?: string;
+  /** Decoder options of a new model (recorded in its segmenter config). */
+  model?: { lrpRule?: LrpRuleName; lrpDepth?: number };
 }
 
 export interface PredictJob {
@@ -172,6 +174,8 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
         inputSize: cfg.size,
         encoder: job.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: job.backbone },
         seed: cfg.seed,
+        ...(job.model?.lrpRule ? { lrpRule: job.model.lrpRule } : {}),
+        ...(job.model?.lrpDepth !== undefined ? { lrpDepth: job.model.lrpDepth } : {}),
       });
   if (model.classes !== data.classes.length) throw new Error(`the model to resume has ${model.classes} classes, the project ${data.classes.length}`);
   const outDir = path.resolve(job.project, job.modelDir);
