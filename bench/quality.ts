@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Confusion, summarize } from '../src-shared/metrics.js';
+import { Confusion, type TagMetrics, foregroundIou, meanSe, summarize, tagMetrics } from '../src-shared/metrics.js';
 import { rng } from '../src-shared/random.js';
 import { simulateScribbles } from '../src-shared/scribbles.js';
 import { readClassesJson, readMaskPng } from '../src-main/dataset/maskfolder.js';
@@ -16,7 +16,7 @@ import type { ResolvedBackbone } from '../src-main/backbones.js';
 import { initBackend, type BackendName } from '../src-main/engine/backend.js';
 import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../src-main/engine/data.js';
 import { predict } from '../src-main/engine/infer.js';
-import { createSegmenter, type SegMethod, type Segmenter } from '../src-main/engine/models/index.js';
+import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../src-main/engine/models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../src-main/engine/trainer.js';
 
 export interface QualityOptions {
@@ -24,6 +24,14 @@ export interface QualityOptions {
   test?: string;
   /** Without --test: fraction of --train used for training (the rest is the test split). */
   split: number;
+  /**
+   * Without --test: dev-train / dev-val / dev-test fractions of --train (by content, seed
+   * `splitSeed`); training uses dev-train, evaluation the part `evalPart`. Overrides `split`.
+   */
+  parts?: [number, number, number];
+  evalPart?: 'val' | 'test';
+  /** Seed of the split (default: the first seed, as single-seed runs always did). */
+  splitSeed?: number;
   labeled: number;
   labels: 'scribbles' | 'masks';
   methods: Array<SegMethod | 'tagfill'>;
@@ -33,7 +41,8 @@ export interface QualityOptions {
   epochs?: number;
   size: number;
   batch: number;
-  seed: number;
+  /** Each seed is a whole run (labelled images, scribbles, initialisation, batches); results are averaged. */
+  seeds: number[];
   backend?: BackendName;
   lr?: number;
   encoderLr?: number;
@@ -43,11 +52,39 @@ export interface QualityOptions {
   segWeight?: number;
   lrpDepth?: number;
   heatNorm?: 'none' | 'pixel';
+  lrpRule?: LrpRuleName;
+  tagWarmupSteps?: number;
+  tagBalance?: 'none' | 'balanced';
+  /** A class name treated as the background: always decoded, and `foreground_iou` is reported. */
+  background?: string;
+  /** Decode rule of predicted tags used for `miou` (default the app's: p ≥ 0.5, at least 1, at most 4). */
+  decode?: { threshold: number; minClasses: number; maxClasses: number };
   /** What --minutes measures (default cpu: the same compute per method whatever else runs). */
   budgetClock?: 'wall' | 'cpu';
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Splits ids into parts of the given fractions by content hash (identical photos stay together). */
+export function splitPartsByContent(ids: string[], files: Map<string, string>, fractions: number[], seed: number): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const id of ids) {
+    const h = crypto.createHash('sha256').update(fs.readFileSync(files.get(id)!)).digest('hex');
+    groups.set(h, [...(groups.get(h) ?? []), id]);
+  }
+  const r = rng(seed);
+  const keys = [...groups.keys()].sort().map((k) => ({ k, o: r() })).sort((a, b) => a.o - b.o).map((e) => e.k);
+  const total = fractions.reduce((a, b) => a + b, 0);
+  const out: string[][] = [];
+  let at = 0, acc = 0;
+  for (const f of fractions) {
+    acc += f;
+    const end = Math.round((keys.length * acc) / total);
+    out.push(keys.slice(at, end).flatMap((k) => groups.get(k)!));
+    at = end;
+  }
+  return out;
+}
 
 /** Splits ids so identical photos (same bytes, e.g. MSRC's duplicates) land on the same side. */
 function splitByContent(ids: string[], files: Map<string, string>, frac: number, seed: number): [string[], string[]] {
@@ -90,7 +127,13 @@ interface MethodResult {
   miou_given_tags: number | null;
   pixel_accuracy: number;
   tag_accuracy: number | null;
+  tag_map: number | null;
+  /** Per class: tag AP (null without a positive test image) and accuracy of the p ≥ 0.5 decision. */
+  tag_per_class: Record<string, { ap: number | null; accuracy: number }> | null;
+  foreground_iou: number | null;
   per_class: Record<string, number | null>;
+  /** mIoU (predicted tags) under other decode rules, keyed `p<threshold>/min<k>/max<k>` (a measured choice). */
+  decode_rules: Record<string, number>;
   train_s: number;
   cpu_s: number;
   steps: number;
@@ -98,26 +141,42 @@ interface MethodResult {
   heat_loss_uniform: number | null;
 }
 
-function fromEval(e: EvalResult, extra: Omit<MethodResult, 'miou' | 'miou_given_tags' | 'pixel_accuracy' | 'tag_accuracy' | 'per_class'>): MethodResult {
+/** Other decode rules measured beside the one `miou` uses. */
+const DECODE_VARIANTS: Array<{ threshold: number; minClasses: number; maxClasses: number }> = [
+  { threshold: 0.3, minClasses: 1, maxClasses: 4 },
+  { threshold: 0.5, minClasses: 2, maxClasses: 4 },
+  { threshold: 0.5, minClasses: 1, maxClasses: 2 },
+  { threshold: 0.7, minClasses: 1, maxClasses: 4 },
+];
+const ruleKey = (r: { threshold: number; minClasses: number; maxClasses: number }) => `p${r.threshold}/min${r.minClasses}/max${r.maxClasses}`;
+
+function fromEval(e: EvalResult, extra: Omit<MethodResult, 'miou' | 'miou_given_tags' | 'pixel_accuracy' | 'tag_accuracy' | 'tag_map' | 'tag_per_class' | 'foreground_iou' | 'per_class'>): MethodResult {
   return {
     miou: e.predicted.miou,
     miou_given_tags: e.givenTags?.miou ?? null,
     pixel_accuracy: e.predicted.pixelAccuracy,
     tag_accuracy: e.tagAccuracy ?? null,
+    tag_map: e.tags?.map ?? null,
+    tag_per_class: e.tags?.perClass ?? null,
+    foreground_iou: e.foregroundIou ?? null,
     per_class: e.predicted.perClass,
     ...extra,
   };
 }
 
 /** The control: the tag head's most likely class painted over the whole image. */
-async function tagFill(model: Segmenter, test: Dataset, byFrequency: number[]): Promise<{ pred: Confusion; given: Confusion }> {
+async function tagFill(model: Segmenter, test: Dataset, byFrequency: number[]): Promise<{ pred: Confusion; given: Confusion; tags: TagMetrics }> {
   const C = test.classes.length;
   const pred = new Confusion(C);
   const given = new Confusion(C);
   const stride = encoderStride(model);
+  const probRows: Float32Array[] = [];
+  const tagRows: number[][] = [];
   for (const s of test.samples) {
     if (!s.truth) continue;
     const p = await predict(model, s, { stride, maxClasses: 1 });
+    probRows.push(p.tagProbs!);
+    tagRows.push(s.tags);
     let best = 0;
     for (let c = 1; c < C; c++) if (p.tagProbs![c]! > p.tagProbs![best]!) best = c;
     pred.add(s.truth, new Uint8Array(s.truth.length).fill(best));
@@ -126,56 +185,55 @@ async function tagFill(model: Segmenter, test: Dataset, byFrequency: number[]): 
     const g = s.tags.length ? s.tags.reduce((a, b) => (rank(b) < rank(a) ? b : a)) : best;
     given.add(s.truth, new Uint8Array(s.truth.length).fill(g));
   }
-  return { pred, given };
+  return { pred, given, tags: tagMetrics(probRows, tagRows, test.classes) };
 }
+
+const f3 = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? '  –  ' : x.toFixed(3));
 
 export async function benchQuality(o: QualityOptions): Promise<Record<string, unknown>> {
   const backend = await initBackend(o.backend);
   const { classes } = readClassesJson(path.join(o.train, 'classes.json'));
   const C = classes.length;
+  if (o.seeds.length === 0) throw new Error('give at least one seed');
+  const background = o.background === undefined ? null : classes.indexOf(o.background);
+  if (background === -1) throw new Error(`--background ${o.background}: no such class in ${path.join(o.train, 'classes.json')} (classes: ${classes.join(', ')})`);
+  const always = background === null ? [] : [background];
   const files = new Map(
     fs.readdirSync(path.join(o.train, 'images')).map((f) => [path.basename(f, path.extname(f)), path.join(o.train, 'images', f)]),
   );
   let trainIds = [...files.keys()].sort();
   const testDir = o.test ?? o.train;
   let testIds: string[] | undefined;
-  if (!o.test) [trainIds, testIds] = splitByContent(trainIds, files, o.split, o.seed);
+  const splitSeed = o.splitSeed ?? o.seeds[0]!;
+  let testDescription: string;
+  if (o.test) testDescription = o.test;
+  else if (o.parts) {
+    const [tr, va, te] = splitPartsByContent(trainIds, files, o.parts, splitSeed);
+    trainIds = tr!;
+    testIds = o.evalPart === 'test' ? te! : va!;
+    testDescription = `dev-${o.evalPart ?? 'val'} part of a ${o.parts.join('/')} dev-train/dev-val/dev-test split of --train by content (split seed ${splitSeed})`;
+  } else {
+    [trainIds, testIds] = splitByContent(trainIds, files, o.split, splitSeed);
+    testDescription = `${Math.round((1 - o.split) * 100)}% split of --train (seed ${splitSeed}, duplicates kept together)`;
+  }
   log(`heatseg bench quality — ${new Date().toISOString()}`);
   log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, node ${process.version}, backend ${backend.name} (${backend.detail})`);
   const base = o.size;
   const trainData = await datasetFromMaskFolder(o.train, base, { withLabels: true, ids: trainIds });
   const testData = await datasetFromMaskFolder(testDir, base, { withTruth: true, ...(testIds ? { ids: testIds } : {}) });
-  // Pixel labels only for the chosen N images.
-  const chosen = new Set(chooseLabelled(trainData.samples, o.labeled, C, o.seed));
-  let labelledPx = 0, totalPx = 0, densePx = 0;
-  for (const s of trainData.samples) {
-    if (!chosen.has(s)) {
-      s.labels = null;
-      continue;
-    }
-    const m = readMaskPng(path.join(o.train, 'masks', `${s.id}.png`));
-    const full = o.labels === 'masks' ? m.data : simulateScribbles(m.data, m.width, m.height, { seed: o.seed + Number.parseInt(crypto.createHash('md5').update(s.id).digest('hex').slice(0, 6), 16) }).scribbles;
-    for (let p = 0; p < full.length; p++) {
-      totalPx++;
-      if (full[p] !== IGNORE) labelledPx++;
-      if (m.data[p] !== IGNORE) densePx++;
-    }
-    s.labels = resizeLabels(full, m.width, m.height, s.width, s.height);
-  }
   // Classes by how many training images show them, for the "true tags" control.
   const freq = new Array<number>(C).fill(0);
   for (const s of trainData.samples) for (const c of s.tags) freq[c]!++;
   const byFrequency = [...freq.keys()].sort((a, b) => freq[b]! - freq[a]!);
+  const decode = o.decode ?? { threshold: 0.5, minClasses: 1, maxClasses: 4 };
 
   const config = {
     train: o.train,
-    test: o.test ?? `${Math.round((1 - o.split) * 100)}% split of --train (seed ${o.seed}, duplicates kept together)`,
+    test: testDescription,
     train_images: trainData.samples.length,
     test_images: testData.samples.length,
-    labeled: chosen.size,
+    labeled: o.labeled,
     labels: o.labels,
-    labelled_fraction: totalPx ? labelledPx / totalPx : 0,
-    labelled_fraction_of_dense: densePx ? labelledPx / densePx : 0,
     backbone: o.backbone.label,
     backbone_dir: o.backbone.dir,
     size: o.size,
@@ -184,12 +242,132 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     budget_clock: o.budgetClock ?? 'cpu',
     load_average_start: os.loadavg().map((x) => +x.toFixed(2)),
     epochs: o.epochs ?? null,
-    seed: o.seed,
+    seeds: o.seeds,
+    split_seed: splitSeed,
     lrp_depth: o.lrpDepth ?? 'auto',
+    lrp_rule: o.lrpRule ?? DEFAULT_LRP_RULE,
     heat_norm: o.heatNorm ?? DEFAULT_TRAIN.heatNorm,
+    tag_warmup_steps: o.tagWarmupSteps ?? 0,
+    tag_balance: o.tagBalance ?? 'none',
+    background: o.background ?? null,
+    decode: ruleKey(decode),
   };
   log(`config: ${JSON.stringify(config)}`);
 
+  const perSeed: Array<{ seed: number; labelled_fraction: number; results: Record<string, MethodResult> }> = [];
+  for (const seed of o.seeds) {
+    log(`\n######## seed ${seed}`);
+    // Pixel labels only for the chosen N images (chosen per seed).
+    const chosen = new Set(chooseLabelled(trainData.samples, o.labeled, C, seed));
+    let labelledPx = 0, totalPx = 0;
+    for (const s of trainData.samples) {
+      if (!chosen.has(s)) {
+        s.labels = null;
+        continue;
+      }
+      const m = readMaskPng(path.join(o.train, 'masks', `${s.id}.png`));
+      const full = o.labels === 'masks' ? m.data : simulateScribbles(m.data, m.width, m.height, { seed: seed + Number.parseInt(crypto.createHash('md5').update(s.id).digest('hex').slice(0, 6), 16) }).scribbles;
+      for (let p = 0; p < full.length; p++) {
+        totalPx++;
+        if (full[p] !== IGNORE) labelledPx++;
+      }
+      s.labels = resizeLabels(full, m.width, m.height, s.width, s.height);
+    }
+    const results = await runSeed(o, seed, trainData, testData, byFrequency, always, decode);
+    perSeed.push({ seed, labelled_fraction: totalPx ? labelledPx / totalPx : 0, results });
+  }
+
+  // Mean ± s.e. over seeds per method; paired differences LRP − each other method.
+  const methods: Record<string, unknown> = {};
+  const names = Object.keys(perSeed[0]!.results);
+  const col = (m: string, k: keyof MethodResult) => perSeed.map((r) => r.results[m]![k] as number | null).filter((x): x is number => x !== null && !Number.isNaN(x));
+  for (const m of names) {
+    const ms = (k: keyof MethodResult) => {
+      const v = col(m, k);
+      return v.length ? meanSe(v) : null;
+    };
+    const first = perSeed[0]!.results[m]!;
+    const meanRecord = (get: (r: MethodResult) => Record<string, number | null>) =>
+      Object.fromEntries(
+        Object.keys(get(first)).map((key) => {
+          const v = perSeed.map((r) => get(r.results[m]!)[key]).filter((x): x is number => x !== null && x !== undefined && !Number.isNaN(x));
+          return [key, v.length ? meanSe(v).mean : null];
+        }),
+      );
+    methods[m] = {
+      miou: ms('miou')?.mean ?? null,
+      miou_se: ms('miou')?.se ?? null,
+      miou_given_tags: ms('miou_given_tags')?.mean ?? null,
+      miou_given_tags_se: ms('miou_given_tags')?.se ?? null,
+      pixel_accuracy: ms('pixel_accuracy')?.mean ?? null,
+      tag_accuracy: ms('tag_accuracy')?.mean ?? null,
+      tag_map: ms('tag_map')?.mean ?? null,
+      tag_map_se: ms('tag_map')?.se ?? null,
+      foreground_iou: ms('foreground_iou')?.mean ?? null,
+      foreground_iou_se: ms('foreground_iou')?.se ?? null,
+      heat_loss: ms('heat_loss')?.mean ?? null,
+      heat_loss_uniform: ms('heat_loss_uniform')?.mean ?? null,
+      steps: ms('steps')?.mean ?? null,
+      cpu_s: ms('cpu_s')?.mean ?? null,
+      per_class: meanRecord((r) => r.per_class),
+      tag_per_class: first.tag_per_class
+        ? Object.fromEntries(
+            Object.keys(first.tag_per_class).map((k) => {
+              const aps = perSeed.map((r) => r.results[m]!.tag_per_class?.[k]?.ap).filter((x): x is number => typeof x === 'number');
+              const acc = perSeed.map((r) => r.results[m]!.tag_per_class?.[k]?.accuracy).filter((x): x is number => typeof x === 'number');
+              return [k, { ap: aps.length ? meanSe(aps).mean : null, accuracy: acc.length ? meanSe(acc).mean : null }];
+            }),
+          )
+        : null,
+      decode_rules: meanRecord((r) => r.decode_rules),
+      per_seed: perSeed.map((r) => {
+        const x = r.results[m]!;
+        return { seed: r.seed, miou: x.miou, miou_given_tags: x.miou_given_tags, tag_map: x.tag_map, foreground_iou: x.foreground_iou, steps: x.steps, cpu_s: x.cpu_s, heat_loss: x.heat_loss, heat_loss_uniform: x.heat_loss_uniform, decode_rules: x.decode_rules };
+      }),
+    };
+  }
+  const paired: Record<string, unknown> = {};
+  if (names.includes('lrp')) {
+    for (const m of names.filter((n) => n !== 'lrp')) {
+      const d = perSeed.map((r) => r.results.lrp!.miou - r.results[m]!.miou);
+      const { mean, se } = meanSe(d);
+      paired[`lrp-${m}`] = { miou_diff: mean, se, per_seed: d };
+    }
+  }
+
+  log(`\n== ${o.seeds.length} seed(s): mean ± s.e. over seeds`);
+  log('method    mIoU            mIoU|tags       tag mAP  fg IoU  heat loss (uniform)  steps');
+  for (const m of names) {
+    const r = methods[m] as Record<string, number | null>;
+    log(`${m.padEnd(8)}  ${f3(r.miou)} ± ${f3(r.miou_se)}  ${f3(r.miou_given_tags)} ± ${f3(r.miou_given_tags_se)}  ${f3(r.tag_map)}    ${f3(r.foreground_iou)}   ${f3(r.heat_loss)} (${f3(r.heat_loss_uniform)})        ${r.steps?.toFixed(0) ?? '–'}`);
+  }
+  for (const [k, v] of Object.entries(paired)) {
+    const p = v as { miou_diff: number; se: number };
+    log(`paired ${k}: ${p.miou_diff >= 0 ? '+' : ''}${p.miou_diff.toFixed(3)} ± ${p.se.toFixed(3)}`);
+  }
+  log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  return {
+    methods,
+    paired,
+    backend: backend.name,
+    backend_detail: backend.detail,
+    ...config,
+    labelled_fraction: meanSe(perSeed.map((r) => r.labelled_fraction)).mean,
+    load_average_end: os.loadavg().map((x) => +x.toFixed(2)),
+  };
+}
+
+async function runSeed(
+  o: QualityOptions,
+  seed: number,
+  trainData: Dataset,
+  testData: Dataset,
+  byFrequency: number[],
+  always: number[],
+  decode: { threshold: number; minClasses: number; maxClasses: number },
+): Promise<Record<string, MethodResult>> {
+  const C = trainData.classes.length;
+  const encoder = o.backbone.dir ? ({ kind: 'pretrained', path: o.backbone.dir } as const) : ({ kind: 'small' } as const);
   const results: Record<string, MethodResult> = {};
   let tagModel: Segmenter | null = null;
   const trainMethods = o.methods.filter((m): m is SegMethod => m !== 'tagfill');
@@ -198,7 +376,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       ...DEFAULT_TRAIN,
       size: o.size,
       batch: o.batch,
-      seed: o.seed,
+      seed,
       epochs: o.epochs,
       minutes: o.minutes,
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
@@ -208,6 +386,9 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       ...(o.learnHeatScale !== undefined ? { learnHeatScale: o.learnHeatScale } : {}),
       ...(o.segWeight !== undefined ? { segWeight: o.segWeight } : {}),
       ...(o.heatNorm !== undefined ? { heatNorm: o.heatNorm } : {}),
+      ...(o.tagWarmupSteps !== undefined ? { tagWarmupSteps: o.tagWarmupSteps } : {}),
+      ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance } : {}),
+      alwaysDecode: always,
       budgetClock: o.budgetClock ?? 'cpu',
     };
     if (!cfg.epochs && !cfg.minutes) cfg.epochs = 30;
@@ -215,11 +396,12 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       method,
       classes: C,
       inputSize: o.size,
-      encoder: o.backbone.dir ? { kind: 'pretrained', path: o.backbone.dir } : { kind: 'small' },
-      seed: o.seed,
+      encoder,
+      seed,
       lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 'auto') : 0,
+      ...(method === 'lrp' && o.lrpRule ? { lrpRule: o.lrpRule } : {}),
     });
-    log(`\n== ${method}: training (${cfg.minutes ? `${cfg.minutes} min` : `${cfg.epochs} epochs`})`);
+    log(`\n== ${method} (seed ${seed}): training (${cfg.minutes ? `${cfg.minutes} min` : `${cfg.epochs} epochs`})`);
     let lastLog = 0;
     const r = await train(model, trainData, cfg, {
       onEvent: (e) => {
@@ -230,16 +412,20 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
         } else if (e.type === 'log') log(`  ${e.message}`);
       },
     });
-    const evalOpts = { heatScale: r.heatScale, heatNorm: cfg.heatNorm ?? 'pixel' } as const;
-    const ev = await evaluate(model, testData, { ...evalOpts, withGivenTags: method === 'lrp' || method === 'gradcam' });
+    const evalOpts = { heatScale: r.heatScale, heatNorm: cfg.heatNorm ?? 'pixel', always } as const;
+    const ev = await evaluate(model, testData, { ...evalOpts, withGivenTags: method === 'lrp' || method === 'gradcam', ...decode });
+    const rules: Record<string, number> = { [ruleKey(decode)]: ev.predicted.miou };
     if (method !== 'unet') {
-      // How the choice of decoded classes at test time matters (reported, not tuned on the test set).
-      for (const [threshold, minClasses] of [[0.3, 1], [0.5, 2]] as const) {
-        const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: false, threshold, minClasses });
-        log(`  decode p>=${threshold}, at least ${minClasses}: mIoU ${v.predicted.miou.toFixed(3)}`);
+      // How the choice of decoded classes at test time matters: measured, for choosing on dev-val.
+      for (const rule of DECODE_VARIANTS) {
+        if (ruleKey(rule) === ruleKey(decode)) continue;
+        const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: false, ...rule });
+        rules[ruleKey(rule)] = v.predicted.miou;
       }
+      log(`  decode rules: ${Object.entries(rules).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     }
     results[method] = fromEval(ev, {
+      decode_rules: rules,
       train_s: r.seconds,
       cpu_s: r.cpuSeconds,
       steps: r.steps,
@@ -247,8 +433,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
       heat_loss_uniform: Number.isNaN(r.final.uniformSegLoss) ? null : r.final.uniformSegLoss,
     });
     log(
-      `  ${method}: mIoU ${ev.predicted.miou.toFixed(3)}${ev.givenTags ? ` (true tags ${ev.givenTags.miou.toFixed(3)})` : ''}` +
-        `${ev.tagAccuracy !== undefined ? `, tag accuracy ${ev.tagAccuracy.toFixed(3)}` : ''}, ${r.steps} steps in ${r.seconds.toFixed(0)} s`,
+      `  ${method}: mIoU ${f3(ev.predicted.miou)}${ev.givenTags ? ` (true tags ${f3(ev.givenTags.miou)})` : ''}` +
+        `${ev.tags ? `, tag mAP ${f3(ev.tags.map)}` : ''}${ev.foregroundIou !== undefined ? `, foreground IoU ${f3(ev.foregroundIou)}` : ''}, ${r.steps} steps in ${r.seconds.toFixed(0)} s (${r.cpuSeconds.toFixed(0)} CPU s)`,
     );
     if (!tagModel && model.method !== 'unet') tagModel = model;
     else model.dispose();
@@ -256,31 +442,29 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
   if (o.methods.includes('tagfill')) {
     if (!tagModel) {
       log('\n== tagfill: training a classifier (tags only)');
-      tagModel = await createSegmenter({ method: 'gradcam', classes: C, inputSize: o.size, encoder: o.backbone.dir ? { kind: 'pretrained', path: o.backbone.dir } : { kind: 'small' }, seed: o.seed });
-      await train(tagModel, { ...trainData, samples: trainData.samples.map((s) => ({ ...s, labels: null })) }, { ...DEFAULT_TRAIN, size: o.size, batch: o.batch, seed: o.seed, epochs: o.epochs, minutes: o.minutes });
+      tagModel = await createSegmenter({ method: 'gradcam', classes: C, inputSize: o.size, encoder, seed });
+      await train(tagModel, { ...trainData, samples: trainData.samples.map((s) => ({ ...s, labels: null })) }, { ...DEFAULT_TRAIN, size: o.size, batch: o.batch, seed, epochs: o.epochs, minutes: o.minutes, budgetClock: o.budgetClock ?? 'cpu' });
     }
     const t = await tagFill(tagModel, testData, byFrequency);
-    const p = summarize(t.pred, classes);
+    const p = summarize(t.pred, trainData.classes);
     results.tagfill = {
       miou: p.miou,
       miou_given_tags: t.given.miou(),
       pixel_accuracy: p.pixelAccuracy,
-      tag_accuracy: null,
+      tag_accuracy: t.tags.accuracy,
+      tag_map: t.tags.map,
+      tag_per_class: t.tags.perClass,
+      foreground_iou: always.length ? foregroundIou(t.pred, always[0]!) : null,
       per_class: p.perClass,
+      decode_rules: {},
       train_s: 0,
       cpu_s: 0,
       steps: 0,
       heat_loss: null,
       heat_loss_uniform: null,
     };
+    log(`  tagfill (seed ${seed}): mIoU ${f3(p.miou)} (true tags ${f3(t.given.miou())})`);
   }
   tagModel?.dispose();
-
-  log('\nmethod    mIoU   mIoU|tags  pixacc  heat loss (uniform)  train s (cpu s)  steps');
-  for (const [m, r] of Object.entries(results)) {
-    const f = (x: number | null, d = 3) => (x === null || Number.isNaN(x) ? '  –  ' : x.toFixed(d));
-    log(`${m.padEnd(8)}  ${f(r.miou)}  ${f(r.miou_given_tags)}      ${f(r.pixel_accuracy)}   ${f(r.heat_loss)} (${f(r.heat_loss_uniform)})     ${r.train_s.toFixed(0)} (${r.cpu_s.toFixed(0)})  ${r.steps}`);
-  }
-  log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  return { methods: results, backend: backend.name, backend_detail: backend.detail, ...config, load_average_end: os.loadavg().map((x) => +x.toFixed(2)) };
+  return results;
 }

@@ -143,6 +143,10 @@ export interface EvalReport {
   /** The same with the image tags given (how well the heatmaps segment when the classes are known). */
   givenTags: { miou: number | null; perClass: Array<number | null> } | null;
   tagAccuracy: number | null;
+  /** Tag mAP over the compared images (mean over classes tagged on any of them of the tag head's average precision). */
+  tagMap: number | null;
+  /** Per project class: tag AP (null: no compared image carries the tag) and accuracy of the p ≥ 0.5 decision. */
+  tagPerClass: Array<{ ap: number | null; accuracy: number | null }> | null;
   /** Non-empty cells (class indices) with the images holding most of their pixels. */
   cells: Array<{ truth: number; predicted: number; images: Array<{ id: number; name: string; pixels: number }> }>;
   backend: string;

@@ -262,6 +262,8 @@ export class Session {
           confusion: m.predicted.confusion,
           givenTags: m.givenTags ? { miou: num(m.givenTags.miou), perClass: names.map((n) => num(m.givenTags!.perClass[n])) } : null,
           tagAccuracy: num(m.tagAccuracy),
+          tagMap: num(m.tags?.map),
+          tagPerClass: m.tags ? names.map((n) => ({ ap: num(m.tags!.perClass[n]?.ap), accuracy: num(m.tags!.perClass[n]?.accuracy) })) : null,
           cells: (r.cells ?? []).map((c) => ({
             truth: c.truth,
             predicted: c.predicted,

@@ -13,6 +13,7 @@ import { CHECKPOINT_SUFFIX, ProjectStore, isProjectDir } from '../store/project.
 import { openProject } from './open.js';
 import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
+import { LRP_RULES, type LrpRuleName } from '../engine/models/types.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 
@@ -100,8 +101,12 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
     .option('--resume <run>', 'start from the weights of this run id; a run that did not finish (killed, crashed) continues from its last epoch checkpoint with its own settings and remaining epochs', num('int', 1))
+    .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
+    .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
+    .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
+    .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; json?: boolean }, cmd: Command) => {
       const store = openProject(dir);
       let resume: ReturnType<ProjectStore['resumeSource']> | null = null;
       try {
@@ -141,7 +146,12 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         ...(o.minutes !== undefined ? { minutes: o.minutes } : {}),
         ...(o.lr !== undefined ? { lr: o.lr } : prev.lr !== undefined && resume ? { lr: prev.lr as number } : resolved.dir ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
         ...(resume && o.resume ? { resumedFrom: o.resume } : {}),
+        ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup } : {}),
+        ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance } : {}),
       };
+      const lrpRule = pick('lrpRule', o.lrpRule);
+      const lrpDepth = pick('lrpDepth', o.lrpDepth);
+      const modelOpts = { ...(lrpRule ? { lrpRule } : {}), ...(lrpDepth !== undefined ? { lrpDepth } : {}) };
       const resumeFrom = resume?.dir;
       if (resume && o.resume) {
         process.stderr.write(
@@ -150,7 +160,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
             : `starting from the weights of run ${o.resume}\n`,
         );
       }
-      const run = store.createRun(o.method, backbone, config);
+      const run = store.createRun(o.method, backbone, { ...config, ...modelOpts });
       const bar = progressBar(`train run ${run.id}`);
       let backendDetail = '';
       let lastStep: Extract<JobEvent, { type: 'step' }> | null = null;
@@ -168,7 +178,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
           process.stderr.write(`\nepoch ${e.epoch}: tag loss ${fmt(e.tagLoss)}, heatmap loss ${fmt(e.segLoss)} (uniform guess ${fmt(e.uniformSegLoss)})\n`);
         }
       };
-      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, backend: o.backend, config, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
+      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, backend: o.backend, config, model: modelOpts, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
       const release = cancelOnSigint(job, (s) => process.stderr.write(s));
       try {
         const r = await job.result;
@@ -359,11 +369,31 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--seg-weight <w>', 'weight of the heatmap loss', num('float', 0))
     .addOption(new Option('--heat-norm <n>', 'per-pixel normalisation of heatmaps in the loss').choices(['none', 'pixel']))
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)', num('int', 0))
+    .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
+    .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
+    .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
+    .option('--background <class>', 'treat this class as the background: always decoded, and foreground IoU reported')
+    .option('--decode <t,min,max>', 'decode rule of predicted tags for mIoU: threshold,min classes,max classes (default 0.5,1,4)')
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
-    .option('--seed <k>', 'random seed', num('int', 0), 1)
+    .option('--seed <k>', 'random seed (one run)', num('int', 0))
+    .option('--seeds <list>', 'comma-separated seeds: one run each, mean ± s.e. and paired differences LRP − each method')
+    .option('--split-seed <k>', 'seed of the train/test split (default: the first seed)', num('int', 0))
+    .option('--parts <a,b,c>', 'without --test: dev-train/dev-val/dev-test fractions of --train by content (e.g. 60,20,20); trains on dev-train')
+    .addOption(new Option('--eval-on <part>', 'with --parts: evaluate on dev-val (choosing settings) or dev-test (the report)').choices(['val', 'test']).default('val'))
     .action(async (o: Record<string, unknown>) => {
       const methods = String(o.methods).split(',').map((m) => m.trim());
       for (const m of methods) if (![...METHODS, 'tagfill'].includes(m)) throw new Error(`--methods: unknown method "${m}"`);
+      if (o.seed !== undefined && o.seeds !== undefined) throw new Error('give --seed or --seeds, not both');
+      const seeds = o.seeds !== undefined ? String(o.seeds).split(',').map((x) => num('int', 0)(x.trim())) : [(o.seed as number | undefined) ?? 1];
+      if (new Set(seeds).size !== seeds.length) throw new Error('--seeds: a seed is listed twice');
+      const list = (flag: string, v: unknown, n: number) => {
+        const xs = String(v).split(',').map((x) => Number(x.trim()));
+        if (xs.length !== n || xs.some((x) => !Number.isFinite(x) || x < 0)) throw new Error(`${flag}: expected ${n} comma-separated non-negative numbers, got "${String(v)}"`);
+        return xs;
+      };
+      const parts = o.parts !== undefined ? (list('--parts', o.parts, 3) as [number, number, number]) : undefined;
+      if (parts && (o.test !== undefined || parts.some((x) => x <= 0))) throw new Error('--parts: three positive fractions, and no --test');
+      const decode = o.decode !== undefined ? list('--decode', o.decode, 3) : undefined;
       const { benchQuality } = await import('../../bench/quality.js');
       const backbone = resolveBackbone(String(o.backbone));
       const result = await benchQuality({
@@ -378,7 +408,14 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.epochs !== undefined ? { epochs: o.epochs as number } : {}),
         size: o.size as number,
         batch: o.batch as number,
-        seed: o.seed as number,
+        seeds,
+        ...(o.splitSeed !== undefined ? { splitSeed: o.splitSeed as number } : {}),
+        ...(parts ? { parts, evalPart: o.evalOn as 'val' | 'test' } : {}),
+        ...(o.lrpRule !== undefined ? { lrpRule: o.lrpRule as LrpRuleName } : {}),
+        ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup as number } : {}),
+        ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance as 'none' | 'balanced' } : {}),
+        ...(o.background !== undefined ? { background: String(o.background) } : {}),
+        ...(decode ? { decode: { threshold: decode[0]!, minClasses: decode[1]!, maxClasses: decode[2]! } } : {}),
         ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
         ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
         ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),

@@ -25,6 +25,11 @@ export interface PredictOptions {
   heatNorm?: HeatNorm;
   /** At least this many classes are decoded (top-k fallback below the threshold). */
   minClasses?: number;
+  /**
+   * Classes decoded for every image whatever the tag head says, e.g. the project's background
+   * class (METHOD.md: "plus background where the task has one"); also added to `givenTags`.
+   */
+  always?: number[];
   /** Output size (default: the sample's original size). */
   outWidth?: number;
   outHeight?: number;
@@ -70,10 +75,9 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
       const logits = tf.tidy(() => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!));
       tagProbs = (await logits.data()) as Float32Array;
       logits.dispose();
-      if (opts.givenTags && opts.givenTags.length) classes = [...opts.givenTags].sort((a, b) => a - b);
-      else {
-        classes = decodeWithDefaults(tagProbs, C, opts);
-      }
+      if (opts.givenTags && opts.givenTags.length) classes = [...opts.givenTags];
+      else classes = decodeWithDefaults(tagProbs, C, opts);
+      classes = [...new Set([...classes, ...(opts.always ?? []).filter((c) => c >= 0 && c < C)])].sort((a, b) => a - b);
     }
     // Logits at the model's resolution only; upsampleSoftmax makes the original-size bytes.
     const scaled = tf.tidy(() => {

@@ -11,7 +11,7 @@ import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorkin
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
-import { createSegmenter, type SegMethod } from './models/index.js';
+import { createSegmenter, type LrpRuleName, type SegMethod } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
 export interface TrainJob {
@@ -28,6 +28,8 @@ export interface TrainJob {
   config: Partial<TrainConfig>;
   /** Start from the weights of this model folder (resume / fine-tune). */
   resumeFrom?: string;
+  /** Decoder options of a new model (recorded in its segmenter config). */
+  model?: { lrpRule?: LrpRuleName; lrpDepth?: number };
 }
 
 export interface PredictJob {
@@ -208,7 +210,10 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
   let data: Dataset;
   let colors: string[];
   try {
-    colors = store.classes().map((c) => c.color);
+    const classes = store.classes();
+    colors = classes.map((c) => c.color);
+    // The project's background class(es) compete in every image's decode, in training and inference.
+    if (!job.config.alwaysDecode) cfg.alwaysDecode = classes.flatMap((c, k) => (c.isBackground ? [k] : []));
     data = await datasetFromProject(store, cfg.size, (done, total) => ctx.emit({ type: 'progress', task: 'load images', done, total }));
   } finally {
     store.close();
@@ -231,6 +236,8 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
         inputSize: cfg.size,
         encoder: job.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: job.backbone },
         seed: cfg.seed,
+        ...(job.model?.lrpRule ? { lrpRule: job.model.lrpRule } : {}),
+        ...(job.model?.lrpDepth !== undefined ? { lrpDepth: job.model.lrpDepth } : {}),
       });
   if (model.classes !== data.classes.length) throw new Error(`the model to resume has ${model.classes} classes, the project ${data.classes.length}`);
   const outDir = path.resolve(job.project, job.modelDir);
@@ -246,6 +253,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       backbone: job.backboneLabel ?? job.backbone,
       heatScale,
       heatNorm: cfg.heatNorm ?? 'pixel',
+      alwaysDecode: cfg.alwaysDecode ?? [],
       training: {
         backend: info.detail,
         config: cfg,
@@ -302,7 +310,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
         failed.push({ image: file, reason: (e as Error).message });
         continue;
       }
-      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
+      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode });
       const { mask: maskFile, heatmap: heatFile } = await writePredictionPngs(job.out, path.basename(file, path.extname(file)), p, meta.classes.map((c) => c.color));
       written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
     }
@@ -343,7 +351,7 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
     const keep = job.cellImages ?? 0;
     const metrics = await evaluate(segmenter, data, {
       heatScale: meta.heatScale,
-      heatNorm: meta.heatNorm,
+      heatNorm: meta.heatNorm, always: meta.alwaysDecode,
       withGivenTags: true,
       onProgress: (done, total) => {
         if (ctx.cancelled()) throw new Error('cancelled');
@@ -419,7 +427,7 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
       // Scores need no full resolution: a 64-px-wide map keeps scoring fast on big projects.
       const outW = Math.min(64, img.width);
       const outH = Math.max(1, Math.round((img.height / img.width) * outW));
-      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, outWidth: outW, outHeight: outH, probs: true });
+      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH, probs: true });
       const out: ImageOutputs = {
         id: summary.id,
         tagProbs: p.tagProbs ?? new Float32Array(names.length),
@@ -457,7 +465,7 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
       ctx.emit({ type: 'progress', task: 'predict', done: i, total: job.images.length });
       try {
         const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
-        const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
+        const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode });
         predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence: p.confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
       } catch (e) {
         failed.push({ id: img.id, reason: (e as Error).message });

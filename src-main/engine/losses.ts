@@ -21,13 +21,26 @@ const MASKED_LOGIT = -1e9;
  * Multi-label sigmoid binary cross-entropy on tag logits [N, C] with 0/1 targets [N, C], averaged
  * over the images with `imageMask` = 1 (default: all) and over classes. 0 when no image counts.
  */
-export function tagLoss(logits: tf.Tensor2D, targets: tf.Tensor2D, imageMask?: tf.Tensor1D): tf.Scalar {
+export function tagLoss(
+  logits: tf.Tensor2D,
+  targets: tf.Tensor2D,
+  imageMask?: tf.Tensor1D,
+  /** Per-class weights of positive and negative targets (class-balanced loss); default 1. */
+  weights?: { pos: ArrayLike<number>; neg: ArrayLike<number> },
+): tf.Scalar {
   return tf.tidy(() => {
     const [n, c] = logits.shape;
     if (targets.shape[0] !== n || targets.shape[1] !== c)
       throw new Error(`tag targets [${targets.shape.join(', ')}] do not match logits [${n}, ${c}]`);
     // softplus(x) - x·z is the stable BCE-with-logits; its gradient is exactly sigmoid(x) - z
-    const bce = tf.softplus(logits).sub(logits.mul(targets.toFloat()));
+    let bce = tf.softplus(logits).sub(logits.mul(targets.toFloat()));
+    if (weights) {
+      if (weights.pos.length !== c || weights.neg.length !== c) throw new Error(`tag weights have ${weights.pos.length}/${weights.neg.length} classes, logits ${c}`);
+      const z = targets.toFloat();
+      const pos = tf.tensor2d(Float32Array.from(weights.pos), [1, c]);
+      const neg = tf.tensor2d(Float32Array.from(weights.neg), [1, c]);
+      bce = bce.mul(z.mul(pos).add(tf.scalar(1).sub(z).mul(neg)));
+    }
     const mask = imageMask ? imageMask.toFloat() : tf.ones([n]);
     const total = bce.sum(1).mul(mask).sum();
     return total.div(mask.sum().maximum(1).mul(c)) as tf.Scalar;

@@ -30,6 +30,8 @@ export interface ModelMeta {
   heatScale: number;
   /** Per-pixel normalisation applied with heatScale (see losses.ts heatLogits). */
   heatNorm: 'none' | 'pixel';
+  /** Classes decoded in every image whatever the tag head says (the project's background class). */
+  alwaysDecode: number[];
   /** How inference sizes images (documentation for users of the exported model). */
   inference: string;
   training: Record<string, unknown>;
@@ -47,6 +49,7 @@ const metaSchema = z.object({
   backbone: z.string(),
   heatScale: z.number().positive(),
   heatNorm: z.enum(['none', 'pixel']).default('none'),
+  alwaysDecode: z.array(z.number().int().nonnegative()).default([]),
   inference: z.string(),
   training: z.record(z.string(), z.unknown()),
   metrics: z.record(z.string(), z.unknown()).nullable(),
@@ -60,7 +63,11 @@ export const INFERENCE_NOTE =
   'pixels are RGB divided by 255; heatmaps of the decoded classes (those the tag head predicts with p >= 0.5, at least the top one, ' +
   'at most 4) are resized bilinearly back to the original size, multiplied by heatScale, and the per-pixel argmax is the mask.';
 
-export function saveModel(dir: string, model: Segmenter, meta: Omit<ModelMeta, 'format' | 'version' | 'createdAt' | 'inference'>): void {
+export function saveModel(
+  dir: string,
+  model: Segmenter,
+  meta: Omit<ModelMeta, 'format' | 'version' | 'createdAt' | 'inference' | 'alwaysDecode'> & { alwaysDecode?: number[] },
+): void {
   const abs = path.resolve(dir);
   // Replaces only a model folder heatseg wrote (its two files, nothing else).
   if (fs.existsSync(abs) && !onlyHolds(abs, [MODEL_FILE, WEIGHTS_FILE])) {
@@ -81,7 +88,7 @@ export function saveModel(dir: string, model: Segmenter, meta: Omit<ModelMeta, '
       for (let i = 0; i < w.data.length; i++) buf.writeFloatLE(w.data[i]!, m.offset + i * 4);
     }
     fs.writeFileSync(path.join(tmp, WEIGHTS_FILE), buf);
-    const json = { format: 'heatseg-model', version: 1, ...meta, inference: INFERENCE_NOTE, createdAt: new Date().toISOString(), segmenter: model.config(), weights: manifest };
+    const json = { format: 'heatseg-model', version: 1, ...meta, alwaysDecode: meta.alwaysDecode ?? [], inference: INFERENCE_NOTE, createdAt: new Date().toISOString(), segmenter: model.config(), weights: manifest };
     fs.writeFileSync(path.join(tmp, MODEL_FILE), JSON.stringify(json, null, 1));
     if (fs.existsSync(abs)) {
       // The previous version of this model (checked above to be heatseg's) moves aside, then goes.

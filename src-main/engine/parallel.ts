@@ -61,6 +61,8 @@ export interface StepSpec {
   /** Every method but the plain U-Net has a tag head and a tag loss. */
   usesTags: boolean;
   heatNorm: HeatNorm;
+  /** Class-balanced tag loss: per-class weights of positive and negative targets (plain arrays: sent to workers). */
+  tagWeights?: { pos: number[]; neg: number[] };
 }
 
 /** One step's batch as plain arrays (rows: labelled images first, then tag-only ones). */
@@ -190,7 +192,7 @@ export function shardGradients(
     if (xTag) logits.push(model.forward(xTag, { tagsOnly: true }).logits!);
     if (spec.usesTags && logits.length) {
       const all = logits.length === 1 ? logits[0]! : (tf.concat(logits, 0) as tf.Tensor2D);
-      const tl = tagLoss(all, yTag, yMask);
+      const tl = tagLoss(all, yTag, yMask, spec.tagWeights);
       parts.tag = tf.keep(sh.tagShare === 1 ? tl : (tl.mul(sh.tagShare) as tf.Scalar));
       terms.push(parts.tag);
     }

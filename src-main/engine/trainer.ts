@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { rng } from '../../src-shared/random.js';
-import { Confusion, type SegMetrics, summarize } from '../../src-shared/metrics.js';
+import { Confusion, type SegMetrics, type TagMetrics, foregroundIou, summarize, tagMetrics } from '../../src-shared/metrics.js';
 import { type AugmentOptions, type Dataset, IGNORE, type Sample, augmentedCrop } from './data.js';
 import { predict } from './infer.js';
 import { type DecodePlan, type HeatNorm, heatLogits, planDecode, tagTargets } from './losses.js';
@@ -46,6 +46,19 @@ export interface TrainConfig {
   validateEvery?: number;
   /** Data-parallel threads (parallel.ts; default 1 here, physical cores in the app and CLI), at most `batch`. */
   threads?: number;
+  /**
+   * Classes every image decodes in training and inference, e.g. the project's background class
+   * (METHOD.md: "plus background where the task has one"): its heatmap always competes.
+   */
+  alwaysDecode?: number[];
+  /** Steps at the start that train the tag head alone (λ = 0), before λ's warm-up begins. */
+  tagWarmupSteps?: number;
+  /**
+   * Tag loss weighting: 'none' (mean BCE), or 'balanced': per class, positives weighted by
+   * N / (2·positives) and negatives by N / (2·negatives) over the tagged training images, so rare
+   * classes are not learnt as "always absent".
+   */
+  tagBalance?: 'none' | 'balanced';
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -83,6 +96,10 @@ export interface EvalResult {
   predicted: SegMetrics;
   givenTags?: SegMetrics;
   tagAccuracy?: number;
+  /** Tag mAP and per-class AP / accuracy over the evaluated images (tag-head models). */
+  tags?: TagMetrics;
+  /** With a background class: IoU of "any other class" vs background (predicted tags). */
+  foregroundIou?: number;
 }
 
 export interface TrainResult {
@@ -137,10 +154,13 @@ export interface EvalOptions {
   /** Decoding of predicted tags (see PredictOptions). */
   threshold?: number;
   minClasses?: number;
+  maxClasses?: number;
   /** Each image's own confusion matrix (predicted tags), e.g. to find the images behind a cell. */
   onImage?: (id: string, confusion: Confusion) => void;
   /** Called after each image (progress). */
   onProgress?: (done: number, total: number) => void;
+  /** Classes always decoded (the background class); the first also gives `foregroundIou`. */
+  always?: number[];
 }
 
 export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOptions): Promise<EvalResult> {
@@ -149,10 +169,13 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   const pred = new Confusion(C);
   const given = new Confusion(C);
   let tagHits = 0, tagTotal = 0;
+  const probRows: Float32Array[] = [];
+  const tagRows: number[][] = [];
+  const always = opts.always ?? [];
   const withTruth = data.samples.filter((s) => s.truth);
   for (const [i, s] of withTruth.entries()) {
     opts.onProgress?.(i, withTruth.length);
-    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}) });
+    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), always });
     if (opts.onImage) {
       const own = new Confusion(C);
       own.add(s.truth!, p.mask);
@@ -160,13 +183,15 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
       opts.onImage(s.id, own);
     } else pred.add(s.truth!, p.mask);
     if (p.tagProbs) {
+      probRows.push(p.tagProbs);
+      tagRows.push(s.tags);
       for (let c = 0; c < C; c++) {
         tagTotal++;
         if ((p.tagProbs[c]! >= 0.5) === s.tags.includes(c)) tagHits++;
       }
     }
     if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
-      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags });
+      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags, always });
       given.add(s.truth!, g.mask);
     }
   }
@@ -174,7 +199,8 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   return {
     predicted: summarize(pred, data.classes),
     ...(opts.withGivenTags && model.method !== 'unet' ? { givenTags: summarize(given, data.classes) } : {}),
-    ...(tagTotal ? { tagAccuracy: tagHits / tagTotal } : {}),
+    ...(tagTotal ? { tagAccuracy: tagHits / tagTotal, tags: tagMetrics(probRows, tagRows, data.classes) } : {}),
+    ...(always.length ? { foregroundIou: foregroundIou(pred, always[0]!) } : {}),
   };
 }
 
@@ -214,7 +240,13 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const varList = [...encVars, ...otherVars, logScale];
   const encSet = new Set(encVars);
   const otherSet = new Set(otherVars);
-  const spec: StepSpec = { decodes, usesTags, heatNorm: cfg.heatNorm ?? 'none' };
+  const tagWeights = usesTags && cfg.tagBalance === 'balanced' ? balancedTagWeights(taggedPool, C) : null;
+  const spec: StepSpec = {
+    decodes,
+    usesTags,
+    heatNorm: cfg.heatNorm ?? 'none',
+    ...(tagWeights ? { tagWeights: { pos: Array.from(tagWeights.pos), neg: Array.from(tagWeights.neg) } } : {}),
+  };
   const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), cfg.batch));
   const pool =
     threads > 1
@@ -265,9 +297,9 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const tag = Array.from({ length: nTag }, nextTagged);
       const labCrops = lab.map((s) => augmentedCrop(s, aug, rand));
       const tagCrops = tag.map((s) => augmentedCrop(s, aug, rand));
-      const segWeight = cfg.segWeight * Math.min(1, cfg.warmupSteps > 0 ? step / cfg.warmupSteps : 1);
+      const segWeight = segWeightAt(cfg, step);
       const plan = nLab && decodes
-        ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S })
+        ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S, always: cfg.alwaysDecode ?? [] })
         : null;
       const uniform = plan ? uniformLoss(plan.decodeClasses, plan.targets!, nLab, S * S) : nLab ? uniformAll(labCrops, C) : 0;
 
@@ -311,7 +343,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         const epoch = step / stepsPerEpoch;
         last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
         const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
-        if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true });
+        if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true, always: cfg.alwaysDecode ?? [] });
         hooks.onEvent?.({ type: 'epoch', epoch, step, ...last, ...(doVal && lastVal ? { val: lastVal } : {}) });
         epochTag = epochSeg = epochUniform = epochCount = 0;
       }
@@ -390,7 +422,7 @@ function calibrateHeatScale(model: Segmenter, pool: Sample[], classes: number, c
   const S = cfg.size;
   const batch = pool.slice(0, Math.min(4, pool.length));
   const crops = batch.map((s) => augmentedCrop(s, { ...cfg.augment, size: S }, rand));
-  const plan = planDecode({ classes, tags: batch.map((s) => s.tags), pixelLabels: crops.map((c) => c.labels), pixels: S * S });
+  const plan = planDecode({ classes, tags: batch.map((s) => s.tags), pixelLabels: crops.map((c) => c.labels), pixels: S * S, always: cfg.alwaysDecode ?? [] });
   const std = tf.tidy(() => {
     const x = tf.tensor4d(concat(crops.map((c) => c.x)), [batch.length, S, S, 3]);
     const dc = tf.tensor2d(plan.decodeClasses, [batch.length, plan.k], 'int32');
@@ -401,6 +433,31 @@ function calibrateHeatScale(model: Segmenter, pool: Sample[], classes: number, c
     return seg.sub(mean).mul(valid).square().sum().div(n).sqrt().dataSync()[0]!;
   });
   return std > 0 && Number.isFinite(std) ? 1 / std : 1;
+}
+
+/** λ at a step: 0 during the tag warm-up, then a linear ramp over `warmupSteps` to `segWeight`. */
+export function segWeightAt(cfg: Pick<TrainConfig, 'segWeight' | 'warmupSteps' | 'tagWarmupSteps'>, step: number): number {
+  const s = step - (cfg.tagWarmupSteps ?? 0);
+  if (s < 0) return 0;
+  return cfg.segWeight * Math.min(1, cfg.warmupSteps > 0 ? s / cfg.warmupSteps : 1);
+}
+
+/**
+ * Class-balanced tag-loss weights over the tagged pool: [2, C] rows (positive, negative) with
+ * w⁺_c = N / (2·n⁺_c) and w⁻_c = N / (2·n⁻_c), capped at 10 (a class tagged on 1 of 300 images
+ * must not dominate the loss); a class with no positive or no negative image gets 1.
+ */
+export function balancedTagWeights(pool: ReadonlyArray<{ tags: number[] }>, classes: number): { pos: Float32Array; neg: Float32Array } {
+  const n = pool.length;
+  const pos = new Float32Array(classes).fill(1);
+  const neg = new Float32Array(classes).fill(1);
+  for (let c = 0; c < classes; c++) {
+    const p = pool.filter((s) => s.tags.includes(c)).length;
+    if (p === 0 || p === n) continue;
+    pos[c] = Math.min(10, n / (2 * p));
+    neg[c] = Math.min(10, n / (2 * (n - p)));
+  }
+  return { pos, neg };
 }
 
 /** Class index per pixel for the U-Nets (-1 = unlabelled). */

@@ -85,6 +85,13 @@ describe('training through the API (worker thread)', () => {
     const diagonal = ev.confusion.reduce((a, row, t) => a + row[t]!, 0);
     expect(ev.pixelAccuracy).toBeCloseTo(diagonal / total, 10);
     expect(ev.perClass).toHaveLength(ev.classes.length);
+    // tag mAP and per-class tag accuracy / AP (project class order)
+    expect(ev.tagPerClass).toHaveLength(ev.classes.length);
+    expect(ev.tagMap).toBeGreaterThan(0);
+    expect(ev.tagMap).toBeLessThanOrEqual(1);
+    for (const t of ev.tagPerClass!) expect(t.accuracy).toBeGreaterThanOrEqual(0);
+    const aps = ev.tagPerClass!.flatMap((t) => (t.ap === null ? [] : [t.ap]));
+    expect(ev.tagMap).toBeCloseTo(aps.reduce((a, b) => a + b, 0) / aps.length, 10);
     // each cell lists the labelled images behind it, their pixels adding up to at most the cell
     for (const cell of ev.cells) {
       expect(cell.images.length).toBeGreaterThan(0);

@@ -22,6 +22,8 @@ export interface EncoderTrace {
   constants: (tf.Tensor4D | null)[];
   /** The map entering each downsampling layer, shallowest first (U-Net skips). */
   skips: tf.Tensor4D[];
+  /** The tensor entering every layer (LRP rules other than LRP-0 need activations and pre-activations). */
+  layerInputs: tf.Tensor4D[];
 }
 
 export interface SmallEncoderOptions {
@@ -124,9 +126,11 @@ export class Encoder {
     const inputShapes: Shape4[] = [];
     const constants: (tf.Tensor4D | null)[] = [];
     const skips: tf.Tensor4D[] = [];
+    const layerInputs: tf.Tensor4D[] = [];
     let h = x;
     for (const layer of this.spec.layers) {
       inputShapes.push([...h.shape]);
+      layerInputs.push(h);
       let constant: tf.Tensor4D | null = null;
       const cur = h;
       switch (layer.type) {
@@ -177,7 +181,7 @@ export class Encoder {
       }
       constants.push(constant);
     }
-    return { input: x, features: h, inputShapes, constants, skips };
+    return { input: x, features: h, inputShapes, constants, skips, layerInputs };
   }
 
   dispose(): void {

@@ -27,6 +27,17 @@ export {
   SUPPORTED_KERAS_LAYERS,
   type KerasBackbone,
 } from './keras-import.js';
-export { lrpDecode, type LrpTrace } from './lrp.js';
+export {
+  DEFAULT_LRP_RULE,
+  LRP_ALPHA,
+  LRP_BETA,
+  LRP_EPSILON,
+  LRP_RULES,
+  layerRules,
+  lrpDecode,
+  type LrpLayerRule,
+  type LrpRuleName,
+  type LrpTrace,
+} from './lrp.js';
 export { gradcamDecode } from './gradcam.js';
 export { UNetDecoder } from './unet.js';

@@ -7,10 +7,73 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Encoder, EncoderTrace, Shape4 } from './encoder.js';
+import type { EncoderLayer, LrpRuleName } from './types.js';
 import { classColumns, noGrad, upsampleNearest } from './ops.js';
 
-/** What the decoder needs from the forward pass; the constants may come from anywhere (tests feed their own). */
-export type LrpTrace = Pick<EncoderTrace, 'input' | 'inputShapes' | 'constants'> & { featureShape: Shape4 };
+/**
+ * What the decoder needs from the forward pass; the constants may come from anywhere (tests feed
+ * their own). `layerInputs` (the tensor entering every layer) and `features` are needed only by
+ * rules other than LRP-0.
+ */
+export type LrpTrace = Pick<EncoderTrace, 'input' | 'inputShapes' | 'constants'> & {
+  featureShape: Shape4;
+  layerInputs?: tf.Tensor4D[];
+  features?: tf.Tensor4D;
+};
+
+/**
+ * The rule of one conv layer. With contributions z_jk = a_j·w_jk of input j to output k (bias b_k)
+ * and the relevance R_k of output k:
+ * - '0' (LRP-0): R_j = Σ_k z_jk / z_k · R_k, z_k = Σ_j z_jk + b_k. Above the first non-0 layer this
+ *   runs in gate form (Gradient×Input: a bias keeps no relevance);
+ * - 'epsilon': R_j = Σ_k z_jk / (z_k + ε·sign(z_k)) · R_k, ε = LRP_EPSILON × RMS of z over the image's layer;
+ * - 'zplus' (= αβ with α = 1, β = 0): R_j = Σ_k (z_jk)⁺ / Σ_j (z_jk)⁺ · R_k, positive parts of
+ *   the contributions only, bias ignored (for inputs of either sign: (a·w)⁺ = a⁺w⁺ + a⁻w⁻);
+ * - 'alphabeta': R_j = Σ_k (α (z_jk)⁺ / Σ_j (z_jk)⁺ − β (z_jk)⁻ / Σ_j (z_jk)⁻) · R_k, α = 2, β = 1.
+ * All of them are conv2dTranspose with the very same (tied) filter Variable, or its positive /
+ * negative part relu(W) / W − relu(W); denominators are constants for the gradient, like gates.
+ * Activations pass relevance unchanged; max-pools route it to the window's winner (switch mask).
+ */
+export type LrpLayerRule = '0' | 'epsilon' | 'zplus' | 'alphabeta';
+/**
+ * Named rule sets over the conv layers the decoder traverses (above the stop), split into thirds
+ * from the bottom (lower third rounded up, top third rounded down):
+ * 'lrp0' everywhere LRP-0 (Gradient×Input); 'epsilon' everywhere ε; 'zplus' / 'alphabeta' that rule
+ * in the lower third, LRP-0 above; 'composite' z+ lower, ε middle, LRP-0 top (Montavon et al. 2019).
+ */
+export { DEFAULT_LRP_RULE, LRP_RULES, type LrpRuleName } from './types.js';
+export const LRP_EPSILON = 0.25;
+export const LRP_ALPHA = 2;
+export const LRP_BETA = 1;
+
+/** The rule of every layer (null for non-conv layers and layers below `stopLayer`). */
+export function layerRules(layers: EncoderLayer[], stopLayer: number, rule: LrpRuleName): (LrpLayerRule | null)[] {
+  const convs = layers.flatMap((l, i) => (l.type === 'conv' && i >= stopLayer ? [i] : []));
+  const n = convs.length;
+  const nLow = Math.ceil(n / 3);
+  const nTop = Math.floor(n / 3);
+  const out: (LrpLayerRule | null)[] = layers.map(() => null);
+  convs.forEach((i, rank) => {
+    const part = rank < nLow ? 'low' : rank >= n - nTop ? 'top' : 'mid';
+    out[i] =
+      rule === 'lrp0' ? '0'
+      : rule === 'epsilon' ? 'epsilon'
+      : rule === 'composite' ? (part === 'low' ? 'zplus' : part === 'mid' ? 'epsilon' : '0')
+      : part === 'low' ? rule
+      : '0';
+  });
+  return out;
+}
+
+/** Whether the input of layer i is ≥ 0 by construction (the image, or after a ReLU through pools / padding). */
+function nonNegativeInput(layers: EncoderLayer[], i: number): boolean {
+  for (let j = i - 1; j >= 0; j--) {
+    const t = layers[j]!.type;
+    if (t === 'maxpool' || t === 'pad') continue;
+    return t === 'relu';
+  }
+  return true; // the image, RGB / 255
+}
 
 /**
  * Heatmaps [N, H, W, K] of the classes in `decodeClasses` ([N, K] int32, -1 = padding → zeros),
@@ -26,7 +89,14 @@ export interface LrpStop {
   activation: tf.Tensor4D;
 }
 
-export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tensor2D, decodeClasses: tf.Tensor2D, stop?: LrpStop): tf.Tensor4D {
+export function lrpDecode(
+  encoder: Encoder,
+  trace: LrpTrace,
+  headKernel: tf.Tensor2D,
+  decodeClasses: tf.Tensor2D,
+  stop?: LrpStop,
+  rule: LrpRuleName = 'lrp0',
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, k] = decodeClasses.shape;
     const [fn, fh, fw, fc] = trace.featureShape;
@@ -51,10 +121,35 @@ export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tens
       return out.reshape([n * k, h, w, c]) as tf.Tensor4D;
     };
 
+    const rules = layerRules(layers, stop?.layer ?? 0, rule);
+    // Relevance [N·K, h, w, c] once the first layer with a rule other than gate-form LRP-0 is
+    // reached (below it the decoder carries relevance, not gradients).
+    let R: tf.Tensor4D | null = null;
+    const perImage = (x: tf.Tensor4D, y: tf.Tensor4D, op: 'mul' | 'div'): tf.Tensor4D => {
+      const [, h, w, c] = x.shape;
+      const x5 = x.reshape([n, k, h, w, c]);
+      const y5 = y.reshape([n, 1, h, w, c]);
+      return (op === 'mul' ? x5.mul(y5) : x5.div(y5)).reshape([n * k, h, w, c]) as tf.Tensor4D;
+    };
+    const layerTensor = (i: number): tf.Tensor4D => {
+      const t = i < layers.length ? trace.layerInputs?.[i] : trace.features;
+      if (!t) throw new Error(`LRP rule '${rule}' needs the forward pass's layer inputs (trace.layerInputs / features)`);
+      return t;
+    };
+
     for (let i = layers.length - 1; i >= (stop?.layer ?? 0); i--) {
       const layer = layers[i]!;
       const inShape = trace.inputShapes[i]!;
       const outShape: Shape4 = trace.inputShapes[i + 1] ?? trace.featureShape;
+      if (R || (layer.type === 'conv' && rules[i] !== '0')) {
+        if (!R) {
+          // From gate form to relevance at this conv's output z: R_z = z ⊙ ∂y/∂z (Gradient×Input at z).
+          t = flush(outShape);
+          R = perImage(t, layerTensor(i + 1), 'mul');
+        }
+        R = relevanceStep(encoder, layer, i, R, layerTensor(i), layerTensor(i + 1), rules[i] ?? '0', nonNegativeInput(layers, i), trace, perImage, n * k);
+        continue;
+      }
       switch (layer.type) {
         case 'relu':
         case 'leaky': {
@@ -83,6 +178,10 @@ export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tens
         }
       }
     }
+    if (R) {
+      const [, hR, wR, cR] = R.shape;
+      return R.reshape([n, k, hR, wR, cR]).sum(-1).transpose([0, 2, 3, 1]) as tf.Tensor4D;
+    }
     t = flush(trace.inputShapes[stop?.layer ?? 0] ?? trace.featureShape);
 
     const bottom = stop?.activation ?? trace.input;
@@ -93,6 +192,77 @@ export function lrpDecode(encoder: Encoder, trace: LrpTrace, headKernel: tf.Tens
       .sum(-1); // [N, K, H, W]
     return heat.transpose([0, 2, 3, 1]) as tf.Tensor4D;
   });
+}
+
+/** One layer going down in the relevance domain. */
+function relevanceStep(
+  encoder: Encoder,
+  layer: EncoderLayer,
+  i: number,
+  R: tf.Tensor4D,
+  input: tf.Tensor4D,
+  output: tf.Tensor4D,
+  rule: LrpLayerRule,
+  nonNegative: boolean,
+  trace: LrpTrace,
+  perImage: (x: tf.Tensor4D, y: tf.Tensor4D, op: 'mul' | 'div') => tf.Tensor4D,
+  nk: number,
+): tf.Tensor4D {
+  const inShape = trace.inputShapes[i]!;
+  const outShapeNK: [number, number, number, number] = [nk, inShape[1], inShape[2], inShape[3]];
+  switch (layer.type) {
+    case 'relu':
+    case 'leaky':
+      return R; // relevance of the activation's output = of its input
+    case 'maxpool': {
+      const mask = requireConstant(trace, i, layer.name);
+      return perImage(upsampleNearest(R, layer.pool[0], layer.pool[1]), mask, 'mul');
+    }
+    case 'pad': {
+      const [[top], [left]] = layer.pad;
+      return R.slice([0, top, left, 0], outShapeNK);
+    }
+    case 'conv': {
+      const W = encoder.conv(layer.name).kernel as tf.Tensor4D;
+      const convT = (s: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2dTranspose(s, w, outShapeNK, layer.strides, layer.padding);
+      if (rule === '0' || rule === 'epsilon') {
+        // z_k is the conv's own output (bias included); ε relative to the layer's RMS per image
+        const denom = noGrad(() => {
+          const z = output;
+          const rms = z.square().mean([1, 2, 3], true).sqrt();
+          const eps = rms.mul(rule === 'epsilon' ? LRP_EPSILON : 1e-9).add(1e-12);
+          const sign = tf.step(z).mul(2).sub(1);
+          return z.add(sign.mul(eps)) as tf.Tensor4D;
+        });
+        return perImage(convT(perImage(R, denom, 'div'), W), input, 'mul');
+      }
+      const alpha = rule === 'alphabeta' ? LRP_ALPHA : 1;
+      const beta = rule === 'alphabeta' ? LRP_BETA : 0;
+      const Wp = tf.relu(W) as tf.Tensor4D;
+      const Wn = W.sub(Wp) as tf.Tensor4D;
+      const ap = nonNegative ? input : (tf.relu(input) as tf.Tensor4D);
+      const an = nonNegative ? null : (input.sub(ap) as tf.Tensor4D);
+      const conv = (a: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(a, w, layer.strides, layer.padding);
+      // Σ_j (a_j w_jk)⁺ and Σ_j (a_j w_jk)⁻ per image: constants for the gradient
+      const zPos = noGrad(() => {
+        const z = an ? conv(ap, Wp).add(conv(an, Wn)) : conv(ap, Wp);
+        return z.add(z.mean([1, 2, 3], true).mul(1e-6).add(1e-12)) as tf.Tensor4D;
+      });
+      const sPos = perImage(R, zPos, 'div').mul(alpha) as tf.Tensor4D;
+      let out = perImage(convT(sPos, Wp), ap, 'mul');
+      if (an) out = out.add(perImage(convT(sPos, Wn), an, 'mul')) as tf.Tensor4D;
+      if (beta > 0) {
+        const zNeg = noGrad(() => {
+          const z = an ? conv(ap, Wn).add(conv(an, Wp)) : conv(ap, Wn);
+          return z.sub(z.mean([1, 2, 3], true).abs().mul(1e-6).add(1e-12)) as tf.Tensor4D;
+        });
+        const sNeg = perImage(R, zNeg, 'div').mul(beta) as tf.Tensor4D;
+        out = out.sub(perImage(convT(sNeg, Wn), ap, 'mul')) as tf.Tensor4D;
+        if (an) out = out.sub(perImage(convT(sNeg, Wp), an, 'mul')) as tf.Tensor4D;
+      }
+      return out;
+    }
+  }
 }
 
 function requireConstant(trace: LrpTrace, i: number, name: string): tf.Tensor4D {

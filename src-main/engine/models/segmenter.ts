@@ -9,7 +9,7 @@ import type { EncoderSpec, ForwardOptions, ForwardResult, SegMethod, Segmenter, 
 import { Encoder, smallEncoderSpec, type SmallEncoderOptions } from './encoder.js';
 import { importKerasBackbone } from './keras-import.js';
 import { gradcamDecode } from './gradcam.js';
-import { lrpDecode } from './lrp.js';
+import { DEFAULT_LRP_RULE, type LrpRuleName, lrpDecode } from './lrp.js';
 import { UNetDecoder } from './unet.js';
 import { glorotUniform, resizeBilinearLinear } from './ops.js';
 
@@ -45,6 +45,7 @@ export const segmenterConfigSchema = z.strictObject({
   }),
   gradcamRelu: z.boolean().default(false),
   lrpDepth: z.number().int().min(0).max(8).default(0),
+  lrpRule: z.enum(['lrp0', 'epsilon', 'zplus', 'alphabeta', 'composite']).default('lrp0'),
   unetConvsPerStage: posInt.default(1),
   seed: z.number().int().default(1),
 });
@@ -71,6 +72,8 @@ export interface CreateSegmenterOptions {
   gradcamRelu?: boolean;
   /** A number, or 'auto' (the default): DEFAULT_LRP_DEPTH, or fewer when the encoder has fewer stages. */
   lrpDepth?: number | 'auto';
+  /** LRP rule set (default DEFAULT_LRP_RULE). */
+  lrpRule?: LrpRuleName;
   unetConvsPerStage?: number;
   seed?: number;
 }
@@ -85,6 +88,7 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
     inputSize: opts.inputSize,
     gradcamRelu: opts.gradcamRelu ?? false,
     lrpDepth: 0,
+    lrpRule: opts.lrpRule ?? DEFAULT_LRP_RULE,
     unetConvsPerStage: opts.unetConvsPerStage ?? 1,
     seed: opts.seed ?? 1,
   };
@@ -211,7 +215,7 @@ class TfSegmenter implements Segmenter {
       if (this.method === 'lrp' && dc && this.head) {
         const depth = this.cfg.lrpDepth;
         const stop = depth > 0 ? { layer: this.downsamplingLayers[depth - 1]!, activation: trace.skips[depth - 1]! } : undefined;
-        const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop);
+        const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop, this.cfg.lrpRule ?? 'lrp0');
         out.seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
       } else if (this.method === 'gradcam' && dc && this.head) {
         out.seg = gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);

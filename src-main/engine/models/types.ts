@@ -6,6 +6,11 @@ import type * as tf from '@tensorflow/tfjs';
 
 export type SegMethod = 'lrp' | 'gradcam' | 'unet' | 'mtunet';
 
+/** Named LRP rule sets of the decoder (what each means: models/lrp.ts). Kept here, free of TF.js, for the CLI. */
+export type LrpRuleName = 'lrp0' | 'epsilon' | 'zplus' | 'alphabeta' | 'composite';
+export const LRP_RULES: readonly LrpRuleName[] = ['lrp0', 'epsilon', 'zplus', 'alphabeta', 'composite'];
+export const DEFAULT_LRP_RULE: LrpRuleName = 'lrp0';
+
 /**
  * One layer of a plain feed-forward conv encoder. Activations are separate layers (not a conv
  * option) because the LRP decoder gates at activations and transposes at convolutions.
@@ -52,6 +57,8 @@ export interface SegmenterConfig {
    * bilinearly to input size — smoother maps, cheaper decoder).
    */
   lrpDepth: number;
+  /** LRP only: the rule set of the decoder's conv layers (see lrp.ts; absent or 'lrp0' = Gradient×Input). */
+  lrpRule?: LrpRuleName;
   /** U-Net only: 3×3 conv+ReLU layers per decoder stage. */
   unetConvsPerStage: number;
   /** Seed of the random initialisation of every parameter not loaded from a file. */
