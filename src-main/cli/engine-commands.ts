@@ -11,7 +11,7 @@ import { IMAGE_EXTENSIONS } from '../images/decode.js';
 import { ProjectStore, isProjectDir } from '../store/project.js';
 import { progressBar } from './progress.js';
 
-const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+const BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 const METHODS = ['lrp', 'gradcam', 'unet', 'mtunet'] as const;
 
 function num(kind: 'int' | 'float', min: number) {
@@ -97,7 +97,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       const onEvent = (e: JobEvent) => {
         if (e.type === 'backend') {
           backendDetail = e.backend.detail;
-          process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
+          process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})${e.backend.note ? `; ${e.backend.note}` : ''}\n`);
         } else if (e.type === 'log') process.stderr.write(`${e.message}\n`);
         else if (e.type === 'progress') bar.update(e.done, e.total, e.task);
         else if (e.type === 'step') {
