@@ -5,7 +5,8 @@
  * training step 3× forward (forward + input and weight gradients); the LRP decoder adds per
  * decoded class one transposed pass of the encoder's convs (+ its two gradients, 3×); Grad-CAM's
  * decoder is negligible; U-Net decoders are counted like their convs.
- * Warm-up steps are excluded.
+ * Warm-up steps are excluded. A backend that cannot start (or fails) gives rows with `error` and
+ * ms_per_step null; webgpu rows carry the `adapter` (vendor, architecture, description).
  *
  * Then (unless `inference: false`) inference per image, batch 1, square images of each size: per
  * method a model is saved, exported to ONNX, and timed forward in TF.js (wasm) and onnxruntime-node
@@ -21,7 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, type BackendName } from '../src-main/engine/backend.js';
+import { initBackend, type BackendInfo, type BackendName } from '../src-main/engine/backend.js';
 import type { Dataset, Sample } from '../src-main/engine/data.js';
 import { predict } from '../src-main/engine/infer.js';
 import { heatLogits } from '../src-main/engine/losses.js';
@@ -47,6 +48,7 @@ export interface SpeedOptions {
   inference?: boolean;
 }
 
+const KNOWN_BACKENDS: string[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'] satisfies BackendName[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const loadAvg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
@@ -99,14 +101,21 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, load average ${loadAvg()}`);
   log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
   const rows: Array<Record<string, unknown>> = [];
+  // A backend that cannot start, or a run that fails on it, is a row with the reason (ms_per_step null).
+  const failed = (backend: string, method: SegMethod, size: number, reason: string, info?: BackendInfo) =>
+    rows.push({ backend, backend_detail: info?.detail ?? null, adapter: info?.adapter ?? null, method, size, ms_per_step: null, error: reason });
+  const firstLine = (e: unknown) => ((e as Error).message ?? String(e)).split('\n')[0]!;
   for (const want of o.backends) {
     let backend;
     try {
+      if (!KNOWN_BACKENDS.includes(want)) throw new Error(`unknown backend '${want}' (known: ${KNOWN_BACKENDS.join(', ')})`);
       backend = await initBackend(want);
     } catch (e) {
-      log(`backend ${want}: unavailable (${(e as Error).message.split('\n')[0]})`);
+      log(`backend ${want}: unavailable (${firstLine(e)})`);
+      for (const size of o.sizes) for (const method of o.methods) failed(want, method, size, firstLine(e));
       continue;
     }
+    log(`backend ${backend.name}: ${backend.detail}`);
     for (const size of o.sizes) {
       for (const method of o.methods) {
         const model = await segmenterFor(o, method, size);
@@ -114,6 +123,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
         const times: number[] = [];
         let last = Date.now();
         const { epochs: _e, ...untimed } = DEFAULT_TRAIN;
+        let error: string | null = null;
         await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
           onEvent: (e) => {
             if (e.type !== 'step') return;
@@ -122,7 +132,13 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
             last = now;
           },
           shouldStop: () => times.length >= o.steps,
-        });
+        }).catch((e: unknown) => void (error = firstLine(e)));
+        if (error !== null) {
+          log(`${backend.name.padEnd(10)} ${method.padEnd(7)} ${String(size).padStart(4)} px  failed: ${error}`);
+          failed(backend.name, method, size, error, backend);
+          model.dispose();
+          continue;
+        }
         const encF = encoderForwardFlops(model.config().encoder, size);
         const nLab = method === 'unet' ? o.batch : Math.floor(o.batch / 2);
         let flops = 3 * encF * o.batch;
@@ -132,6 +148,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
         const row = {
           backend: backend.name,
           backend_detail: backend.detail,
+          adapter: backend.adapter ?? null,
           method,
           size,
           ms_per_step: Math.round(ms),
