@@ -93,10 +93,11 @@ function driverOverride(): string | null {
 /**
  * When no Vulkan driver is installed and nothing overrides the search, points the loader at a
  * bundled SwiftShader (CPU Vulkan: correct but slow, never chosen automatically for training).
- * Returns the manifest used, or null. Main thread only (see the file comment); Linux only.
+ * Returns the manifest used, or null. Main thread only (see the file comment); Linux only;
+ * HEATSEG_WEBGPU_SOFTWARE=0 turns it off (a forced webgpu then fails instead of crawling).
  */
 export function useSwiftShaderIfNoDriver(): string | null {
-  if (process.platform !== 'linux' || !isMainThread) return null;
+  if (process.platform !== 'linux' || !isMainThread || process.env.HEATSEG_WEBGPU_SOFTWARE === '0') return null;
   if (driverOverride() || installedVulkanDrivers().length > 0) return null;
   for (const d of bundledVulkanDirs()) {
     const icd = path.join(d, SWIFTSHADER_ICD);
