@@ -139,6 +139,7 @@ export function diagnoseNoAdapter(): string {
   }
   return (
     `Dawn found no usable Vulkan adapter (drivers: ${override ? `VK_* override ${override}` : installedVulkanDrivers().join(', ')}); ` +
-    `the driver may not support Vulkan 1.1 or the GPU may be inaccessible (permissions on /dev/dri or /dev/nvidia*). ${gpuDriverHint()}`
+    `the driver may lack a feature Dawn requires (Dawn's warning above names it; Debian 12's lavapipe does) or the GPU may be ` +
+    `inaccessible (permissions on /dev/dri or /dev/nvidia*). ${gpuDriverHint()}`
   );
 }
