@@ -13,6 +13,8 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { adapterDetail, initBackend, isSoftwareAdapter } from '../../../src-main/engine/backend';
 import { ADAM_EPSILON, adam } from '../../../src-main/engine/trainer';
+import { parseInput } from '../../../src-shared/api';
+import { BACKENDS, DEFAULT_FORM, trainInput } from '../../../src-renderer/src/lib/train-form';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -34,6 +36,16 @@ describe('adapter classification', () => {
     expect(adapterDetail({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader driver 5.0.0', device: '', software: true })).toBe(
       'webgpu on google swiftshader (SwiftShader driver 5.0.0, CPU fallback, not a GPU)',
     );
+  });
+});
+
+describe('choosing webgpu', () => {
+  it('the Train panel offers it and train.start accepts it', () => {
+    expect(BACKENDS.map((b) => b.value)).toContain('webgpu');
+    const input = trainInput({ ...DEFAULT_FORM, backend: 'webgpu' });
+    expect(input.backend).toBe('webgpu');
+    expect(parseInput('train.start', input).backend).toBe('webgpu');
+    expect(() => parseInput('train.start', { ...input, backend: 'webgl' })).toThrow();
   });
 });
 

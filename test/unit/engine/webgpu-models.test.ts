@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend, type BackendInfo } from '../../../src-main/engine/backend.js';
@@ -26,6 +27,10 @@ const gpu: BackendInfo | Error = await initBackend('webgpu').catch((e: unknown) 
 if (gpu instanceof Error) console.warn(`webgpu model tests skipped: ${gpu.message}`);
 else console.info(`webgpu model tests on ${gpu.detail}`);
 const haveGpu = !(gpu instanceof Error);
+
+const DARKNET = fileURLToPath(new URL('../../../../shared/models/darknet-tiny', import.meta.url));
+const haveDarknet = fs.existsSync(path.join(DARKNET, 'model.json'));
+if (haveGpu && !haveDarknet) console.warn(`webgpu darknet-tiny test skipped: ${DARKNET}/model.json not found (../shared/models/darknet-tiny from the repo root)`);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'heatseg-webgpu-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -113,7 +118,8 @@ async function compare(opts: CreateSegmenterOptions, heatNorm: HeatNorm = 'pixel
   }
 }
 
-describe.skipIf(!haveGpu)('webgpu gradients equal cpu gradients, per model family', () => {
+// SwiftShader compiles every shader on first use: minutes of wall time on a loaded machine, seconds of CPU
+describe.skipIf(!haveGpu)('webgpu gradients equal cpu gradients, per model family', { timeout: 300_000 }, () => {
   it('LRP-0 to the input pixels (depth 0), per-pixel and raw heat normalisation', async () => {
     await compare({ method: 'lrp', classes: C, inputSize: S, encoder: tiny, lrpDepth: 0 });
     await compare({ method: 'lrp', classes: C, inputSize: S, encoder: tiny, lrpDepth: 0 }, 'none');
@@ -138,6 +144,10 @@ describe.skipIf(!haveGpu)('webgpu gradients equal cpu gradients, per model famil
     const dir = await saveLeakyBackbone(path.join(tmp, 'leaky'));
     await compare({ method: 'lrp', classes: C, inputSize: S, encoder: { kind: 'pretrained', path: dir }, lrpDepth: 0 });
     await compare({ method: 'mtunet', classes: C, inputSize: S, encoder: { kind: 'pretrained', path: dir } });
+  });
+
+  it.skipIf(!haveDarknet)('darknet-tiny (../shared/models/darknet-tiny: 15 convs, LeakyReLU 0.1, 4 pools) under LRP at 16 px', async () => {
+    await compare({ method: 'lrp', classes: C, inputSize: 16, encoder: { kind: 'pretrained', path: DARKNET }, lrpDepth: 0 });
   });
 
   it('the trainer runs on webgpu (Adam with explicit epsilon, async reads) and follows the cpu run', async () => {
