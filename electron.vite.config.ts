@@ -16,6 +16,8 @@ function devCspPlugin(): Plugin {
 export default defineConfig({
   main: {
     build: {
+      // every dependency stays a runtime import, notably the native ones the engine worker loads
+      // lazily: webgpu (dawn.node, unpacked from the ASAR by electron-builder.yml), tfjs backends
       externalizeDeps: true,
       rollupOptions: {
         input: {

@@ -8,7 +8,7 @@ import globals from 'globals';
 import ts from 'typescript-eslint';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
-const nodeOnlyPackages = ['better-sqlite3', 'sharp', 'electron', 'ws', 'commander', 'cli-progress', 'tsx', 'fast-png'];
+const nodeOnlyPackages = ['better-sqlite3', 'sharp', 'electron', 'ws', 'commander', 'cli-progress', 'tsx', 'fast-png', 'webgpu'];
 const restrict = (patterns, message) => ({
   'no-restricted-imports': ['error', { patterns: [{ group: patterns, message }] }],
 });
@@ -53,6 +53,6 @@ export default ts.config(
   {
     files: ['src-main/**'],
     ignores: ['src-main/engine/**'],
-    rules: restrict(['@tensorflow/*'], 'TensorFlow.js runs only inside the engine worker (src-main/engine), never on the thread that answers the UI.'),
+    rules: restrict(['@tensorflow/*', 'webgpu'], 'TensorFlow.js (and Dawn, its GPU) runs only inside the engine worker (src-main/engine), never on the thread that answers the UI.'),
   },
 );

@@ -271,7 +271,7 @@ function makeModel(): { vars: tf.Variable[]; loss: (x: tf.Tensor4D, y: tf.Tensor
 async function benchStep(size: number, batch: number, kernels: 'fast' | 'stock'): Promise<StepResult> {
   useStockWasmKernels(kernels === 'stock');
   const { vars, loss } = makeModel();
-  const opt = tf.train.adam(1e-3);
+  const opt = tf.train.adam(1e-3, 0.9, 0.999, 1e-7);
   const x = tf.randomUniform([batch, size, size, 3]) as tf.Tensor4D;
   const y = tf.cast(tf.randomUniform([batch, CLASSES]).greater(0.8), 'float32') as tf.Tensor2D;
   const step = (): void => {

@@ -7,6 +7,7 @@
  * does 5.4× the encoder's work: the source of "U-Net is 2–4× slower per GFLOP".)
  * A backend that cannot start, or a row that fails, is a row with its reason, not a crash.
  * Warm-up steps are excluded.
+ * webgpu rows carry the `adapter` (vendor, architecture, description).
  *
  * Then (unless `inference: false`) inference per image, batch 1, square images of each size: per
  * method a model is saved, exported to ONNX, and timed forward in TF.js (wasm) and onnxruntime-node
@@ -55,6 +56,7 @@ export interface SpeedOptions {
   inference?: boolean;
 }
 
+const KNOWN_BACKENDS: string[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'] satisfies BackendName[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const loadAvg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
@@ -113,7 +115,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
     for (const threads of threadsList) {
       for (const size of o.sizes) {
         for (const method of o.methods) {
-          const base = { backend: backend.name, backend_detail: backend.detail, threads, method, size };
+          const base = { backend: backend.name, backend_detail: backend.detail, adapter: backend.adapter ?? null, threads, method, size };
           try {
             const data = syntheticData(o, size);
             const key = `${backend.name}/${method}/${size}`;

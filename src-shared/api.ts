@@ -255,7 +255,7 @@ export const contract = {
         epochs: z.number().int().positive().max(10000).optional(),
         minutes: z.number().positive().max(7 * 24 * 60).optional(),
         size: z.number().int().min(32).max(1024).multipleOf(16).default(128),
-        backend: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
+        backend: z.enum(['tensorflow', 'webgpu', 'wasm', 'cpu']).optional(),
         seed: z.number().int().nonnegative().default(1),
       })
       .strict(),

@@ -120,7 +120,8 @@ export class TrainingController {
   private onEvent(e: JobEvent): void {
     switch (e.type) {
       case 'backend':
-        this.update({ backend: `${e.backend.name} (${e.backend.detail})` });
+        // the detail names the backend itself where it can ('wasm simd, 1 thread', 'webgpu on nvidia …')
+        this.update({ backend: e.backend.detail.startsWith(e.backend.name) ? e.backend.detail : `${e.backend.name} (${e.backend.detail})` });
         break;
       case 'progress':
         this.update({ message: `${e.task} ${e.done}/${e.total}` });

@@ -17,7 +17,7 @@ import { LRP_RULES, type LrpRuleName } from '../engine/models/types.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 
-const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+const BACKENDS = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 const METHODS = ['lrp', 'gradcam', 'unet', 'mtunet'] as const;
 
 function num(kind: 'int' | 'float', min: number) {
@@ -167,7 +167,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       const onEvent = (e: JobEvent) => {
         if (e.type === 'backend') {
           backendDetail = e.backend.detail;
-          process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
+          process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})${e.backend.note ? `; ${e.backend.note}` : ''}\n`);
         } else if (e.type === 'log') process.stderr.write(`${e.message}\n`);
         else if (e.type === 'progress') bar.update(e.done, e.total, e.task);
         else if (e.type === 'step') {

@@ -24,6 +24,7 @@ import type {
   TrainJob,
   TrainJobResult,
 } from './jobs.js';
+import { useSwiftShaderIfNoDriver } from './vulkan.js';
 import type { FromWorker, ToWorker } from './worker.js';
 
 function workerUrl(): URL {
@@ -51,6 +52,9 @@ export function startJob(job: EvalJob, onEvent?: (e: JobEvent) => void): Running
 export function startJob(job: SuggestJob, onEvent?: (e: JobEvent) => void): RunningJob<SuggestJobResult>;
 export function startJob(job: PredictRawJob, onEvent?: (e: JobEvent) => void): RunningJob<PredictRawJobResult>;
 export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<JobResult> {
+  // A forced webgpu on a Linux machine without any Vulkan driver may use a bundled SwiftShader; its
+  // environment variable must be set by this (main) thread, a worker's process.env is a copy.
+  if (job.backend === 'webgpu') useSwiftShaderIfNoDriver();
   const worker = new Worker(workerUrl(), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
   let settled = false;
   let killTimer: NodeJS.Timeout | null = null;

@@ -12,10 +12,20 @@ import * as tf from '@tensorflow/tfjs';
 import { rng } from '../../src-shared/random.js';
 import { Confusion, type SegMetrics, type TagMetrics, foregroundIou, summarize, tagMetrics } from '../../src-shared/metrics.js';
 import { type AugmentOptions, type Dataset, IGNORE, type Sample, augmentedCrop } from './data.js';
+import { prefetch } from './backend.js';
 import { predict } from './infer.js';
 import { type DecodePlan, type HeatNorm, heatLogits, planDecode, tagTargets } from './losses.js';
 import type { Segmenter } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, type StepBatch, type StepSpec, shardGradients, wholeBatch } from './parallel.js';
+
+/**
+ * Adam with the epsilon stated: tfjs' default is the backend's (1e-7 on cpu/wasm/webgpu, but 1e-4
+ * on WebGL — tfjs#6980), so the same run must not train differently on another backend.
+ */
+export const ADAM_EPSILON = 1e-7;
+export function adam(lr: number): tf.AdamOptimizer {
+  return tf.train.adam(lr, 0.9, 0.999, ADAM_EPSILON);
+}
 
 export interface TrainConfig {
   size: number;
@@ -227,14 +237,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const named = model.namedVariables();
   const encVars = Object.entries(named).filter(([n]) => n.startsWith('encoder/')).map(([, v]) => v);
   const otherVars = Object.entries(named).filter(([n]) => !n.startsWith('encoder/')).map(([, v]) => v);
-  const encOpt = tf.train.adam(pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr);
-  const headOpt = tf.train.adam(cfg.lr);
+  const encOpt = adam(pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr);
+  const headOpt = adam(cfg.lr);
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
   const decodesAny = decodes && labelledPool.length > 0;
-  const initScale = cfg.heatScaleInit || (decodesAny ? calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
+  const initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
   const logScale = tf.tidy(() => tf.variable(tf.scalar(Math.log(initScale)), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
   if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
-  const scaleOpt = tf.train.adam(cfg.lr * 10);
+  const scaleOpt = adam(cfg.lr * 10);
   // every variable a step may update, in a fixed order (the heatmap temperature last, always
   // listed so replicas receive its value; it gets no gradient when not trainable)
   const varList = [...encVars, ...otherVars, logScale];
@@ -341,6 +351,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       });
       if (step % stepsPerEpoch === 0) {
         const epoch = step / stepsPerEpoch;
+        await prefetch(model.variables()); // the epoch's checkpoint reads the weights synchronously
         last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
         const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
         if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true, always: cfg.alwaysDecode ?? [] });
@@ -354,6 +365,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   }
   if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
   const heatScale = Math.exp((await logScale.data())[0]!);
+  await prefetch(model.variables()); // the caller saves the weights (synchronous reads)
   logScale.dispose();
   encOpt.dispose();
   headOpt.dispose();
@@ -418,20 +430,23 @@ function concat(parts: Float32Array[]): Float32Array {
  * labelled pixels), so the pixel softmax starts neither saturated nor uniform whatever the
  * backbone's scale (LRP heatmaps of a pretrained Darknet are ~100× those of a fresh small net).
  */
-function calibrateHeatScale(model: Segmenter, pool: Sample[], classes: number, cfg: TrainConfig, rand: () => number): number {
+async function calibrateHeatScale(model: Segmenter, pool: Sample[], classes: number, cfg: TrainConfig, rand: () => number): Promise<number> {
   const S = cfg.size;
   const batch = pool.slice(0, Math.min(4, pool.length));
   const crops = batch.map((s) => augmentedCrop(s, { ...cfg.augment, size: S }, rand));
   const plan = planDecode({ classes, tags: batch.map((s) => s.tags), pixelLabels: crops.map((c) => c.labels), pixels: S * S, always: cfg.alwaysDecode ?? [] });
-  const std = tf.tidy(() => {
+  const stdT = tf.tidy(() => {
     const x = tf.tensor4d(concat(crops.map((c) => c.x)), [batch.length, S, S, 3]);
     const dc = tf.tensor2d(plan.decodeClasses, [batch.length, plan.k], 'int32');
     const seg = heatLogits(model.forward(x, { decodeClasses: dc }).seg!, 1, cfg.heatNorm ?? 'none', dc);
     const valid = dc.greaterEqual(0).toFloat().reshape([batch.length, 1, 1, plan.k]);
     const n = valid.sum().mul(S * S);
     const mean = seg.mul(valid).sum().div(n);
-    return seg.sub(mean).mul(valid).square().sum().div(n).sqrt().dataSync()[0]!;
+    return seg.sub(mean).mul(valid).square().sum().div(n).sqrt();
   });
+  // asynchronous read: the webgpu backend cannot read the GPU synchronously in Node
+  const std = (await stdT.data())[0]!;
+  stdT.dispose();
   return std > 0 && Number.isFinite(std) ? 1 / std : 1;
 }
 

@@ -5,7 +5,7 @@
 import type { Input, TrainStatus } from '../../../src-shared/api';
 
 export type TrainMethod = 'lrp' | 'gradcam' | 'unet' | 'mtunet';
-export type TrainBackend = '' | 'tensorflow' | 'wasm' | 'cpu';
+export type TrainBackend = '' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 export const METHODS: Array<{ value: TrainMethod; label: string; hint: string }> = [
   { value: 'lrp', label: 'LRP heatmaps', hint: 'Tag classifier whose relevance heatmaps are trained on the scribbles' },
@@ -17,6 +17,7 @@ export const METHODS: Array<{ value: TrainMethod; label: string; hint: string }>
 export const BACKENDS: Array<{ value: TrainBackend; label: string }> = [
   { value: '', label: 'Best available' },
   { value: 'tensorflow', label: 'TensorFlow (native)' },
+  { value: 'webgpu', label: 'WebGPU (this GPU)' },
   { value: 'wasm', label: 'WebAssembly' },
   { value: 'cpu', label: 'Plain JavaScript (slow)' },
 ];

@@ -718,7 +718,7 @@ describe('training step on wasm', () => {
 
     // optimizer steps: tensor count and heap buffers stay flat after the first step
     const vars = init.map((v, i) => tf.variable(tf.tensor(v, shapes[i]!)));
-    const opt = tf.train.adam(1e-2);
+    const opt = tf.train.adam(1e-2, 0.9, 0.999, 1e-7);
     const step = (): number => {
       const loss = opt.minimize(() => {
         let h: tf.Tensor4D = tf.tensor4d(x, xs);

@@ -285,7 +285,7 @@ describe('no tensor leaks', () => {
         [1, 0, 1, 0],
         [0, 0, 0, 1],
       ]);
-      const opt = tf.train.adam(1e-3);
+      const opt = tf.train.adam(1e-3, 0.9, 0.999, 1e-7);
       const step = () =>
         opt.minimize(
           () => {
