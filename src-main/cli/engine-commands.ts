@@ -70,10 +70,11 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--batch <n>', 'images per step', num('int', 2), 8)
     .option('--lr <lr>', 'learning rate of the head (and of a from-scratch encoder)', num('float', 0))
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--threads <n>', 'data-parallel training threads (default: physical cores)', num('int', 1))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
     .option('--resume <run>', 'start from the weights of this run id', num('int', 1))
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; json?: boolean }) => {
       const store = ProjectStore.open(dir);
       const backbone = o.backbone === 'small' ? 'small' : path.resolve(o.backbone);
       if (backbone !== 'small' && !fs.existsSync(path.join(backbone, 'model.json'))) {
@@ -86,6 +87,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         seed: o.seed,
         ...(o.epochs !== undefined || o.minutes === undefined ? { epochs: o.epochs ?? 30 } : { epochs: undefined }),
         ...(o.minutes !== undefined ? { minutes: o.minutes } : {}),
+        ...(o.threads !== undefined ? { threads: o.threads } : {}),
         ...(o.lr !== undefined ? { lr: o.lr } : backbone !== 'small' ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
       };
       const resumeFrom = o.resume ? store.run(o.resume).checkpoint_dir : undefined;

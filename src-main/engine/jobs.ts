@@ -12,6 +12,7 @@ import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type SegMethod } from './models/index.js';
+import { physicalCores } from './parallel.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
 export interface TrainJob {
@@ -124,6 +125,11 @@ export interface JobContext {
   cancelled: () => boolean;
 }
 
+/** The backend as a data-parallel run reports it (Train panel, run rows, model metadata). */
+function withThreads(info: BackendInfo, threads: number): BackendInfo {
+  return threads > 1 ? { ...info, detail: `${info.detail.replace(/, 1 thread$/, '')}, data-parallel on ${threads} threads` } : info;
+}
+
 async function backend(ctx: JobContext, preferred?: BackendName): Promise<BackendInfo> {
   const info = await initBackend(preferred);
   ctx.emit({ type: 'backend', backend: info });
@@ -146,8 +152,11 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
 }
 
 async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult> {
-  const info = await backend(ctx, job.backend);
   const cfg: TrainConfig = { ...DEFAULT_TRAIN, ...job.config, augment: { ...DEFAULT_TRAIN.augment, ...job.config.augment } };
+  // every physical core unless told otherwise (parallel.ts); the trainer caps it at the batch size
+  cfg.threads = Math.min(job.config.threads ?? physicalCores(), cfg.batch);
+  const info = withThreads(await initBackend(job.backend), cfg.threads);
+  ctx.emit({ type: 'backend', backend: info });
   const store = ProjectStore.open(job.project);
   let data: Dataset;
   let colors: string[];

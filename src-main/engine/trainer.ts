@@ -63,7 +63,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
 };
 
 export type TrainEvent =
-  | { type: 'start'; samples: number; labelled: number; tagged: number; stepsPerEpoch: number; totalSteps: number | null }
+  | { type: 'start'; samples: number; labelled: number; tagged: number; stepsPerEpoch: number; totalSteps: number | null; threads: number }
   | {
       type: 'step';
       step: number;
@@ -191,7 +191,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const nTag = usesTags ? cfg.batch - nLab : 0;
   const stepsPerEpoch = Math.max(1, Math.ceil((usesTags ? taggedPool.length : labelledPool.length) / cfg.batch));
   const totalSteps = cfg.epochs ? cfg.epochs * stepsPerEpoch : null;
-  hooks.onEvent?.({ type: 'start', samples: data.samples.length, labelled: labelledPool.length, tagged: taggedPool.length, stepsPerEpoch, totalSteps });
+  const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), cfg.batch));
+  hooks.onEvent?.({ type: 'start', samples: data.samples.length, labelled: labelledPool.length, tagged: taggedPool.length, stepsPerEpoch, totalSteps, threads });
   for (let c = 0; c < C; c++) {
     if (!data.samples.some((s) => s.tags.includes(c) || s.labels?.includes(c))) {
       hooks.onEvent?.({ type: 'log', message: `class "${data.classes[c]}" has no tagged or labelled image: the model cannot learn it` });
@@ -215,7 +216,6 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const encSet = new Set(encVars);
   const otherSet = new Set(otherVars);
   const spec: StepSpec = { decodes, usesTags, heatNorm: cfg.heatNorm ?? 'none' };
-  const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), cfg.batch));
   const pool =
     threads > 1
       ? await DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec).catch((e: unknown) => {
