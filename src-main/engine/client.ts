@@ -15,6 +15,8 @@ import type {
   PredictJobResult,
   PredictRawJob,
   PredictRawJobResult,
+  ScoreJob,
+  ScoreJobResult,
   SuggestJob,
   SuggestJobResult,
   TrainJob,
@@ -46,6 +48,7 @@ export function startJob(job: PredictJob, onEvent?: (e: JobEvent) => void): Runn
 export function startJob(job: EvalJob, onEvent?: (e: JobEvent) => void): RunningJob<EvalJobResult>;
 export function startJob(job: SuggestJob, onEvent?: (e: JobEvent) => void): RunningJob<SuggestJobResult>;
 export function startJob(job: PredictRawJob, onEvent?: (e: JobEvent) => void): RunningJob<PredictRawJobResult>;
+export function startJob(job: ScoreJob, onEvent?: (e: JobEvent) => void): RunningJob<ScoreJobResult>;
 export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<JobResult> {
   const worker = new Worker(workerUrl(), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
   let settled = false;
