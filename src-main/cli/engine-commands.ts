@@ -147,8 +147,9 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .argument('<images...>', 'image files or folders')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--threads <n>', 'threads the images are split across (default: physical cores, ≥ 8 images each)', num('int', 1))
     .option('--json', 'print the result as one JSON line')
-    .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; json?: boolean }) => {
+    .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; threads?: number; json?: boolean }) => {
       // MODEL.onnx, or a folder with model.onnx and no heatseg-model.json: onnxruntime on the main thread
       const onnxFile = modelArg.toLowerCase().endsWith('.onnx') || (fs.existsSync(path.join(modelArg, 'model.onnx')) && !fs.existsSync(path.join(modelArg, 'heatseg-model.json')))
         ? path.resolve(fs.existsSync(modelArg) && fs.statSync(modelArg).isDirectory() ? path.join(modelArg, 'model.onnx') : modelArg)
@@ -192,7 +193,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         return;
       }
       const bar = progressBar('predict');
-      const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend }, (e) => {
+      const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend, ...(o.threads ? { threads: o.threads } : {}) }, (e) => {
         if (e.type === 'backend') process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
         else if (e.type === 'progress') bar.update(e.done, e.total);
       });
@@ -239,10 +240,11 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--seed <k>', 'seed (random strategy)', num('int', 0), 1)
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--json', 'print one JSON line')
-    .action(async (dir: string, o: { strategy: Strategy; n: number; seed: number; backend?: (typeof BACKENDS)[number]; json?: boolean }) => {
+    .option('--threads <n>', 'threads the images are scored on (default: physical cores, ≥ 8 images each)', num('int', 1))
+    .action(async (dir: string, o: { strategy: Strategy; n: number; seed: number; backend?: (typeof BACKENDS)[number]; threads?: number; json?: boolean }) => {
       const model = resolveModelDir(dir);
       const bar = progressBar('score');
-      const job = startJob({ kind: 'suggest', project: path.resolve(dir), model, strategy: o.strategy, n: o.n, seed: o.seed, backend: o.backend }, (e) => {
+      const job = startJob({ kind: 'suggest', project: path.resolve(dir), model, strategy: o.strategy, n: o.n, seed: o.seed, backend: o.backend, ...(o.threads ? { threads: o.threads } : {}) }, (e) => {
         if (e.type === 'progress') bar.update(e.done, e.total);
       });
       const r = await job.result;

@@ -36,6 +36,8 @@ export interface PredictJob {
   images: string[];
   out: string;
   backend?: BackendName;
+  /** Threads the image list is split across (default: physical cores, ≥ 8 images each). */
+  threads?: number;
 }
 
 export interface EvalJob {
@@ -236,16 +238,30 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
 
 async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobResult> {
   const info = await backend(ctx, job.backend);
+  const threads = Math.max(1, job.threads ?? Math.min(physicalCores(), Math.floor(job.images.length / MIN_IMAGES_PER_THREAD)));
+  const parts = shardList(job.images, threads);
+  const done = parts.map(() => 0);
+  const report = () => ctx.emit({ type: 'progress', task: 'predict', done: done.reduce((a, b) => a + b, 0), total: job.images.length });
+  // parts 1.. in helper engine workers (one thread each), part 0 here; outputs merged in image order
+  const helpers = parts.slice(1).map((part, i) =>
+    startJob({ kind: 'predict', model: job.model, images: part, out: job.out, threads: 1, ...(job.backend ? { backend: job.backend } : {}) }, (e) => {
+      if (e.type !== 'progress') return;
+      done[i + 1] = e.done;
+      report();
+    }),
+  );
   const { segmenter, meta } = loadModel(job.model);
   fs.mkdirSync(job.out, { recursive: true });
   const stride = encoderStride(segmenter);
   const written: PredictJobResult['written'] = [];
   const failed: PredictJobResult['failed'] = [];
   try {
-    for (let i = 0; i < job.images.length; i++) {
+    const mine = parts[0] ?? [];
+    for (let i = 0; i < mine.length; i++) {
       if (ctx.cancelled()) break;
-      const file = job.images[i]!;
-      ctx.emit({ type: 'progress', task: 'predict', done: i, total: job.images.length });
+      const file = mine[i]!;
+      done[0] = i;
+      report();
       let sample: Sample;
       try {
         const img = await decodeToWorking(fs.readFileSync(file), meta.inputSize);
@@ -258,6 +274,17 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
       const { mask: maskFile, heatmap: heatFile } = await writePredictionPngs(job.out, path.basename(file, path.extname(file)), p, meta.classes.map((c) => c.color));
       written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
     }
+    if (ctx.cancelled()) helpers.forEach((h) => h.cancel(0));
+    for (const r of await Promise.allSettled(helpers.map((h) => h.result))) {
+      if (r.status === 'fulfilled') {
+        written.push(...r.value.written);
+        failed.push(...r.value.failed);
+      } else if (!ctx.cancelled()) throw r.reason;
+    }
+  } catch (e) {
+    helpers.forEach((h) => h.cancel(0));
+    await Promise.allSettled(helpers.map((h) => h.result));
+    throw e;
   } finally {
     segmenter.dispose();
   }

@@ -2,22 +2,25 @@
  * Inference jobs split across threads: `suggest` scores its image list on N engine workers with the
  * same ranking as one thread, and a cancelled suggest fails cleanly.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importFolder } from '../../../src-main/dataset/import';
 import { writeShapesDataset } from '../../../src-main/demo/shapes';
-import { type JobEvent, type SuggestJobResult, runJob } from '../../../src-main/engine/jobs';
+import { type JobEvent, type PredictJobResult, type SuggestJobResult, runJob } from '../../../src-main/engine/jobs';
 import { ProjectStore } from '../../../src-main/store/project';
 import { tmpDir } from '../../helpers/tmp';
 
 let project: string;
 let model: string;
+let images: string[];
 
 beforeAll(async () => {
   const src = tmpDir();
   await writeShapesDataset(src, { count: 14, width: 48, height: 40, masks: 'scribbles', maskedImages: 4, seed: 3 });
   const store = ProjectStore.create(tmpDir());
   await importFolder(store, src);
+  images = fs.readdirSync(path.join(src, 'images')).sort().map((f) => path.join(src, 'images', f));
   project = store.dir;
   store.close();
   await runJob(
@@ -51,5 +54,20 @@ describe('suggest on N threads', () => {
       cancelled: () => events >= 2,
     });
     await expect(job).rejects.toThrow(/cancelled/);
+  });
+});
+
+describe('predict on N threads', () => {
+  it('writes the same files as one thread, listed in image order', async () => {
+    const run = async (threads: number) => {
+      const out = tmpDir();
+      const r = (await runJob({ kind: 'predict', model, images, out, backend: 'wasm', threads }, { emit: () => undefined, cancelled: () => false })) as PredictJobResult;
+      return { r, out };
+    };
+    const one = await run(1);
+    const two = await run(2);
+    expect(two.r.written.map((w) => w.image)).toEqual(images);
+    expect(two.r.written.map((w) => w.classes)).toEqual(one.r.written.map((w) => w.classes));
+    for (const [i, w] of two.r.written.entries()) expect(fs.readFileSync(w.mask)).toEqual(fs.readFileSync(one.r.written[i]!.mask));
   });
 });
