@@ -110,9 +110,10 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
       continue;
     }
     log(`backend ${backend.name}: ${backend.detail}`);
-    for (const threads of threadsList) {
-      for (const size of o.sizes) {
-        for (const method of o.methods) {
+    // thread counts innermost: the rows compared for the speed-up run back to back (similar load)
+    for (const size of o.sizes) {
+      for (const method of o.methods) {
+        for (const threads of threadsList) {
           const base = { backend: backend.name, backend_detail: backend.detail, threads, method, size };
           try {
             const data = syntheticData(o, size);
