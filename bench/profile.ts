@@ -1,15 +1,13 @@
 /**
- * One training step (forward + backward, the optimizer excluded) under tf.profile: the FLOPs the
+ * One training step (crops, forward + backward; the optimizer excluded) under tf.profile: the FLOPs the
  * executed convolutions and matrix products actually do (from each kernel's input/output shapes),
  * and time per kernel name. `bench speed` divides its step times by these FLOPs, so GFLOP/s
  * compares methods on the work they really do; `--profile` prints the per-op table.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type Dataset, augmentedCrop } from '../src-main/engine/data.js';
-import { planDecode } from '../src-main/engine/losses.js';
+import type { Dataset } from '../src-main/engine/data.js';
 import type { Segmenter } from '../src-main/engine/models/index.js';
-import { shardGradients, wholeBatch } from '../src-main/engine/parallel.js';
-import { makeStepBatch } from '../src-main/engine/trainer.js';
+import { localStep } from '../src-main/engine/parallel.js';
 
 export interface OpProfile {
   name: string;
@@ -56,25 +54,20 @@ export function kernelFlops(name: string, inputs: number[][], outputs: number[][
 
 /** Profiles one forward + backward of a batch like the trainer's (same shapes, decode lists and losses). */
 export async function profileStep(model: Segmenter, data: Dataset, batch: number, size: number): Promise<{ flops: number; ms: number; ops: OpProfile[] }> {
-  const C = data.classes.length;
   const usesTags = model.method !== 'unet';
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
-  const labelled = data.samples.filter((s) => s.labels);
-  const tagged = data.samples.filter((s) => !s.labels);
+  const idx = data.samples.map((_, i) => i);
+  const labelled = idx.filter((i) => data.samples[i]!.labels);
+  const tagged = idx.filter((i) => !data.samples[i]!.labels);
   const nLab = usesTags ? Math.max(1, Math.floor(batch / 2)) : batch;
-  const lab = labelled.slice(0, nLab);
-  const tag = usesTags ? tagged.slice(0, batch - nLab) : [];
-  const aug = { maxScale: 1, flip: false, jitter: 0, size };
-  const labCrops = lab.map((s) => augmentedCrop(s, aug, null));
-  const tagCrops = tag.map((s) => augmentedCrop(s, aug, null));
-  const plan = decodes ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: size * size }) : null;
-  const b = makeStepBatch({ size, classes: C, lab, tag, labCrops, tagCrops, plan, usesTags, segWeight: 1 });
+  const lab = Array.from({ length: nLab }, (_, j) => labelled[j % labelled.length]!);
+  const tag = usesTags ? Array.from({ length: batch - nLab }, (_, j) => tagged[j % tagged.length]!) : [];
+  const draw = { lab, tag, labSeeds: lab.map((_, j) => j + 1), tagSeeds: tag.map((_, j) => j + 101), segWeight: 1 };
+  const spec = { decodes, usesTags, heatNorm: 'pixel' as const, classes: data.classes.length, augment: { maxScale: 1, flip: false, jitter: 0, size } };
   const logScale = tf.variable(tf.scalar(Math.log(decodes ? 1e-3 : 1)), decodes, 'bench/logScale');
-  const named = model.namedVariables();
-  const varList = [...Object.values(named), logScale];
-  const spec = { decodes, usesTags, heatNorm: 'pixel' as const };
+  const varList = [...Object.values(model.namedVariables()), logScale];
   const once = () => {
-    const r = shardGradients(model, logScale, varList, wholeBatch(b), spec);
+    const r = localStep(model, logScale, varList, data.samples, draw, spec);
     tf.dispose(r.grads.filter((g): g is tf.Tensor => g !== null));
   };
   once(); // warm-up: kernel set-up is not part of a step

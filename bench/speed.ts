@@ -56,7 +56,6 @@ export interface SpeedOptions {
   inference?: boolean;
 }
 
-const KNOWN_BACKENDS: string[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'] satisfies BackendName[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const loadAvg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
@@ -112,9 +111,10 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
       continue;
     }
     log(`backend ${backend.name}: ${backend.detail}`);
-    for (const threads of threadsList) {
-      for (const size of o.sizes) {
-        for (const method of o.methods) {
+    // thread counts innermost: the rows compared for the speed-up run back to back (similar load)
+    for (const size of o.sizes) {
+      for (const method of o.methods) {
+        for (const threads of threadsList) {
           const base = { backend: backend.name, backend_detail: backend.detail, adapter: backend.adapter ?? null, threads, method, size };
           try {
             const data = syntheticData(o, size);

@@ -94,6 +94,8 @@ export interface TrainStatus {
   state: 'idle' | 'preparing' | 'training' | 'done' | 'cancelled' | 'failed';
   runId: number | null;
   backend: string | null;
+  /** Data-parallel training threads of the run (null before it starts). */
+  threads: number | null;
   epoch: number;
   step: number;
   totalSteps: number | null;
@@ -256,6 +258,8 @@ export const contract = {
         minutes: z.number().positive().max(7 * 24 * 60).optional(),
         size: z.number().int().min(32).max(1024).multipleOf(16).default(128),
         backend: z.enum(['tensorflow', 'webgpu', 'wasm', 'cpu']).optional(),
+        /** Data-parallel training threads (default: the machine's physical cores). */
+        threads: z.number().int().min(1).max(256).optional(),
         seed: z.number().int().nonnegative().default(1),
       })
       .strict(),

@@ -13,7 +13,7 @@ import { type ResolvedBackbone, resolveBackbone } from '../backbones.js';
 const MAX_POINTS = 2000;
 
 export function idleStatus(): TrainStatus {
-  return { state: 'idle', runId: null, backend: null, epoch: 0, step: 0, totalSteps: null, etaSec: null, imagesPerSec: null, losses: [], uniformHeatLoss: null, message: null };
+  return { state: 'idle', runId: null, backend: null, threads: null, epoch: 0, step: 0, totalSteps: null, etaSec: null, imagesPerSec: null, losses: [], uniformHeatLoss: null, message: null };
 }
 
 export function runInfo(r: RunRow): RunInfo {
@@ -77,6 +77,7 @@ export class TrainingController {
       ...(input.epochs !== undefined || input.minutes === undefined ? { epochs: input.epochs ?? 30 } : { epochs: undefined }),
       ...(input.minutes !== undefined ? { minutes: input.minutes } : {}),
       ...(backbone !== 'small' ? { encoderLr: 1e-4 } : {}),
+      ...(input.threads !== undefined ? { threads: input.threads } : {}),
     };
     const run = store.createRun(input.method, backbone, config);
     this.jobProject = store.dir;
@@ -127,7 +128,7 @@ export class TrainingController {
         this.update({ message: `${e.task} ${e.done}/${e.total}` });
         break;
       case 'start':
-        this.update({ state: 'training', totalSteps: e.totalSteps, message: `${e.samples} images, ${e.labelled} with pixel labels` });
+        this.update({ state: 'training', threads: e.threads, totalSteps: e.totalSteps, message: `${e.samples} images, ${e.labelled} with pixel labels` });
         break;
       case 'step': {
         const losses = [...this.status.losses, { step: e.step, tag: e.tagLoss, heat: e.segLoss }];

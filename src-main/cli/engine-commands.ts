@@ -99,6 +99,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--batch <n>', 'images per step', num('int', 2), 8)
     .option('--lr <lr>', 'learning rate of the head (and of a from-scratch encoder)', num('float', 0))
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--threads <n>', 'data-parallel training threads (default: physical cores)', num('int', 1))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
     .option('--resume <run>', 'start from the weights of this run id; a run that did not finish (killed, crashed) continues from its last epoch checkpoint with its own settings and remaining epochs', num('int', 1))
     .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
@@ -106,7 +107,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; json?: boolean }, cmd: Command) => {
       const store = openProject(dir);
       let resume: ReturnType<ProjectStore['resumeSource']> | null = null;
       try {
@@ -144,6 +145,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         seed: pick('seed', o.seed),
         ...(epochs !== undefined || o.minutes === undefined ? { epochs: epochs ?? 30 } : { epochs: undefined }),
         ...(o.minutes !== undefined ? { minutes: o.minutes } : {}),
+        ...(o.threads !== undefined ? { threads: o.threads } : {}),
         ...(o.lr !== undefined ? { lr: o.lr } : prev.lr !== undefined && resume ? { lr: prev.lr as number } : resolved.dir ? { lr: 1e-3, encoderLr: 1e-4 } : {}),
         ...(resume && o.resume ? { resumedFrom: o.resume } : {}),
         ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup } : {}),
@@ -215,8 +217,9 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .argument('<images...>', 'image files or folders')
     .requiredOption('--out <dir>', 'output folder')
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
+    .option('--threads <n>', 'threads the images are split across (default: physical cores, ≥ 8 images each)', num('int', 1))
     .option('--json', 'print the result as one JSON line')
-    .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; json?: boolean }) => {
+    .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; threads?: number; json?: boolean }) => {
       // MODEL.onnx, or a folder with model.onnx and no heatseg-model.json: onnxruntime on the main thread
       const onnxFile = modelArg.toLowerCase().endsWith('.onnx') || (fs.existsSync(path.join(modelArg, 'model.onnx')) && !fs.existsSync(path.join(modelArg, 'heatseg-model.json')))
         ? path.resolve(fs.existsSync(modelArg) && fs.statSync(modelArg).isDirectory() ? path.join(modelArg, 'model.onnx') : modelArg)
@@ -261,7 +264,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         return;
       }
       const bar = progressBar('predict');
-      const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend }, (e) => {
+      const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend, ...(o.threads ? { threads: o.threads } : {}) }, (e) => {
         if (e.type === 'backend') process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
         else if (e.type === 'progress') bar.update(e.done, e.total);
       });
@@ -308,10 +311,11 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--seed <k>', 'seed (random strategy)', num('int', 0), 1)
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--json', 'print one JSON line')
-    .action(async (dir: string, o: { strategy: Strategy; n: number; seed: number; backend?: (typeof BACKENDS)[number]; json?: boolean }) => {
+    .option('--threads <n>', 'threads the images are scored on (default: physical cores, ≥ 8 images each)', num('int', 1))
+    .action(async (dir: string, o: { strategy: Strategy; n: number; seed: number; backend?: (typeof BACKENDS)[number]; threads?: number; json?: boolean }) => {
       const model = resolveModelDir(dir);
       const bar = progressBar('score');
-      const job = startJob({ kind: 'suggest', project: path.resolve(dir), model, strategy: o.strategy, n: o.n, seed: o.seed, backend: o.backend }, (e) => {
+      const job = startJob({ kind: 'suggest', project: path.resolve(dir), model, strategy: o.strategy, n: o.n, seed: o.seed, backend: o.backend, ...(o.threads ? { threads: o.threads } : {}) }, (e) => {
         if (e.type === 'progress') bar.update(e.done, e.total);
       });
       const r = await job.result;

@@ -19,6 +19,8 @@ import type {
   PredictJobResult,
   PredictRawJob,
   PredictRawJobResult,
+  ScoreJob,
+  ScoreJobResult,
   SuggestJob,
   SuggestJobResult,
   TrainJob,
@@ -51,6 +53,7 @@ export function startJob(job: PredictJob, onEvent?: (e: JobEvent) => void): Runn
 export function startJob(job: EvalJob, onEvent?: (e: JobEvent) => void): RunningJob<EvalJobResult>;
 export function startJob(job: SuggestJob, onEvent?: (e: JobEvent) => void): RunningJob<SuggestJobResult>;
 export function startJob(job: PredictRawJob, onEvent?: (e: JobEvent) => void): RunningJob<PredictRawJobResult>;
+export function startJob(job: ScoreJob, onEvent?: (e: JobEvent) => void): RunningJob<ScoreJobResult>;
 export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<JobResult> {
   // A forced webgpu on a Linux machine without any Vulkan driver may use a bundled SwiftShader; its
   // environment variable must be set by this (main) thread, a worker's process.env is a copy.

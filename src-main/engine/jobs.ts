@@ -10,8 +10,10 @@ import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
-import { type LoadedModel, MODEL_FILE, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
-import { createSegmenter, type LrpRuleName, type SegMethod } from './models/index.js';
+import { type LoadedModel, MODEL_FILE, type ModelMeta, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
+import { createSegmenter, type LrpRuleName, type SegMethod, type Segmenter } from './models/index.js';
+import { physicalCores, shardList } from './parallel.js';
+import { startJob } from './client.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
 export interface TrainJob {
@@ -38,6 +40,8 @@ export interface PredictJob {
   images: string[];
   out: string;
   backend?: BackendName;
+  /** Threads the image list is split across (default: physical cores, ≥ 8 images each). */
+  threads?: number;
 }
 
 export interface EvalJob {
@@ -67,6 +71,25 @@ export interface SuggestJob {
   n: number;
   seed?: number;
   backend?: BackendName;
+  /** Threads the image list is split across (default: physical cores; see scoreImages). */
+  threads?: number;
+}
+
+/** Internal (suggest's helper threads): the model's outputs for suggest's scores on a list of images. */
+export interface ScoreJob {
+  kind: 'score';
+  model: string;
+  images: Array<{ id: number; file: string }>;
+  backend?: BackendName;
+}
+
+/** A prediction at scoring size (a 64-px-wide map). */
+export interface ScoredImage {
+  id: number;
+  tagProbs: Float32Array | null;
+  classes: number[];
+  probs: Float32Array;
+  mask: Uint8Array;
 }
 
 /** Predictions kept in memory (the app's overlays): per image the mask and confidence at original size. */
@@ -98,7 +121,7 @@ export interface RawPrediction {
   tagProbs: number[] | null;
 }
 
-export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob;
+export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob | ScoreJob;
 
 export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
 
@@ -137,11 +160,20 @@ export interface LoadModelJobResult {
   /** False: it was loaded already (same folder, same files). */
   loaded: boolean;
 }
-export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult;
+export interface ScoreJobResult {
+  backend: BackendInfo;
+  scored: ScoredImage[];
+}
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult | ScoreJobResult;
 
 export interface JobContext {
   emit: (e: JobEvent) => void;
   cancelled: () => boolean;
+}
+
+/** The backend as a data-parallel run reports it (Train panel, run rows, model metadata). */
+function withThreads(info: BackendInfo, threads: number): BackendInfo {
+  return threads > 1 ? { ...info, detail: `${info.detail.replace(/, 1 thread$/, '')}, data-parallel on ${threads} threads` } : info;
 }
 
 async function backend(ctx: JobContext, preferred?: BackendName): Promise<BackendInfo> {
@@ -168,6 +200,8 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       if (job.model) acquireModel(job.model, true);
       return { backend: info, loaded: warmModel !== before };
     }
+    case 'score':
+      return scoreJob(job, ctx);
   }
 }
 
@@ -204,8 +238,11 @@ function acquireModel(dir: string, warm: boolean): { model: LoadedModel; release
 }
 
 async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult> {
-  const info = await backend(ctx, job.backend);
   const cfg: TrainConfig = { ...DEFAULT_TRAIN, ...job.config, augment: { ...DEFAULT_TRAIN.augment, ...job.config.augment } };
+  // every physical core unless told otherwise (parallel.ts); the trainer caps it at the batch size
+  cfg.threads = Math.min(job.config.threads ?? physicalCores(), cfg.batch);
+  const info = withThreads(await initBackend(job.backend), cfg.threads);
+  ctx.emit({ type: 'backend', backend: info });
   const store = ProjectStore.open(job.project);
   let data: Dataset;
   let colors: string[];
@@ -292,16 +329,30 @@ export function classMismatch(model: Array<{ name: string; id?: number }>, data:
 
 async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobResult> {
   const info = await backend(ctx, job.backend);
+  const threads = Math.max(1, job.threads ?? Math.min(physicalCores(), Math.floor(job.images.length / MIN_IMAGES_PER_THREAD)));
+  const parts = shardList(job.images, threads);
+  const done = parts.map(() => 0);
+  const report = () => ctx.emit({ type: 'progress', task: 'predict', done: done.reduce((a, b) => a + b, 0), total: job.images.length });
+  // parts 1.. in helper engine workers (one thread each), part 0 here; outputs merged in image order
+  const helpers = parts.slice(1).map((part, i) =>
+    startJob({ kind: 'predict', model: job.model, images: part, out: job.out, threads: 1, ...(job.backend ? { backend: job.backend } : {}) }, (e) => {
+      if (e.type !== 'progress') return;
+      done[i + 1] = e.done;
+      report();
+    }),
+  );
   const { segmenter, meta } = loadModel(job.model);
   fs.mkdirSync(job.out, { recursive: true });
   const stride = encoderStride(segmenter);
   const written: PredictJobResult['written'] = [];
   const failed: PredictJobResult['failed'] = [];
   try {
-    for (let i = 0; i < job.images.length; i++) {
+    const mine = parts[0] ?? [];
+    for (let i = 0; i < mine.length; i++) {
       if (ctx.cancelled()) break;
-      const file = job.images[i]!;
-      ctx.emit({ type: 'progress', task: 'predict', done: i, total: job.images.length });
+      const file = mine[i]!;
+      done[0] = i;
+      report();
       let sample: Sample;
       try {
         const img = await decodeToWorking(fs.readFileSync(file), meta.inputSize);
@@ -314,6 +365,17 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
       const { mask: maskFile, heatmap: heatFile } = await writePredictionPngs(job.out, path.basename(file, path.extname(file)), p, meta.classes.map((c) => c.color));
       written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
     }
+    if (ctx.cancelled()) helpers.forEach((h) => h.cancel(0));
+    for (const r of await Promise.allSettled(helpers.map((h) => h.result))) {
+      if (r.status === 'fulfilled') {
+        written.push(...r.value.written);
+        failed.push(...r.value.failed);
+      } else if (!ctx.cancelled()) throw r.reason;
+    }
+  } catch (e) {
+    helpers.forEach((h) => h.cancel(0));
+    await Promise.allSettled(helpers.map((h) => h.result));
+    throw e;
   } finally {
     segmenter.dispose();
   }
@@ -399,15 +461,15 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
     if (names.join('\n') !== meta.classes.map((c) => c.name).join('\n')) {
       throw new Error('the project\'s classes changed since this model was trained: train again before asking for suggestions');
     }
-    const stride = encoderStride(segmenter);
     const ids = store.allImageIds();
     const candidates: ImageOutputs[] = [];
     const labelled: ImageOutputs[] = [];
     const nameOf = new Map<number, string>();
     const wantsAll = job.strategy === 'diverse' || job.strategy === 'coverage';
+    // 1. which images need the model (in id order), 2. score them on every core, 3. rank
+    const toScore: Array<{ id: number; file: string; isCandidate: boolean; givenTags?: number[] }> = [];
     for (let i = 0; i < ids.length; i++) {
       if (ctx.cancelled()) throw new Error('cancelled');
-      ctx.emit({ type: 'progress', task: 'score images', done: i, total: ids.length });
       const summary = store.imageSummary(ids[i]!);
       if (summary.status !== 'active') continue;
       const isCandidate = summary.labelledPixels === 0;
@@ -423,22 +485,22 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
         continue;
       }
       const row = store.imageRow(summary.id);
-      const img = await decodeToWorking(fs.readFileSync(store.imagePath(row.file_name)), meta.inputSize);
-      // Scores need no full resolution: a 64-px-wide map keeps scoring fast on big projects.
-      const outW = Math.min(64, img.width);
-      const outH = Math.max(1, Math.round((img.height / img.width) * outW));
-      const p = await predict(segmenter, { id: String(summary.id), ...img, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH, probs: true });
+      // an untagged image has no given classes: coverage falls back to its predicted tags
+      toScore.push({ id: summary.id, file: store.imagePath(row.file_name), isCandidate, ...(summary.tags.length ? { givenTags: toIndices(summary.tags) } : {}) });
+    }
+    const scored = await scoreImages(segmenter, meta, job, toScore, ctx);
+    toScore.forEach((t, i) => {
+      const p = scored[i]!;
       const out: ImageOutputs = {
-        id: summary.id,
+        id: t.id,
         tagProbs: p.tagProbs ?? new Float32Array(names.length),
         classes: p.classes,
         probs: p.probs!,
         mask: p.mask,
-        // an untagged image has no given classes: coverage falls back to its predicted tags
-        ...(summary.tags.length ? { givenTags: toIndices(summary.tags) } : {}),
+        ...(t.givenTags ? { givenTags: t.givenTags } : {}),
       };
-      (isCandidate ? candidates : labelled).push(out);
-    }
+      (t.isCandidate ? candidates : labelled).push(out);
+    });
     const ranked = rank(job.strategy, candidates, job.n, { seed: job.seed ?? 1, labelled, classNames: names });
     return {
       backend: info,
@@ -448,6 +510,72 @@ async function suggestJob(job: SuggestJob, ctx: JobContext): Promise<SuggestJobR
     };
   } finally {
     store.close();
+    segmenter.dispose();
+  }
+}
+
+/** The model's outputs for suggest's scores on one image (a 64-px-wide map keeps scoring fast on big projects). */
+async function scoreOne(segmenter: Segmenter, meta: ModelMeta, img: { id: number; file: string }): Promise<ScoredImage> {
+  const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
+  const outW = Math.min(64, w.width);
+  const outH = Math.max(1, Math.round((w.height / w.width) * outW));
+  const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride: encoderStride(segmenter), heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH, probs: true });
+  return { id: img.id, tagProbs: p.tagProbs, classes: p.classes, probs: p.probs!, mask: p.mask };
+}
+
+/** By default, fewest images worth a helper thread (each loads the backend and the model first, ~1–2 s). */
+const MIN_IMAGES_PER_THREAD = 8;
+
+/**
+ * Scores `images` in order, split into contiguous parts across threads (parallel.ts shardList):
+ * part 0 in this thread, the others in helper engine workers running 'score' jobs. The result is
+ * the same as one thread's (each image is scored alone), only sooner.
+ */
+async function scoreImages(segmenter: Segmenter, meta: ModelMeta, job: SuggestJob, images: Array<{ id: number; file: string }>, ctx: JobContext): Promise<ScoredImage[]> {
+  const threads = Math.max(1, job.threads ?? Math.min(physicalCores(), Math.floor(images.length / MIN_IMAGES_PER_THREAD)));
+  const parts = shardList(images.map((i) => ({ id: i.id, file: i.file })), threads);
+  const done = parts.map(() => 0);
+  const report = () => ctx.emit({ type: 'progress', task: 'score images', done: done.reduce((a, b) => a + b, 0), total: images.length });
+  const helpers = parts.slice(1).map((part, i) =>
+    startJob({ kind: 'score', model: job.model, images: part, ...(job.backend ? { backend: job.backend } : {}) }, (e) => {
+      if (e.type !== 'progress') return;
+      done[i + 1] = e.done;
+      report();
+    }),
+  );
+  const stopHelpers = () => helpers.forEach((h) => h.cancel(0));
+  try {
+    const mine: ScoredImage[] = [];
+    for (const [k, img] of (parts[0] ?? []).entries()) {
+      if (ctx.cancelled()) throw new Error('cancelled');
+      done[0] = k;
+      report();
+      mine.push(await scoreOne(segmenter, meta, img));
+    }
+    done[0] = parts[0]?.length ?? 0;
+    report();
+    const rest = await Promise.all(helpers.map((h) => h.result));
+    return [...mine, ...rest.flatMap((r) => r.scored)];
+  } catch (e) {
+    stopHelpers();
+    // helpers that were still running reject as cancelled: the error is this thread's
+    await Promise.allSettled(helpers.map((h) => h.result));
+    throw e;
+  }
+}
+
+async function scoreJob(job: ScoreJob, ctx: JobContext): Promise<ScoreJobResult> {
+  const info = await initBackend(job.backend);
+  const { segmenter, meta } = loadModel(job.model);
+  try {
+    const scored: ScoredImage[] = [];
+    for (const [i, img] of job.images.entries()) {
+      if (ctx.cancelled()) throw new Error('cancelled');
+      ctx.emit({ type: 'progress', task: 'score images', done: i, total: job.images.length });
+      scored.push(await scoreOne(segmenter, meta, img));
+    }
+    return { backend: info, scored };
+  } finally {
     segmenter.dispose();
   }
 }

@@ -1,15 +1,18 @@
 /**
  * Data-parallel training on every CPU core: N threads, each with its own TF.js backend (wasm + the
  * kernels in kernels/) and its own replica of the model. Per step the leader (the thread that runs
- * `train`) splits the batch into N contiguous shards (labelled part and tag-only part split
- * separately, so every shard mixes both), posts shards 1..N-1 to the replica threads, computes
- * shard 0 itself, and sums the shard gradients in the fixed order 0, 1, …, N-1 from a
- * SharedArrayBuffer. Each shard's loss is weighted by its share of the batch's normalisers
+ * `train`) draws the batch (which images, and a crop seed per image: `StepDraw`), splits it into N
+ * contiguous shards (labelled part and tag-only part split separately, so every shard mixes both)
+ * and posts shards 1..N-1 to the replica threads; every thread crops and augments its own images
+ * (from the images shared once through SharedArrayBuffers: augmentation is ~10 ms per 128-px crop,
+ * too slow to do serially for every thread), reports its loss normalisers, then computes its
+ * gradient; the leader sums them in the fixed order 0, 1, …, N-1 from a SharedArrayBuffer. Each shard's loss is weighted by its share of the batch's normalisers
  * (labelled pixels for the pixel loss, tag-masked images for the tag loss), so the sum is the
  * full batch's gradient, not a mean of per-shard means. Only the leader runs the optimizers; it
  * writes the updated weights into a second SharedArrayBuffer that every replica loads before its
- * next shard, so the replicas never drift. Same seed and N → the same batches, the same
- * reduction order, the same weights, bit for bit.
+ * next shard, so the replicas never drift. A crop depends only on its image and seed, so the
+ * batches are the same for every N; same seed and N → the same reduction order and the same
+ * weights, bit for bit.
  *
  * Also: `physicalCores()` (the default thread count) and `shardList` (how inference jobs split an
  * image list).
@@ -19,8 +22,10 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type MessagePort, Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
+import { rng } from '../../src-shared/random.js';
 import { type BackendName, backendName, initBackend } from './backend.js';
-import { type HeatNorm, heatLogits, segmentationLoss, tagLoss } from './losses.js';
+import { type AugmentOptions, IGNORE, type Sample, augmentedCrop } from './data.js';
+import { type HeatNorm, heatLogits, planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
 import { buildSegmenter, type Segmenter, type SegmenterConfig } from './models/index.js';
 
 /**
@@ -63,6 +68,138 @@ export interface StepSpec {
   heatNorm: HeatNorm;
   /** Class-balanced tag loss: per-class weights of positive and negative targets (plain arrays: sent to workers). */
   tagWeights?: { pos: number[]; neg: number[] };
+  /** Classes every image decodes (the project's background): METHOD's "plus background". */
+  always?: number[];
+  classes: number;
+  /** Crop size and augmentation. */
+  augment: AugmentOptions;
+}
+
+/** The leader's draw for one step: images (indices into the samples) and a crop seed each. */
+export interface StepDraw {
+  lab: number[];
+  tag: number[];
+  labSeeds: number[];
+  tagSeeds: number[];
+  /** λ: weight of the pixel loss (1 for the plain U-Net). */
+  segWeight: number;
+}
+
+/** Splits a draw into `n` contiguous shards (labelled and tag-only images each split evenly); empty shards are kept. */
+export function splitDraw(d: StepDraw, n: number): StepDraw[] {
+  const cut = (total: number, i: number) => Math.floor((i * total) / n);
+  return Array.from({ length: n }, (_, i) => {
+    const [l0, l1] = [cut(d.lab.length, i), cut(d.lab.length, i + 1)];
+    const [t0, t1] = [cut(d.tag.length, i), cut(d.tag.length, i + 1)];
+    return { lab: d.lab.slice(l0, l1), tag: d.tag.slice(t0, t1), labSeeds: d.labSeeds.slice(l0, l1), tagSeeds: d.tagSeeds.slice(t0, t1), segWeight: d.segWeight };
+  });
+}
+
+/**
+ * Crops and augments a draw's images and builds the step's arrays (decode lists of these images,
+ * pixel targets, tag targets) with the counts the loss normalises by.
+ */
+export function prepareBatch(samples: readonly Sample[], d: StepDraw, spec: StepSpec): StepBatch {
+  const S = spec.augment.size;
+  const C = spec.classes;
+  const lab = d.lab.map((i) => samples[i]!);
+  const tag = d.tag.map((i) => samples[i]!);
+  const labCrops = lab.map((s, j) => augmentedCrop(s, spec.augment, rng(d.labSeeds[j]!)));
+  const tagCrops = tag.map((s, j) => augmentedCrop(s, spec.augment, rng(d.tagSeeds[j]!)));
+  const plan = lab.length && spec.decodes ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S, always: spec.always ?? [] }) : null;
+  const targets = tagTargets([...lab, ...tag].map((s) => s.tags), C);
+  const yPix = lab.length ? (plan ? plan.targets! : classTargets(labCrops)) : null;
+  const k = plan ? plan.k : C;
+  let labelledPixels = 0;
+  if (yPix) for (let p = 0; p < yPix.length; p++) if (yPix[p]! >= 0 && yPix[p]! < k) labelledPixels++;
+  // the uniform-guess loss (log K over each labelled pixel's competing classes): a reference line
+  let uniformSum = 0;
+  if (yPix) {
+    for (let i = 0; i < lab.length; i++) {
+      const kk = plan ? plan.decodeClasses.subarray(i * plan.k, (i + 1) * plan.k).filter((c) => c >= 0).length : C;
+      let n = 0;
+      for (let p = i * S * S; p < (i + 1) * S * S; p++) if (yPix[p]! >= 0 && yPix[p]! < k) n++;
+      uniformSum += n * Math.log(Math.max(1, kk));
+    }
+  }
+  return {
+    size: S,
+    classes: C,
+    nLab: lab.length,
+    nTag: tag.length,
+    xLab: lab.length ? concat(labCrops.map((c) => c.x)) : null,
+    xTag: tag.length ? concat(tagCrops.map((c) => c.x)) : null,
+    yTag: targets.targets,
+    yMask: targets.mask,
+    dc: plan ? plan.decodeClasses : null,
+    k: plan ? plan.k : 0,
+    yPix,
+    segWeight: spec.usesTags ? d.segWeight : 1,
+    labelledPixels,
+    taggedImages: targets.mask.reduce((a, b) => a + b, 0),
+    uniformSum,
+  };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Class index per pixel for the U-Nets (-1 = unlabelled). */
+function classTargets(crops: Array<{ labels: Uint8Array | null }>): Int32Array {
+  const n = crops[0]!.labels!.length;
+  const out = new Int32Array(crops.length * n);
+  crops.forEach((c, i) => {
+    for (let p = 0; p < n; p++) {
+      const v = c.labels![p]!;
+      out[i * n + p] = v === IGNORE ? -1 : v;
+    }
+  });
+  return out;
+}
+
+/** Samples in SharedArrayBuffers: every replica reads the same bytes, nothing is copied per thread. */
+export interface SharedSamples {
+  rgb: SharedArrayBuffer;
+  labels: SharedArrayBuffer;
+  meta: Array<{ id: string; width: number; height: number; tags: number[]; rgbOffset: number; labelOffset: number | null; origWidth: number; origHeight: number }>;
+}
+
+export function shareSamples(samples: readonly Sample[]): SharedSamples {
+  const rgb = new SharedArrayBuffer(Math.max(1, samples.reduce((a, s) => a + s.rgb.length, 0)));
+  const labels = new SharedArrayBuffer(Math.max(1, samples.reduce((a, s) => a + (s.labels?.length ?? 0), 0)));
+  const rgbView = new Uint8Array(rgb), labView = new Uint8Array(labels);
+  let ro = 0, lo = 0;
+  const meta = samples.map((s) => {
+    rgbView.set(s.rgb, ro);
+    const m = { id: s.id, width: s.width, height: s.height, tags: [...s.tags], rgbOffset: ro, labelOffset: s.labels ? lo : null, origWidth: s.origWidth, origHeight: s.origHeight };
+    ro += s.rgb.length;
+    if (s.labels) {
+      labView.set(s.labels, lo);
+      lo += s.labels.length;
+    }
+    return m;
+  });
+  return { rgb, labels, meta };
+}
+
+export function sharedSamples(sh: SharedSamples): Sample[] {
+  return sh.meta.map((m) => ({
+    id: m.id,
+    rgb: new Uint8Array(sh.rgb, m.rgbOffset, m.width * m.height * 3),
+    width: m.width,
+    height: m.height,
+    tags: m.tags,
+    labels: m.labelOffset === null ? null : new Uint8Array(sh.labels, m.labelOffset, m.width * m.height),
+    origWidth: m.origWidth,
+    origHeight: m.origHeight,
+  }));
 }
 
 /** One step's batch as plain arrays (rows: labelled images first, then tag-only ones). */
@@ -84,6 +221,11 @@ export interface StepBatch {
   yPix: Int32Array | null;
   /** λ: weight of the pixel loss (1 for the plain U-Net). */
   segWeight: number;
+  /** What the losses normalise by: labelled pixels (targets in 0..K-1) and images in the tag loss. */
+  labelledPixels: number;
+  taggedImages: number;
+  /** Σ over labelled pixels of log(K competing classes): the uniform-guess loss × labelledPixels. */
+  uniformSum: number;
 }
 
 /** A part of a batch, with the weights that make Σ shard losses = the full batch's loss. */
@@ -106,55 +248,9 @@ export function wholeBatch(b: StepBatch): Shard {
   return { ...b, segShare: 1, tagShare: 1 };
 }
 
-/** Splits a batch into `n` shards (labelled and tag-only images each split contiguously); empty shards are kept. */
-export function splitBatch(b: StepBatch, n: number): Shard[] {
-  if (n <= 1) return [wholeBatch(b)];
-  const S2 = b.size * b.size;
-  const C = b.classes;
-  const k = b.dc ? b.k : C;
-  const labelledPixels = (from: number, to: number) => {
-    let c = 0;
-    if (!b.yPix) return 0;
-    for (let p = from * S2; p < to * S2; p++) {
-      const v = b.yPix[p]!;
-      if (v >= 0 && v < k) c++;
-    }
-    return c;
-  };
-  const masked = (rows: number[]) => rows.reduce((a, r) => a + b.yMask[r]!, 0);
-  const totalPix = labelledPixels(0, b.nLab);
-  const totalMask = masked(Array.from({ length: b.nLab + b.nTag }, (_, i) => i));
-  const cut = (total: number, i: number) => Math.floor((i * total) / n);
-  const shards: Shard[] = [];
-  for (let i = 0; i < n; i++) {
-    const l0 = cut(b.nLab, i), l1 = cut(b.nLab, i + 1);
-    const t0 = cut(b.nTag, i), t1 = cut(b.nTag, i + 1);
-    const rows = [...range(l0, l1), ...range(b.nLab + t0, b.nLab + t1)];
-    const yTag = new Float32Array(rows.length * C);
-    rows.forEach((r, j) => yTag.set(b.yTag.subarray(r * C, (r + 1) * C), j * C));
-    const pix = labelledPixels(l0, l1);
-    shards.push({
-      size: b.size,
-      classes: C,
-      nLab: l1 - l0,
-      nTag: t1 - t0,
-      xLab: b.xLab && l1 > l0 ? b.xLab.slice(l0 * S2 * 3, l1 * S2 * 3) : null,
-      xTag: b.xTag && t1 > t0 ? b.xTag.slice(t0 * S2 * 3, t1 * S2 * 3) : null,
-      yTag,
-      yMask: Float32Array.from(rows, (r) => b.yMask[r]!),
-      dc: b.dc && l1 > l0 ? b.dc.slice(l0 * b.k, l1 * b.k) : null,
-      k: b.k,
-      yPix: b.yPix && l1 > l0 ? b.yPix.slice(l0 * S2, l1 * S2) : null,
-      segWeight: b.segWeight,
-      segShare: totalPix > 0 ? pix / totalPix : 0,
-      tagShare: totalMask > 0 ? masked(rows) / Math.max(1, totalMask) : 0,
-    });
-  }
-  return shards;
-}
-
-function range(a: number, b: number): number[] {
-  return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+/** A shard's loss weights given the whole batch's normalisers. */
+export function withShares(b: StepBatch, totalPixels: number, totalTagged: number): Shard {
+  return { ...b, segShare: totalPixels > 0 ? b.labelledPixels / totalPixels : 0, tagShare: totalTagged > 0 ? b.taggedImages / totalTagged : 0 };
 }
 
 /**
@@ -216,6 +312,7 @@ export interface ReplicaInit {
   keys: string[];
   logScaleTrainable: boolean;
   spec: StepSpec;
+  samples: SharedSamples;
   weights: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   present: SharedArrayBuffer;
@@ -224,8 +321,13 @@ export interface ReplicaInit {
 
 export const LOG_SCALE_KEY = 'heatseg/logHeatScale';
 
-type ToReplica = { type: 'step'; shard: Shard } | { type: 'close' };
-type FromReplica = { type: 'ready' } | { type: 'done'; losses: ShardLosses } | { type: 'error'; message: string };
+interface Counts {
+  labelledPixels: number;
+  taggedImages: number;
+  uniformSum: number;
+}
+type ToReplica = { type: 'prepare'; draw: StepDraw } | { type: 'grad'; totalPixels: number; totalTagged: number } | { type: 'close' };
+type FromReplica = { type: 'ready' } | { type: 'prepared'; counts: Counts } | { type: 'done'; losses: ShardLosses } | { type: 'error'; message: string };
 
 /** Where the engine worker script is: the Electron bundle's engineWorker.js, or the tsx bootstrap from source. */
 function replicaUrl(): URL {
@@ -234,6 +336,22 @@ function replicaUrl(): URL {
     if (u.protocol === 'file:' && fs.existsSync(fileURLToPath(u))) return u;
   }
   return new URL('./worker-entry.mjs', import.meta.url);
+}
+
+/** A step's gradients (null: no shard reaches that variable) and losses. */
+export interface StepGradients {
+  grads: Array<tf.Tensor | null>;
+  losses: ShardLosses;
+  /** Labelled pixels of the batch and Σ log K over them (the uniform-guess loss × pixels). */
+  labelledPixels: number;
+  uniformSum: number;
+}
+
+/** One thread's step: crop, then the gradient with weights 1 (exactly the batch's loss). */
+export function localStep(model: Segmenter, logScale: tf.Variable, varList: tf.Variable[], samples: readonly Sample[], draw: StepDraw, spec: StepSpec): StepGradients {
+  const b = prepareBatch(samples, draw, spec);
+  const r = shardGradients(model, logScale, varList, wholeBatch(b), spec);
+  return { ...r, labelledPixels: b.labelledPixels, uniformSum: b.uniformSum };
 }
 
 /** The leader's handle on N-1 replica threads. */
@@ -246,7 +364,7 @@ export class DataParallel {
   private readonly gradsView: Float32Array;
   private readonly presentView: Uint8Array;
   private readonly versionView: Int32Array;
-  private waiting: Array<{ resolve: (m: FromReplica) => void; reject: (e: Error) => void } | null>;
+  private readonly waiting: Array<{ resolve: (m: FromReplica) => void; reject: (e: Error) => void } | null>;
 
   private constructor(
     readonly threads: number,
@@ -285,10 +403,18 @@ export class DataParallel {
   }
 
   /**
-   * Starts `threads - 1` replicas of `model` on the current backend (the leader is thread 0).
-   * `keys` name `varList` in order (see ReplicaInit.keys).
+   * Starts `threads - 1` replicas of `model` on the current backend (the leader is thread 0), with
+   * `samples` shared. `keys` name `varList` in order (see ReplicaInit.keys).
    */
-  static async start(model: Segmenter, logScale: tf.Variable, varList: tf.Variable[], keys: string[], threads: number, spec: StepSpec): Promise<DataParallel> {
+  static async start(
+    model: Segmenter,
+    logScale: tf.Variable,
+    varList: tf.Variable[],
+    keys: string[],
+    threads: number,
+    spec: StepSpec,
+    samples: readonly Sample[],
+  ): Promise<DataParallel> {
     const backend = backendName();
     if (!backend) throw new Error('data-parallel training: initialise a backend first');
     const total = varList.reduce((a, v) => a + v.size, 0);
@@ -299,10 +425,11 @@ export class DataParallel {
       present: new SharedArrayBuffer(Math.max(1, replicas) * varList.length),
       version: new SharedArrayBuffer(4),
     };
+    const shared = shareSamples(samples);
     const workers: Worker[] = [];
     const ready: Array<Promise<void>> = [];
     for (let slot = 1; slot <= replicas; slot++) {
-      const init: ReplicaInit = { slot, backend, config: model.config(), keys, logScaleTrainable: logScale.trainable, spec, ...bufs };
+      const init: ReplicaInit = { slot, backend, config: model.config(), keys, logScaleTrainable: logScale.trainable, spec, samples: shared, ...bufs };
       const w = new Worker(replicaUrl(), { workerData: { replica: init }, resourceLimits: { maxOldGenerationSizeMb: 4096 } });
       workers.push(w);
       ready.push(
@@ -327,40 +454,43 @@ export class DataParallel {
     return new DataParallel(threads, varList, workers, bufs);
   }
 
+  private ask(i: number, msg: ToReplica): Promise<FromReplica> {
+    const p = new Promise<FromReplica>((resolve, reject) => (this.waiting[i] = { resolve, reject }));
+    this.workers[i]!.postMessage(msg);
+    return p;
+  }
+
   /** The full batch's gradients (summed over shards in slot order) and losses. */
-  async gradients(
-    model: Segmenter,
-    logScale: tf.Variable,
-    batch: StepBatch,
-    spec: StepSpec,
-  ): Promise<{ grads: Array<tf.Tensor | null>; losses: ShardLosses }> {
+  async gradients(model: Segmenter, logScale: tf.Variable, samples: readonly Sample[], draw: StepDraw, spec: StepSpec): Promise<StepGradients> {
     if (this.closed) throw new Error('data-parallel trainer is closed');
     // 1. publish the leader's current weights (the optimizers ran since the last step)
     this.varList.forEach((v, j) => this.weightsView.set(v.dataSync() as Float32Array, this.offsets[j]!));
     Atomics.add(this.versionView, 0, 1);
-    // 2. shards 1..N-1 to the replicas, shard 0 here
-    const shards = splitBatch(batch, this.threads);
-    const replies = this.workers.map((w, i) => {
-      const p = new Promise<FromReplica>((resolve, reject) => (this.waiting[i] = { resolve, reject }));
-      w.postMessage({ type: 'step', shard: shards[i + 1]! } satisfies ToReplica);
-      return p;
-    });
-    const mine = shardGradients(model, logScale, this.varList, shards[0]!, spec);
+    // 2. every thread crops its shard and reports what the losses normalise by
+    const draws = splitDraw(draw, this.threads);
+    const preparing = this.workers.map((_, i) => this.ask(i, { type: 'prepare', draw: draws[i + 1]! }));
+    const mine = prepareBatch(samples, draws[0]!, spec);
+    const counts = [mine as Counts, ...(await Promise.all(preparing)).map((m) => (m as Extract<FromReplica, { type: 'prepared' }>).counts)];
+    const totalPixels = counts.reduce((a, c) => a + c.labelledPixels, 0);
+    const totalTagged = counts.reduce((a, c) => a + c.taggedImages, 0);
+    // 3. gradients of the shards' weighted losses: shard 0 here, the others in the replicas
+    const computing = this.workers.map((_, i) => this.ask(i, { type: 'grad', totalPixels, totalTagged }));
+    const own = shardGradients(model, logScale, this.varList, withShares(mine, totalPixels, totalTagged), spec);
     let results: FromReplica[];
     try {
-      results = await Promise.all(replies);
+      results = await Promise.all(computing);
     } catch (e) {
-      tf.dispose(mine.grads.filter((g): g is tf.Tensor => g !== null));
+      tf.dispose(own.grads.filter((g): g is tf.Tensor => g !== null));
       throw e;
     }
-    // 3. reduce in slot order 0, 1, …, N-1
+    // 4. reduce in slot order 0, 1, …, N-1
     const acc = new Float32Array(this.total);
-    const present = mine.grads.map((g) => g !== null);
-    mine.grads.forEach((g, j) => {
+    const present = own.grads.map((g) => g !== null);
+    own.grads.forEach((g, j) => {
       if (g) acc.set(g.dataSync() as Float32Array, this.offsets[j]!);
     });
-    tf.dispose(mine.grads.filter((g): g is tf.Tensor => g !== null));
-    const losses = { ...mine.losses };
+    tf.dispose(own.grads.filter((g): g is tf.Tensor => g !== null));
+    const losses = { ...own.losses };
     for (let r = 0; r < this.workers.length; r++) {
       const res = results[r]!;
       if (res.type !== 'done') throw new Error(`training thread ${r + 1}: unexpected reply ${res.type}`);
@@ -377,7 +507,7 @@ export class DataParallel {
       }
     }
     const grads = this.varList.map((v, j) => (present[j] ? tf.tensor(acc.subarray(this.offsets[j]!, this.offsets[j]! + this.sizes[j]!), v.shape) : null));
-    return { grads, losses };
+    return { grads, losses, labelledPixels: totalPixels, uniformSum: counts.reduce((a, c) => a + c.uniformSum, 0) };
   }
 
   async close(): Promise<void> {
@@ -407,6 +537,7 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
     port.postMessage({ type: 'error', message: (e as Error).message } satisfies FromReplica);
     return;
   }
+  const samples = sharedSamples(init.samples);
   const sizes = varList.map((v) => v.size);
   const offsets: number[] = [];
   let total = 0;
@@ -419,6 +550,7 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
   const present = new Uint8Array(init.present, (init.slot - 1) * varList.length, varList.length);
   const version = new Int32Array(init.version);
   let seen = -1;
+  let prepared: StepBatch | null = null;
   port.on('message', (m: ToReplica) => {
     if (m.type === 'close') {
       model.dispose();
@@ -427,6 +559,13 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
       return;
     }
     try {
+      if (m.type === 'prepare') {
+        prepared = prepareBatch(samples, m.draw, init.spec);
+        const { labelledPixels, taggedImages, uniformSum } = prepared;
+        port.postMessage({ type: 'prepared', counts: { labelledPixels, taggedImages, uniformSum } } satisfies FromReplica);
+        return;
+      }
+      if (!prepared) throw new Error('gradient asked before its shard was prepared');
       const v = Atomics.load(version, 0);
       if (v !== seen) {
         varList.forEach((vr, j) => {
@@ -436,7 +575,8 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
         });
         seen = v;
       }
-      const r = shardGradients(model, logScale, varList, m.shard, init.spec);
+      const r = shardGradients(model, logScale, varList, withShares(prepared, m.totalPixels, m.totalTagged), init.spec);
+      prepared = null;
       r.grads.forEach((g, j) => {
         present[j] = g ? 1 : 0;
         if (g) grads.set(g.dataSync() as Float32Array, offsets[j]!);

@@ -11,12 +11,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { rng } from '../../src-shared/random.js';
 import { Confusion, type SegMetrics, type TagMetrics, foregroundIou, summarize, tagMetrics } from '../../src-shared/metrics.js';
-import { type AugmentOptions, type Dataset, IGNORE, type Sample, augmentedCrop } from './data.js';
+import { type AugmentOptions, type Dataset, type Sample, augmentedCrop } from './data.js';
 import { prefetch } from './backend.js';
 import { predict } from './infer.js';
-import { type DecodePlan, type HeatNorm, heatLogits, planDecode, tagTargets } from './losses.js';
+import { type HeatNorm, heatLogits, planDecode } from './losses.js';
 import type { Segmenter } from './models/index.js';
-import { DataParallel, LOG_SCALE_KEY, type StepBatch, type StepSpec, shardGradients, wholeBatch } from './parallel.js';
+import { DataParallel, LOG_SCALE_KEY, type StepDraw, type StepSpec, localStep } from './parallel.js';
 
 /**
  * Adam with the epsilon stated: tfjs' default is the backend's (1e-7 on cpu/wasm/webgpu, but 1e-4
@@ -86,7 +86,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
 };
 
 export type TrainEvent =
-  | { type: 'start'; samples: number; labelled: number; tagged: number; stepsPerEpoch: number; totalSteps: number | null }
+  | { type: 'start'; samples: number; labelled: number; tagged: number; stepsPerEpoch: number; totalSteps: number | null; threads: number }
   | {
       type: 'step';
       step: number;
@@ -139,21 +139,6 @@ export function encoderStride(model: Segmenter): number {
 export function defaultHeatScale(model: Segmenter, size: number): number {
   // LRP heatmaps sum to the logit over all input pixels; Grad-CAM maps are on the logit's scale.
   return model.method === 'lrp' ? (size * size) / 4 : 1;
-}
-
-/** Mean over labelled pixels of log(K) for the K classes each competes among: the uniform-guess loss. */
-function uniformLoss(k: Int32Array, targets: Int32Array, n: number, perImage: number): number {
-  let sum = 0, cnt = 0;
-  for (let i = 0; i < n; i++) {
-    let kk = 0;
-    for (let j = 0; j < k.length / n; j++) if (k[i * (k.length / n) + j]! >= 0) kk++;
-    for (let p = 0; p < perImage; p++) {
-      if (targets[i * perImage + p]! < 0) continue;
-      sum += Math.log(Math.max(1, kk));
-      cnt++;
-    }
-  }
-  return cnt ? sum / cnt : 0;
 }
 
 export interface EvalOptions {
@@ -227,7 +212,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const nTag = usesTags ? cfg.batch - nLab : 0;
   const stepsPerEpoch = Math.max(1, Math.ceil((usesTags ? taggedPool.length : labelledPool.length) / cfg.batch));
   const totalSteps = cfg.epochs ? cfg.epochs * stepsPerEpoch : null;
-  hooks.onEvent?.({ type: 'start', samples: data.samples.length, labelled: labelledPool.length, tagged: taggedPool.length, stepsPerEpoch, totalSteps });
+  const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), cfg.batch));
+  hooks.onEvent?.({ type: 'start', samples: data.samples.length, labelled: labelledPool.length, tagged: taggedPool.length, stepsPerEpoch, totalSteps, threads });
   for (let c = 0; c < C; c++) {
     if (!data.samples.some((s) => s.tags.includes(c) || s.labels?.includes(c))) {
       hooks.onEvent?.({ type: 'log', message: `class "${data.classes[c]}" has no tagged or labelled image: the model cannot learn it` });
@@ -255,12 +241,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     decodes,
     usesTags,
     heatNorm: cfg.heatNorm ?? 'none',
+    classes: C,
+    augment: { ...cfg.augment, size: S },
+    always: cfg.alwaysDecode ?? [],
     ...(tagWeights ? { tagWeights: { pos: Array.from(tagWeights.pos), neg: Array.from(tagWeights.neg) } } : {}),
   };
-  const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), cfg.batch));
   const pool =
     threads > 1
-      ? await DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec).catch((e: unknown) => {
+      ? await DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples).catch((e: unknown) => {
           logScale.dispose();
           throw e;
         })
@@ -281,17 +269,19 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   let epochTag = 0, epochSeg = 0, epochUniform = 0, epochCount = 0;
   let last = { tagLoss: NaN, segLoss: NaN, uniformSegLoss: NaN };
   let lastVal: EvalResult | undefined;
-  // Epoch-wise shuffled order of each pool, so every image is seen once per epoch.
-  const order = (pool: Sample[]) => {
-    let queue: Sample[] = [];
+  // Epoch-wise shuffled order of each pool (sample indices), so every image is seen once per epoch.
+  const order = (pool: number[]) => {
+    let queue: number[] = [];
     return () => {
       if (queue.length === 0) queue = [...pool].map((s) => ({ s, k: rand() })).sort((a, b) => a.k - b.k).map((e) => e.s);
       return queue.pop()!;
     };
   };
-  const nextLabelled = order(labelledPool);
-  const nextTagged = order(taggedPool);
-  const aug = { ...cfg.augment, size: S };
+  const indexOf = new Map(data.samples.map((s, i) => [s, i]));
+  const nextLabelled = order(labelledPool.map((s) => indexOf.get(s)!));
+  const nextTagged = order(taggedPool.map((s) => indexOf.get(s)!));
+  // a crop seed per image: the crop depends on its image and seed only, whichever thread makes it
+  const seed = () => Math.floor(rand() * 4294967296);
   let stepTimeAvg = 0;
 
   try {
@@ -305,16 +295,12 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const ts = Date.now();
       const lab = Array.from({ length: nLab }, nextLabelled);
       const tag = Array.from({ length: nTag }, nextTagged);
-      const labCrops = lab.map((s) => augmentedCrop(s, aug, rand));
-      const tagCrops = tag.map((s) => augmentedCrop(s, aug, rand));
       const segWeight = segWeightAt(cfg, step);
-      const plan = nLab && decodes
-        ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S, always: cfg.alwaysDecode ?? [] })
-        : null;
-      const uniform = plan ? uniformLoss(plan.decodeClasses, plan.targets!, nLab, S * S) : nLab ? uniformAll(labCrops, C) : 0;
-
-      const batch = makeStepBatch({ size: S, classes: C, lab, tag, labCrops, tagCrops, plan, usesTags, segWeight });
-      const { grads, losses } = pool ? await pool.gradients(model, logScale, batch, spec) : shardGradients(model, logScale, varList, wholeBatch(batch), spec);
+      const draw: StepDraw = { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight };
+      const { grads, losses, labelledPixels, uniformSum } = pool
+        ? await pool.gradients(model, logScale, data.samples, draw, spec)
+        : localStep(model, logScale, varList, data.samples, draw, spec);
+      const uniform = labelledPixels > 0 ? uniformSum / labelledPixels : 0;
       const lossTag = losses.tag;
       const lossSeg = losses.seg;
       const pick = (group: Set<tf.Variable>) =>
@@ -383,38 +369,6 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
 }
 
 
-/** One step's batch as plain arrays (what `shardGradients` and the replica threads take). */
-export function makeStepBatch(o: {
-  size: number;
-  classes: number;
-  lab: Sample[];
-  tag: Sample[];
-  labCrops: Array<{ x: Float32Array; labels: Uint8Array | null }>;
-  tagCrops: Array<{ x: Float32Array }>;
-  /** The decode plan of the labelled images (decoders), null for U-Nets. */
-  plan: DecodePlan | null;
-  usesTags: boolean;
-  segWeight: number;
-}): StepBatch {
-  const { lab, tag, plan } = o;
-  const targets = tagTargets([...lab, ...tag].map((s) => s.tags), o.classes);
-  return {
-    size: o.size,
-    classes: o.classes,
-    nLab: lab.length,
-    nTag: tag.length,
-    xLab: lab.length ? concat(o.labCrops.map((c) => c.x)) : null,
-    xTag: tag.length ? concat(o.tagCrops.map((c) => c.x)) : null,
-    yTag: targets.targets,
-    yMask: targets.mask,
-    dc: plan ? plan.decodeClasses : null,
-    k: plan ? plan.k : 0,
-    // Decoders: label = position in the image's decode list; U-Nets: label = class index over all C.
-    yPix: lab.length ? (plan ? plan.targets! : classTargets(o.labCrops)) : null,
-    segWeight: o.usesTags ? o.segWeight : 1,
-  };
-}
-
 function concat(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
@@ -475,20 +429,3 @@ export function balancedTagWeights(pool: ReadonlyArray<{ tags: number[] }>, clas
   return { pos, neg };
 }
 
-/** Class index per pixel for the U-Nets (-1 = unlabelled). */
-function classTargets(crops: Array<{ labels: Uint8Array | null }>): Int32Array {
-  const n = crops[0]!.labels!.length;
-  const out = new Int32Array(crops.length * n);
-  crops.forEach((c, i) => {
-    for (let p = 0; p < n; p++) {
-      const v = c.labels![p]!;
-      out[i * n + p] = v === IGNORE ? -1 : v;
-    }
-  });
-  return out;
-}
-
-/** Uniform-guess loss when all C classes compete: log C. */
-function uniformAll(crops: Array<{ labels: Uint8Array | null }>, classes: number): number {
-  return crops.some((c) => c.labels!.some((v) => v !== IGNORE)) ? Math.log(classes) : 0;
-}

@@ -69,6 +69,7 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await expect(state).toContainText(/Epoch \d\/4|Done/, { timeout: 90_000 });
   await expect.poll(async () => Number(await page.getByTestId('loss-chart').getAttribute('data-points')), { timeout: 90_000 }).toBeGreaterThan(2);
   await expect(page.getByTestId('train-backend-used')).not.toHaveText('–');
+  await expect(page.getByTestId('train-threads')).toHaveText(/^\d+$/); // data-parallel threads (default: physical cores)
   if ((await state.getAttribute('data-state')) === 'training') await page.screenshot(shot('train-panel-training'));
   await expect(state).toHaveAttribute('data-state', 'done', { timeout: 150_000 });
   const states = await page.evaluate(() => (window as unknown as { trainStates: string[] }).trainStates);

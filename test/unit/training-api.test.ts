@@ -34,13 +34,16 @@ describe('training through the API (worker thread)', () => {
   it('runs idle → preparing → training → done, streams losses, records a completed run with its model', async () => {
     const { s, store, events } = await session();
     expect((await s.dispatch('train.status', {})).state).toBe('idle');
-    const started = await s.dispatch('train.start', { method: 'lrp', epochs: 2, size: 32, backend: 'wasm' });
+    const started = await s.dispatch('train.start', { method: 'lrp', epochs: 2, size: 32, backend: 'wasm', threads: 2 });
     expect(started.state).toBe('preparing');
     await expect(s.dispatch('train.start', { size: 32 })).rejects.toThrow(/still training/);
     const done = await until(s, (st) => st.state === 'done' || st.state === 'failed');
     expect(done.message).toMatch(/finished \d+ steps/);
     expect(done.state).toBe('done');
     expect(done.backend).toMatch(/wasm/);
+    // data-parallel: the panel shows the threads, the run row records them
+    expect(done.threads).toBe(2);
+    expect(done.backend).toMatch(/data-parallel on 2 threads/);
     expect(done.losses.length).toBe(done.step);
     const states = events.flatMap((e) => (e.type === 'train' ? [e.status.state] : []));
     expect(states).toContain('training');
@@ -53,6 +56,7 @@ describe('training through the API (worker thread)', () => {
     expect(saved.backbone).toBe('darknet-tiny');
     expect(saved.segmenter.encoder.family).toBe('keras');
     expect(saved.segmenter.encoder.source?.endsWith(path.join('resources', 'backbones', 'darknet-tiny'))).toBe(true);
+    expect(runs[0]!.backend).toMatch(/data-parallel on 2 threads/);
 
     // Overlays: the prediction of an image, computed in the worker once, then from the cache.
     const img = store.imageSummary(1);
@@ -134,9 +138,9 @@ describe('training through the API (worker thread)', () => {
     s.close();
   });
 
-  it('cancels between steps and marks the run cancelled', async () => {
+  it('cancels between steps (2 training threads) and marks the run cancelled', async () => {
     const { s } = await session();
-    await s.dispatch('train.start', { method: 'gradcam', epochs: 500, size: 32, backend: 'wasm' });
+    await s.dispatch('train.start', { method: 'gradcam', epochs: 500, size: 32, backend: 'wasm', threads: 2 });
     await until(s, (st) => st.step >= 2);
     await s.dispatch('train.cancel', {});
     const end = await until(s, (st) => st.state === 'cancelled' || st.state === 'done' || st.state === 'failed');

@@ -37,7 +37,7 @@ export interface TrainForm {
 export const DEFAULT_FORM: TrainForm = { method: 'lrp', backbone: 'darknet-tiny', backbonePath: '', epochs: 20, size: 128, backend: '', seed: 1 };
 
 export function idleStatus(): TrainStatus {
-  return { state: 'idle', runId: null, backend: null, epoch: 0, step: 0, totalSteps: null, etaSec: null, imagesPerSec: null, losses: [], uniformHeatLoss: null, message: null };
+  return { state: 'idle', runId: null, backend: null, threads: null, epoch: 0, step: 0, totalSteps: null, etaSec: null, imagesPerSec: null, losses: [], uniformHeatLoss: null, message: null };
 }
 
 /** What is wrong with the form, field by field (empty: it can be sent). */
