@@ -66,14 +66,14 @@ export async function profileStep(model: Segmenter, data: Dataset, batch: number
   const spec = { decodes, usesTags, heatNorm: 'pixel' as const, classes: data.classes.length, augment: { maxScale: 1, flip: false, jitter: 0, size } };
   const logScale = tf.variable(tf.scalar(Math.log(decodes ? 1e-3 : 1)), decodes, 'bench/logScale');
   const varList = [...Object.values(model.namedVariables()), logScale];
-  const once = () => {
-    const r = localStep(model, logScale, varList, data.samples, draw, spec);
+  const once = async () => {
+    const r = await localStep(model, logScale, varList, data.samples, draw, spec);
     tf.dispose(r.grads.filter((g): g is tf.Tensor => g !== null));
   };
-  once(); // warm-up: kernel set-up is not part of a step
+  await once(); // warm-up: kernel set-up is not part of a step
   const t0 = performance.now();
-  const info = await tf.profile(() => {
-    once();
+  const info = await tf.profile(async () => {
+    await once();
     return [];
   });
   const ms = performance.now() - t0;

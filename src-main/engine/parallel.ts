@@ -264,9 +264,39 @@ export function shardGradients(
   sh: Shard,
   spec: StepSpec,
 ): { grads: Array<tf.Tensor | null>; losses: ShardLosses } {
+  const { grads, lossTensors } = shardGradientTensors(model, logScale, varList, sh, spec);
+  const read = (t: tf.Scalar | null) => (t ? t.dataSync()[0]! : 0);
+  const losses: ShardLosses = { tag: read(lossTensors.tag), seg: read(lossTensors.seg), value: read(lossTensors.value) };
+  tf.dispose(Object.values(lossTensors).filter((t): t is tf.Scalar => t !== null));
+  return { grads, losses };
+}
+
+/** shardGradients with asynchronous loss reads: the webgpu backend cannot read the GPU synchronously in Node. */
+export async function shardGradientsAsync(
+  model: Segmenter,
+  logScale: tf.Variable,
+  varList: tf.Variable[],
+  sh: Shard,
+  spec: StepSpec,
+): Promise<{ grads: Array<tf.Tensor | null>; losses: ShardLosses }> {
+  const { grads, lossTensors } = shardGradientTensors(model, logScale, varList, sh, spec);
+  const read = async (t: tf.Scalar | null) => (t ? (await t.data())[0]! : 0);
+  const losses: ShardLosses = { tag: await read(lossTensors.tag), seg: await read(lossTensors.seg), value: await read(lossTensors.value) };
+  tf.dispose(Object.values(lossTensors).filter((t): t is tf.Scalar => t !== null));
+  return { grads, losses };
+}
+
+/** The gradients and the (weighted) loss scalars of one shard, not yet read; the caller disposes the scalars. */
+function shardGradientTensors(
+  model: Segmenter,
+  logScale: tf.Variable,
+  varList: tf.Variable[],
+  sh: Shard,
+  spec: StepSpec,
+): { grads: Array<tf.Tensor | null>; lossTensors: { tag: tf.Scalar | null; seg: tf.Scalar | null; value: tf.Scalar | null } } {
   const S = sh.size;
   const n = sh.nLab + sh.nTag;
-  if (n === 0) return { grads: varList.map(() => null), losses: { tag: 0, seg: 0, value: 0 } };
+  if (n === 0) return { grads: varList.map(() => null), lossTensors: { tag: null, seg: null, value: null } };
   const xLab = sh.xLab ? tf.tensor4d(sh.xLab, [sh.nLab, S, S, 3]) : null;
   const xTag = sh.xTag ? tf.tensor4d(sh.xTag, [sh.nTag, S, S, 3]) : null;
   const yTag = tf.tensor2d(sh.yTag, [n, sh.classes]);
@@ -294,13 +324,8 @@ export function shardGradients(
     }
     return terms.reduce((a, b) => a.add(b) as tf.Scalar);
   }, varList);
-  const losses: ShardLosses = {
-    tag: parts.tag ? parts.tag.dataSync()[0]! : 0,
-    seg: parts.seg ? parts.seg.dataSync()[0]! : 0,
-    value: value.dataSync()[0]!,
-  };
-  tf.dispose(([value, xLab, xTag, yTag, yMask, dc, yPix, parts.tag, parts.seg] as Array<tf.Tensor | null>).filter((t): t is tf.Tensor => t !== null));
-  return { grads: varList.map((v) => grads[v.name] ?? null), losses };
+  tf.dispose(([xLab, xTag, yTag, yMask, dc, yPix] as Array<tf.Tensor | null>).filter((t): t is tf.Tensor => t !== null));
+  return { grads: varList.map((v) => grads[v.name] ?? null), lossTensors: { tag: parts.tag, seg: parts.seg, value } };
 }
 
 /** What a replica thread is started with (workerData.replica). */
@@ -348,9 +373,9 @@ export interface StepGradients {
 }
 
 /** One thread's step: crop, then the gradient with weights 1 (exactly the batch's loss). */
-export function localStep(model: Segmenter, logScale: tf.Variable, varList: tf.Variable[], samples: readonly Sample[], draw: StepDraw, spec: StepSpec): StepGradients {
+export async function localStep(model: Segmenter, logScale: tf.Variable, varList: tf.Variable[], samples: readonly Sample[], draw: StepDraw, spec: StepSpec): Promise<StepGradients> {
   const b = prepareBatch(samples, draw, spec);
-  const r = shardGradients(model, logScale, varList, wholeBatch(b), spec);
+  const r = await shardGradientsAsync(model, logScale, varList, wholeBatch(b), spec);
   return { ...r, labelledPixels: b.labelledPixels, uniformSum: b.uniformSum };
 }
 

@@ -299,7 +299,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const draw: StepDraw = { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight };
       const { grads, losses, labelledPixels, uniformSum } = pool
         ? await pool.gradients(model, logScale, data.samples, draw, spec)
-        : localStep(model, logScale, varList, data.samples, draw, spec);
+        : await localStep(model, logScale, varList, data.samples, draw, spec);
       const uniform = labelledPixels > 0 ? uniformSum / labelledPixels : 0;
       const lossTag = losses.tag;
       const lossSeg = losses.seg;

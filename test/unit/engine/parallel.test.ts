@@ -80,7 +80,7 @@ describe('data-parallel gradients', () => {
       const varList = [...Object.values(named), logScale];
       const keys = [...Object.keys(named), LOG_SCALE_KEY];
       const { draw, spec } = drawFor(method);
-      const single = localStep(model, logScale, varList, data.samples, draw, spec);
+      const single = await localStep(model, logScale, varList, data.samples, draw, spec);
       const pool = await DataParallel.start(model, logScale, varList, keys, 2, spec, data.samples);
       try {
         const par = await pool.gradients(model, logScale, data.samples, draw, spec);
