@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerFastWasmKernels } from './kernels/index';
-import { diagnoseNoAdapter, gpuDriverHint, preloadVulkanLoader, useSwiftShaderIfNoDriver } from './vulkan';
+import { diagnoseNoAdapter, gpuDriverHint, preloadVulkanLoader, useSwiftShaderIfNoDriver, vulkanMissing } from './vulkan';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
@@ -160,6 +160,8 @@ async function initWebgpu(required: boolean): Promise<BackendInfo | { skipped: s
   }
   preloadVulkanLoader();
   if (required) useSwiftShaderIfNoDriver();
+  const missing = vulkanMissing();
+  if (missing) return fail(missing);
   let dawn: { create(options: string[]): GPU; globals: object };
   try {
     dawn = (await import('webgpu')) as typeof dawn;

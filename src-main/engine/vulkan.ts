@@ -128,6 +128,17 @@ export function gpuDriverHint(): string {
   }
 }
 
+/**
+ * Linux, before starting Dawn at all: the reason it cannot find a Vulkan adapter when that is
+ * already certain from the files (no loader, or no driver and no VK_* override), else null.
+ * Spares the automatic choice Dawn's start-up and its warnings on machines without Vulkan.
+ */
+export function vulkanMissing(): string | null {
+  if (process.platform !== 'linux') return null;
+  if (!preloadVulkanLoader().found || (!driverOverride() && installedVulkanDrivers().length === 0)) return diagnoseNoAdapter();
+  return null;
+}
+
 /** Why Dawn found no adapter, as far as the files on this machine tell. */
 export function diagnoseNoAdapter(): string {
   if (process.platform !== 'linux') return `Dawn found no GPU adapter. ${gpuDriverHint()}`;
