@@ -10,7 +10,8 @@ import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
-import { checkpointDirOf, loadModel, saveModel } from './model-io.js';
+import { MODEL_FILE, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
+import { onlyHolds } from '../safe-fs.js';
 import { createSegmenter, type SegMethod } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
@@ -202,7 +203,8 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
     const result = await train(model, data, cfg, { onEvent, shouldStop: ctx.cancelled });
     if (result.steps > 0) {
       save(outDir, result, result.heatScale);
-      fs.rmSync(checkpointDir, { recursive: true, force: true });
+      // The checkpoint is ours (saveModel wrote exactly these two files); anything else there stays.
+      if (fs.existsSync(checkpointDir) && onlyHolds(checkpointDir, [MODEL_FILE, WEIGHTS_FILE])) fs.rmSync(checkpointDir, { recursive: true, force: true });
     }
     return { backend: info, result, modelDir: outDir };
   } finally {
