@@ -83,6 +83,26 @@ function warnIfCheckpoint(modelDir: string): void {
       `warning: ${modelDir} is the epoch-${training.checkpoint.epoch ?? '?'} checkpoint of a training run that did not finish, not a finished model ` +
         `(continue the run with \`heatseg train PROJECT --resume N\`)\n`,
     );
+    return;
+  }
+  // A run folder inside a project (one written by an older heatseg, which kept epoch checkpoints
+  // there): its run row says whether it finished.
+  const m = /^run-(\d+)$/.exec(path.basename(modelDir));
+  const project = path.dirname(path.dirname(modelDir));
+  if (!m || path.basename(path.dirname(modelDir)) !== 'models' || !isProjectDir(project)) return;
+  let row: { status: string; error: string | null };
+  try {
+    const store = ProjectStore.open(project, { readOnly: true });
+    try {
+      row = store.run(Number(m[1]));
+    } finally {
+      store.close();
+    }
+  } catch {
+    return; // no such run row, or an old project: nothing to say about this folder
+  }
+  if (row.status !== 'completed') {
+    process.stderr.write(`warning: ${modelDir} belongs to run ${m[1]}, which is ${row.status}${row.error ? ` (${row.error})` : ''}: it is not a finished model\n`);
   }
 }
 

@@ -32,7 +32,15 @@ function listImages(dir: string, root: string, skipped: ImportReport['skipped'])
   const out: string[] = [];
   const rel = (p: string) => path.relative(root, p).split(path.sep).join('/');
   const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      if (d === dir) throw e; // the source itself: the caller's error
+      skipped.push({ file: `${rel(d)}/`, reason: `cannot read this folder (${(e as NodeJS.ErrnoException).code ?? 'error'}); its images were not imported` });
+      return;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
       if (e.name.startsWith('.')) continue;
       const p = path.join(d, e.name);
       let isFile = e.isFile();

@@ -14,6 +14,7 @@ import { type LoadedModel, MODEL_FILE, type ModelMeta, WEIGHTS_FILE, checkpointD
 import { createSegmenter, type LrpRuleName, type SegMethod, type Segmenter } from './models/index.js';
 import { physicalCores, shardList } from './parallel.js';
 import { startJob } from './client.js';
+import { onlyHolds } from '../safe-fs.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
 export interface TrainJob {
@@ -311,7 +312,8 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
     const result = await train(model, data, cfg, { onEvent, shouldStop: ctx.cancelled });
     if (result.steps > 0) {
       save(outDir, result, result.heatScale);
-      fs.rmSync(checkpointDir, { recursive: true, force: true });
+      // The checkpoint is ours (saveModel wrote exactly these two files); anything else there stays.
+      if (fs.existsSync(checkpointDir) && onlyHolds(checkpointDir, [MODEL_FILE, WEIGHTS_FILE])) fs.rmSync(checkpointDir, { recursive: true, force: true });
     }
     return { backend: info, result, modelDir: outDir };
   } finally {

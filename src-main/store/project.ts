@@ -167,7 +167,6 @@ export class ProjectStore {
 
   /** Schema version the project had before this open upgraded it (null: no upgrade). */
   upgradedFrom: number | null = null;
-  readonly readOnly: boolean = false;
 
   private static openDb(abs: string, create: boolean, readOnly = false): ProjectStore {
     const file = path.join(abs, DB_FILE);
@@ -211,7 +210,6 @@ export class ProjectStore {
       throw e;
     }
     const store = new ProjectStore(abs, db);
-    (store as { readOnly: boolean }).readOnly = readOnly;
     if (applied.length && from > 0) store.upgradedFrom = from;
     try {
       if (!readOnly) store.markInterruptedRuns();

@@ -1,7 +1,8 @@
 /** Issue 11, items 1–2: heatseg never writes over or deletes a file it did not create. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../../src-main/cli/main';
 import { exportLabels } from '../../src-main/dataset/export';
 import { exportRun } from '../../src-main/engine/export-run';
 import { saveModel } from '../../src-main/engine/model-io';
@@ -99,5 +100,30 @@ describe('predict output (heatseg predict --out) never writes over an input or a
     expect(b.mask).toBe(path.join(dir, 'x~3.png'));
     expect(fs.readFileSync(a.mask).equals(fs.readFileSync(b.mask))).toBe(true);
     expect(fs.readFileSync(input, 'utf8')).toBe('the user photo');
+  });
+});
+
+describe('predict on a run folder of a run that did not finish', () => {
+  it('warns that it is not a finished model (folders left complete-looking by older builds)', async () => {
+    const { store, modelDir } = projectWithFakeRun();
+    const run = store.createRun('lrp', 'small', {});
+    const failedDir = path.join(store.dir, run.checkpoint_dir!);
+    fs.cpSync(modelDir, failedDir, { recursive: true });
+    store.finishRun(run.id, 'failed', { error: 'interrupted', keepCheckpoint: true });
+    store.close();
+    let err = '';
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      err += String(s);
+      return true;
+    });
+    try {
+      const image = path.join(tmpDir(), 'a.png');
+      fs.writeFileSync(image, 'x');
+      await main(['node', 'heatseg', 'predict', failedDir, image, '--out', tmpDir()], () => undefined);
+    } finally {
+      spy.mockRestore();
+      process.exitCode = undefined;
+    }
+    expect(err).toMatch(new RegExp(`warning: .*run-${run.id} belongs to run ${run.id}, which is failed \\(interrupted\\): it is not a finished model`));
   });
 });

@@ -114,6 +114,30 @@ describe('import decisions (item 9)', () => {
   });
 });
 
+describe('an unreadable subfolder (item 9)', () => {
+  it('is reported by name and the rest is imported', async () => {
+    const src = await shapes(2);
+    const locked = path.join(src, 'images', 'locked');
+    fs.mkdirSync(locked);
+    fs.copyFileSync(path.join(src, 'images', 'shape_0000.jpg'), path.join(locked, 'hidden.jpg'));
+    // Permission bits do not stop root (tests may run as root): the refusal is injected.
+    const real = fs.readdirSync;
+    const spy = vi.spyOn(fs, 'readdirSync').mockImplementation(((p: fs.PathLike, o?: unknown) => {
+      if (String(p) === locked) throw Object.assign(new Error(`EACCES: permission denied, scandir '${locked}'`), { code: 'EACCES' });
+      return (real as (p: fs.PathLike, o?: unknown) => unknown)(p, o);
+    }) as typeof fs.readdirSync);
+    const store = ProjectStore.create(tmpDir());
+    try {
+      const report = await importFolder(store, src);
+      expect(report.imported).toBe(2);
+      expect(report.skipped).toEqual([{ file: 'images/locked/', reason: 'cannot read this folder (EACCES); its images were not imported' }]);
+    } finally {
+      spy.mockRestore();
+      store.close();
+    }
+  });
+});
+
 /** A PNG whose header claims w×h (only the header: enough for the size check). */
 function pngHeader(w: number, h: number): Buffer {
   const chunk = (type: string, data: Buffer) => {
