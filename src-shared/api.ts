@@ -154,6 +154,17 @@ export interface EvalReport {
   backend: string;
 }
 
+/** A folder's sub-folders (names only: no files), for browser mode's folder chooser. */
+export interface FolderListing {
+  /** The folder listed (absolute). */
+  path: string;
+  /** Its parent; null at the root. */
+  parent: string | null;
+  folders: string[];
+  /** More sub-folders than listed. */
+  truncated: boolean;
+}
+
 export interface AppInfo {
   version: string;
   transport: 'ipc' | 'http';
@@ -245,6 +256,8 @@ export const contract = {
     { maxBody: LABELS_MAX_BODY },
   ),
   'labels.patch': op<{ revision: number; labelledPixels: number }>()(labelPatchSchema.strict(), { maxBody: LABELS_MAX_BODY }),
+  /** Browser mode's folder chooser (Electron uses its dialog): absolute paths only; default the project folder. */
+  'folders.list': op<FolderListing>()(z.object({ path: pathString.optional() }).strict()),
   'export.labels': op<ExportReport>()(
     z.object({ out: pathString, format: z.enum(['maskfolder', 'coco']).default('maskfolder') }).strict(),
   ),

@@ -4,6 +4,7 @@
  * against the contract and runs the handler on the session's open project.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import type { AppEvent, Method, Output, ParsedInput, PredictionWire } from '../../src-shared/api.js';
@@ -18,6 +19,7 @@ import { displayBytes } from '../images/decode.js';
 import { NewerSchemaError } from '../store/migrations.js';
 import { ProjectStore, inflateRaster } from '../store/project.js';
 import { mapPrediction, parseCachedMeta } from './prediction-map.js';
+import { listFolders, resolveOutput } from './folders.js';
 import { RecentProjects } from './recent.js';
 import { TrainingController, runInfo } from './training.js';
 
@@ -208,8 +210,9 @@ export class Session {
         const patch = decodeWire(data, width, height, `label patch for image ${imageId}`);
         return this.project.patchLabels(imageId, { x, y, width, height }, patch);
       },
+      'folders.list': ({ path: dir }) => listFolders(dir ?? this.store?.dir ?? os.homedir()),
       'export.labels': ({ out, format }) =>
-        exportLabels(this.project, out, {
+        exportLabels(this.project, resolveOutput(this.project.dir, out), {
           format,
           onProgress: (done, total) => this.emit({ type: 'progress', task: 'export', done, total }),
         }),
@@ -220,7 +223,7 @@ export class Session {
       'predictions.get': async ({ imageId }) => this.prediction(imageId),
       'model.export': async ({ out, format, runId }) => {
         try {
-          const r = await exportRun(this.project, out, { format, ...(runId ? { runId } : {}) });
+          const r = await exportRun(this.project, resolveOutput(this.project.dir, out), { format, ...(runId ? { runId } : {}) });
           return { runId: r.runId, format: r.format, out: r.out };
         } catch (e) {
           if (e instanceof ApiError) throw e;

@@ -207,7 +207,8 @@ test('brush, undo, redo, class keys, eraser, fill and tag keys reach the API and
   // Reload: the labels come back from the server and are on screen.
   const labelled = preserved.reduce((n, v) => n + (v ? 1 : 0), 0);
   await page.reload();
-  await openImage(page, split.id);
+  // The open image is in the URL: the reload returns to it.
+  await expect(page.locator(`[data-testid="label-canvas"][data-image-id="${split.id}"]`)).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
   await expect(page.getByTestId('label-canvas')).toHaveAttribute('data-labelled', String(labelled));
   const at = await toScreen(page, 25.5, 30.5);
   const alpha = await page.getByTestId('stage-host').evaluate(

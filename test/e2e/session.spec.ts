@@ -4,6 +4,7 @@
  * are kept and land after signing in again), reloads and back/forward (the open image is in the
  * URL).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from '@playwright/test';
 import sharp from 'sharp';
@@ -148,4 +149,81 @@ test('a server restart under an open tab: opening the new URL in the tab replays
   await expect.poll(() => catPixels(app2, imageId, cat)).toBeGreaterThan(100 * 10);
   await expect.poll(() => journalEntries(page)).toBe(0);
   await expect(page.getByTestId('save-status')).toHaveAttribute('data-state', 'saved');
+});
+
+test('the open image is in the URL: a reload returns to it, back and forward move between the grid and the images', async ({ page, heatseg }) => {
+  test.setTimeout(120_000);
+  const app = await heatseg.start();
+  const source = await heatseg.shapes({ count: 3, width: 48, height: 40 });
+  await app.call('images.import', { source });
+  const { items } = await app.call<ImagePage>('images.list', {});
+  const [a, b] = [items[0]!.id, items[1]!.id];
+  const hash = () => page.evaluate(() => window.location.hash);
+
+  await page.goto(app.url);
+  await expect(page.getByTestId('image-card')).toHaveCount(3);
+  await openImage(page, a);
+  expect(await hash()).toBe(`#/image/${a}`);
+  await page.reload();
+  // (A reload loads everything again: slow on a busy machine.)
+  await expect(page.locator(`[data-testid="label-canvas"][data-image-id="${a}"]`)).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+
+  await page.goBack();
+  await expect(page.getByTestId('image-card')).toHaveCount(3);
+  await expect(page.getByTestId('label-canvas')).toHaveCount(0);
+  await page.goForward();
+  await expect(page.locator(`[data-testid="label-canvas"][data-image-id="${a}"]`)).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await page.goBack();
+  await openImage(page, b);
+  expect(await hash()).toBe(`#/image/${b}`);
+  await page.goBack();
+  expect(await hash()).not.toMatch(/image/);
+  await expect(page.getByTestId('label-canvas')).toHaveCount(0);
+
+  // An address naming an image that is not in the project says so and shows the grid.
+  await page.goto(`http://127.0.0.1:${app.port}/#/image/999`);
+  await expect(page.getByTestId('bulk-message')).toContainText('Cannot open image 999', { timeout: 30_000 });
+  await expect(page.getByTestId('image-card')).toHaveCount(3);
+  expect(await hash()).toBe('#/');
+});
+
+test('model export in browser mode: a relative path goes inside the project folder (and says so), and a folder chooser picks the place', async ({
+  page,
+  heatseg,
+}) => {
+  test.setTimeout(120_000);
+  const app = await heatseg.start();
+  const source = await heatseg.shapes({ count: 6, width: 48, height: 40, masks: 'scribbles', maskedImages: 3 });
+  await app.call('images.import', { source });
+  await app.call('train.start', { epochs: 1, size: 32, backend: 'wasm' });
+  await expect
+    .poll(async () => (await app.call<TrainStatus>('train.status')).state, { timeout: 90_000 })
+    .toBe('done');
+  const projectDir = app.projectDir!;
+
+  await page.goto(app.url);
+  await page.getByTestId('train-open').click();
+  await expect(page.getByTestId('export-hint')).toContainText(`A relative path goes inside the project folder (${projectDir})`);
+
+  // The chooser starts in the project folder, lists folders only, walks down and up.
+  await page.getByTestId('export-browse').click();
+  const browser = page.getByTestId('folder-browser');
+  await expect(browser).toBeVisible();
+  await expect(page.getByTestId('folder-path')).toHaveText(projectDir);
+  await expect(page.getByTestId('folder-item')).toHaveText(['📁 images', '📁 models']);
+  await page.getByTestId('folder-item').filter({ hasText: 'models' }).click();
+  await expect(page.getByTestId('folder-path')).toHaveText(path.join(projectDir, 'models'));
+  await page.getByTestId('folder-up').click();
+  await expect(page.getByTestId('folder-path')).toHaveText(projectDir);
+  await page.getByTestId('folder-choose').click();
+  await expect(browser).toBeHidden();
+  await expect(page.getByTestId('export-out')).toHaveValue(path.join(projectDir, 'heatseg-model-run-1'));
+
+  // A relative path: written inside the project, and the message names where.
+  await page.getByTestId('export-out').fill('exports/segmenter');
+  await page.getByTestId('export-format').selectOption('heatseg');
+  await page.getByTestId('export-button').click();
+  const where = path.join(projectDir, 'exports', 'segmenter');
+  await expect(page.getByTestId('export-message')).toContainText(`to ${where}`, { timeout: 30_000 });
+  expect(fs.existsSync(path.join(where, 'heatseg-model.json'))).toBe(true);
 });

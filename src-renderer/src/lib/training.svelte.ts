@@ -31,6 +31,11 @@ export class TrainingState {
 
   private project: string | null = null;
 
+  /** The folder of the project this state is about (null before connect). */
+  get projectPath(): string | null {
+    return this.project;
+  }
+
   /**
    * Follows the server's training events for the project now open; returns the stop. Training state
    * belongs to a project: a project opened after another starts from nothing here (not the other's
