@@ -128,6 +128,11 @@ export interface SuggestResult {
 /** The evaluation view: the latest model against the project's pixel labels (ground truth). */
 export interface EvalReport {
   runId: number;
+  /**
+   * What the headline (images … cells) measures: 'held-out', the labelled images the run kept out
+   * of training; 'training', every labelled image (the run held none out), labels it trained on.
+   */
+  scope: 'held-out' | 'training';
   /** Images with pixel labels that were compared. */
   images: number;
   /** Matrix order: the project's classes. */
@@ -143,6 +148,12 @@ export interface EvalReport {
   tagAccuracy: number | null;
   /** Non-empty cells (class indices) with the images holding most of their pixels. */
   cells: Array<{ truth: number; predicted: number; images: Array<{ id: number; name: string; pixels: number }> }>;
+  /** With a held-out headline: the score on the labelled images the run trained on (optimistic). */
+  trainingSet: { images: number; miou: number | null; pixelAccuracy: number | null } | null;
+  /** Labelled images in neither set (labelled after the run): not counted. */
+  notCounted: number;
+  /** The run's validation fraction (null: it recorded no split). */
+  valFraction: number | null;
   backend: string;
 }
 
@@ -237,6 +248,8 @@ export const contract = {
         size: z.number().int().min(32).max(1024).multipleOf(16).default(128),
         backend: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
         seed: z.number().int().nonnegative().default(1),
+        /** Part of the pixel-labelled images held out of training for evaluation (when ≥ 5 are labelled). */
+        valFraction: z.number().min(0).max(0.9).default(0.2),
       })
       .strict(),
   ),

@@ -72,8 +72,9 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
     .option('--resume <run>', 'start from the weights of this run id', num('int', 1))
+    .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', num('float', 0), 0.2)
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; json?: boolean }) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; valFraction: number; json?: boolean }) => {
       const store = ProjectStore.open(dir);
       const backbone = o.backbone === 'small' ? 'small' : path.resolve(o.backbone);
       if (backbone !== 'small' && !fs.existsSync(path.join(backbone, 'model.json'))) {
@@ -108,13 +109,13 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
           process.stderr.write(`\nepoch ${e.epoch}: tag loss ${fmt(e.tagLoss)}, heatmap loss ${fmt(e.segLoss)} (uniform guess ${fmt(e.uniformSegLoss)})\n`);
         }
       };
-      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone, backend: o.backend, config, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
+      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone, backend: o.backend, config, valFraction: o.valFraction, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
       const release = cancelOnSigint(job, (s) => process.stderr.write(s));
       try {
         const r = await job.result;
         bar.stop();
         const status = r.result.cancelled ? 'cancelled' : 'completed';
-        store.finishRun(run.id, status, { backend: r.backend.detail, metrics: { final: r.result.final, steps: r.result.steps, seconds: r.result.seconds }, keepCheckpoint: r.result.steps > 0 });
+        store.finishRun(run.id, status, { backend: r.backend.detail, metrics: { final: r.result.final, steps: r.result.steps, seconds: r.result.seconds, tagPriorLoss: r.tagPriorLoss, validation: r.validation }, keepCheckpoint: r.result.steps > 0 });
         const summary = { run: run.id, status, method: o.method, backbone, backend: r.backend.name, backendDetail: r.backend.detail, ...r.result, model: r.result.steps > 0 ? r.modelDir : null };
         if (o.json) out(`${JSON.stringify(summary)}\n`);
         else {

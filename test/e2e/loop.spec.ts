@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type { ImageSummary, LabelRasterWire, PredictionWire, RunInfo } from '../../src-shared/api';
 import { decompressRaster, fromBase64 } from '../../src-shared/labels';
+import { tagTrust } from '../../src-shared/tag-trust';
 import { expect, test } from './fixtures';
 
 /** Screenshots for a person to look at (HEATSEG_E2E_SHOTS=folder); skipped otherwise. */
@@ -137,9 +138,13 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
 
   const pred = await app.call<PredictionWire>('predictions.get', { imageId: scribbled.id });
   expect([pred.width, pred.height]).toEqual([48, 40]);
+  // Fixes are offered only when the run's tag head beat the image-blind guess; otherwise the panel says why.
+  const trust = tagTrust(runs[0]!.metrics);
+  if (trust.trusted) await expect(page.getByTestId('tag-fixes-hidden')).toHaveCount(0);
+  else await expect(page.getByTestId('tag-fixes-hidden')).toContainText('Tag fixes are hidden');
   for (const [classId, p] of Object.entries(pred.tagProbs)) {
     const tagged = scribbled.tags.includes(Number(classId));
-    const expected = p >= 0.5 && !tagged ? 'untagged-but-predicted' : p < 0.5 && tagged ? 'tagged-but-unlikely' : '';
+    const expected = !trust.trusted ? '' : p >= 0.5 && !tagged ? 'untagged-but-predicted' : p < 0.5 && tagged ? 'tagged-but-unlikely' : '';
     await expect(page.locator(`[data-testid="tag-prob"][data-class-id="${classId}"]`)).toHaveAttribute('data-flag', expected);
   }
   // The predicted mask agrees with the scribbles on most scribbled pixels.
