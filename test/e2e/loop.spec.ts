@@ -92,8 +92,12 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await page.getByTestId('drawer-tab-eval').click();
   await page.getByTestId('eval-run').click();
   await expect(page.getByTestId('eval-summary')).toBeVisible({ timeout: 90_000 });
-  const report = await app.call<{ miou: number; confusion: number[][] }>('eval.run');
+  const report = await app.call<{ miou: number; confusion: number[][]; scope: string }>('eval.run');
   await expect(page.getByTestId('eval-miou')).toHaveText((report.miou * 100).toFixed(1));
+  // 4 labelled images (< 5): none held out, and the panel says the score is the training set's.
+  expect(report.scope).toBe('training');
+  await expect(page.getByTestId('eval-scope')).toHaveAttribute('data-scope', 'training');
+  await expect(page.getByTestId('eval-scope')).toContainText('Training-set score');
   const cells = page.locator('[data-testid="eval-cell"]:not([disabled])');
   expect(await cells.count()).toBeGreaterThan(0);
   const first = cells.first();
@@ -184,12 +188,13 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
 
   // ---- Active learning: the next suggested image has no pixel labels ----
   await page.getByTestId('next-suggested').click();
+  // (the message goes by itself after a few seconds: looked for first)
+  await expect(page.getByTestId('loop-message')).toContainText('Suggested', { timeout: 60_000 });
   await expect(canvas).not.toHaveAttribute('data-image-id', String(scribbled.id), { timeout: 60_000 });
   await expect(canvas).toHaveAttribute('data-state', 'ready');
   const nextId = Number(await canvas.getAttribute('data-image-id'));
   expect((await app.call<ImageSummary>('images.get', { id: nextId })).labelledPixels).toBe(0);
   await expect(page.getByTestId('image-labelled')).toContainText('No pixel labels');
-  await expect(page.getByTestId('loop-message')).toContainText('Suggested');
 
   // The queue lists the ranking with scores and reasons; N from the keyboard moves on to another one.
   await page.getByTestId('train-open').click();
