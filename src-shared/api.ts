@@ -132,6 +132,11 @@ export interface SuggestResult {
 /** The evaluation view: the latest model against the project's pixel labels (ground truth). */
 export interface EvalReport {
   runId: number;
+  /**
+   * What the headline (images … cells) measures: 'held-out', the labelled images the run kept out
+   * of training; 'training', every labelled image (the run held none out), labels it trained on.
+   */
+  scope: 'held-out' | 'training';
   /** Images with pixel labels that were compared. */
   images: number;
   /** Matrix order: the project's classes. */
@@ -151,6 +156,12 @@ export interface EvalReport {
   tagPerClass: Array<{ ap: number | null; accuracy: number | null }> | null;
   /** Non-empty cells (class indices) with the images holding most of their pixels. */
   cells: Array<{ truth: number; predicted: number; images: Array<{ id: number; name: string; pixels: number }> }>;
+  /** With a held-out headline: the score on the labelled images the run trained on (optimistic). */
+  trainingSet: { images: number; miou: number | null; pixelAccuracy: number | null } | null;
+  /** Labelled images in neither set (labelled after the run): not counted. */
+  notCounted: number;
+  /** The run's validation fraction (null: it recorded no split). */
+  valFraction: number | null;
   backend: string;
 }
 
@@ -274,6 +285,8 @@ export const contract = {
         /** Data-parallel training threads (default: the machine's physical cores). */
         threads: z.number().int().min(1).max(256).optional(),
         seed: z.number().int().nonnegative().default(1),
+        /** Part of the pixel-labelled images held out of training for evaluation (when ≥ 5 are labelled). */
+        valFraction: z.number().min(0).max(0.9).default(0.2),
       })
       .strict(),
   ),

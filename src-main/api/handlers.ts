@@ -257,6 +257,7 @@ export class Session {
         };
         return {
           runId: run.id,
+          scope: r.scope,
           images: r.images,
           classes: classes.map((c) => ({ id: c.id, name: c.name, color: c.color })),
           miou: num(m.predicted.miou),
@@ -272,6 +273,9 @@ export class Session {
             predicted: c.predicted,
             images: c.images.map((i) => ({ id: Number(i.id), name: nameOf(Number(i.id)), pixels: i.pixels })),
           })),
+          trainingSet: r.trainingSet ? { images: r.trainingSet.images, miou: num(r.trainingSet.metrics.predicted.miou), pixelAccuracy: num(r.trainingSet.metrics.predicted.pixelAccuracy) } : null,
+          notCounted: r.notCounted,
+          valFraction: r.valFraction,
           backend: r.backend.name,
         };
       },

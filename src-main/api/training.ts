@@ -84,14 +84,14 @@ export class TrainingController {
     this.statuses.set(store.dir, { ...idleStatus(), state: 'preparing', runId: run.id, message: 'loading images' });
     if (store.dir === this.project) this.publish(this.current());
     const onEvent = (e: JobEvent) => this.onEvent(e);
-    this.job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: input.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, ...(input.backend ? { backend: input.backend } : {}), config }, onEvent);
+    this.job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: input.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, ...(input.backend ? { backend: input.backend } : {}), config, valFraction: input.valFraction }, onEvent);
     const runId = run.id;
     this.job.result
       .then((r) => {
         const cancelled = r.result.cancelled;
         store.finishRun(runId, cancelled ? 'cancelled' : 'completed', {
           backend: r.backend.detail,
-          metrics: { final: r.result.final, steps: r.result.steps, seconds: r.result.seconds },
+          metrics: { final: r.result.final, steps: r.result.steps, seconds: r.result.seconds, tagPriorLoss: r.tagPriorLoss, validation: r.validation },
           keepCheckpoint: r.result.steps > 0,
         });
         this.update({ state: cancelled ? 'cancelled' : 'done', message: cancelled ? `cancelled after ${r.result.steps} steps` : `finished ${r.result.steps} steps in ${Math.round(r.result.seconds)} s` });

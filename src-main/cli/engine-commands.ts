@@ -126,8 +126,9 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
+    .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', num('float', 0), 0.2)
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; valFraction: number; json?: boolean }, cmd: Command) => {
       const store = openProject(dir);
       let resume: ReturnType<ProjectStore['resumeSource']> | null = null;
       try {
@@ -200,13 +201,13 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
           process.stderr.write(`\nepoch ${e.epoch}: tag loss ${fmt(e.tagLoss)}, heatmap loss ${fmt(e.segLoss)} (uniform guess ${fmt(e.uniformSegLoss)})\n`);
         }
       };
-      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, backend: o.backend, config, model: modelOpts, ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
+      const job = startJob({ kind: 'train', project: store.dir, modelDir: run.checkpoint_dir!, method: o.method, backbone: resolved.dir ?? 'small', backboneLabel: backbone, backend: o.backend, config, model: modelOpts, valFraction: pick('valFraction', o.valFraction), ...(resumeFrom ? { resumeFrom } : {}) }, onEvent);
       const release = cancelOnSigint(job, (s) => process.stderr.write(s));
       try {
         const r = await job.result;
         bar.stop();
         const status = r.result.cancelled ? 'cancelled' : 'completed';
-        store.finishRun(run.id, status, { backend: r.backend.detail, metrics: { final: r.result.final, steps: r.result.steps, seconds: r.result.seconds }, keepCheckpoint: r.result.steps > 0 });
+        store.finishRun(run.id, status, { backend: r.backend.detail, metrics: { final: r.result.final, steps: r.result.steps, seconds: r.result.seconds, tagPriorLoss: r.tagPriorLoss, validation: r.validation }, keepCheckpoint: r.result.steps > 0 });
         const summary = { run: run.id, status, method: o.method, backbone, backend: r.backend.name, backendDetail: r.backend.detail, ...r.result, model: r.result.steps > 0 ? r.modelDir : null };
         if (o.json) out(`${JSON.stringify(summary)}\n`);
         else {

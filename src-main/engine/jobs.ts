@@ -8,6 +8,7 @@ import { type ImageOutputs, type Strategy, type Suggestion, rank } from '../../s
 import { ProjectStore } from '../store/project.js';
 import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
+import { tagPriorLoss as tagPriorLossOf } from '../../src-shared/tag-trust.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, type ModelMeta, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
@@ -15,6 +16,7 @@ import { createSegmenter, type LrpRuleName, type SegMethod, type Segmenter } fro
 import { physicalCores, shardList } from './parallel.js';
 import { startJob } from './client.js';
 import { onlyHolds } from '../safe-fs.js';
+import { DEFAULT_VAL_FRACTION, recordedSplit, splitValidation, type ValidationSplit } from './validation.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
 export interface TrainJob {
@@ -33,6 +35,8 @@ export interface TrainJob {
   resumeFrom?: string;
   /** Decoder options of a new model (recorded in its segmenter config). */
   model?: { lrpRule?: LrpRuleName; lrpDepth?: number };
+  /** Part of the pixel-labelled images kept out of training for evaluation (validation.ts; default 0.2). */
+  valFraction?: number;
 }
 
 export interface PredictJob {
@@ -130,6 +134,10 @@ export interface TrainJobResult {
   backend: BackendInfo;
   result: TrainResult;
   modelDir: string;
+  /** Tag loss of the best image-blind guess on the training images (src-shared/tag-trust.ts). */
+  tagPriorLoss: number | null;
+  /** The labelled images held out of training and those trained on (project image ids). */
+  validation: ValidationSplit;
 }
 export interface PredictJobResult {
   backend: BackendInfo;
@@ -138,8 +146,16 @@ export interface PredictJobResult {
 }
 export interface EvalJobResult {
   backend: BackendInfo;
+  /** Images behind `metrics` (and `cells`): the run's held-out images when it recorded some, else every labelled one. */
   images: number;
   metrics: EvalResult;
+  scope: 'held-out' | 'training';
+  /** With a held-out headline: the score on the labelled images the run trained on. */
+  trainingSet?: { images: number; metrics: EvalResult };
+  /** Labelled images in neither set (labelled after the run): not counted. */
+  notCounted: number;
+  /** The run's validation fraction (null: it recorded no split). */
+  valFraction: number | null;
   /** Only with `cellImages`: the non-empty cells, each with its top images. */
   cells?: CellImages[];
 }
@@ -258,6 +274,9 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
   }
   if (data.classes.length < 1) throw new Error(`${job.project} has no classes: add classes and tag images first`);
   if (data.samples.length === 0) throw new Error(`${job.project} has no tagged or labelled images to train on`);
+  // Held-out images never reach the trainer: no gradient from their scribbles or tags.
+  const { train: trainData, split } = splitValidation(data, job.valFraction ?? DEFAULT_VAL_FRACTION);
+  if (split.heldOut.length) ctx.emit({ type: 'log', message: `${split.heldOut.length} of ${split.heldOut.length + split.trainedLabelled.length} labelled images held out for validation` });
   const resumed = job.resumeFrom ? loadModel(path.resolve(job.project, job.resumeFrom)) : null;
   if (resumed) {
     const mismatch = classMismatch(resumed.meta.classes, data);
@@ -295,6 +314,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       training: {
         backend: info.detail,
         config: cfg,
+        validation: split,
         ...(result ? { steps: result.steps, epochs: result.epochs, seconds: result.seconds, final: result.final, cancelled: result.cancelled } : {}),
         ...(checkpoint ? { checkpoint } : {}),
       },
@@ -309,13 +329,14 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
     if (e.type === 'epoch') save(checkpointDir, null, heatScale, { epoch: e.epoch, step: e.step });
   };
   try {
-    const result = await train(model, data, cfg, { onEvent, shouldStop: ctx.cancelled });
+    const result = await train(model, trainData, cfg, { onEvent, shouldStop: ctx.cancelled });
     if (result.steps > 0) {
       save(outDir, result, result.heatScale);
       // The checkpoint is ours (saveModel wrote exactly these two files); anything else there stays.
       if (fs.existsSync(checkpointDir) && onlyHolds(checkpointDir, [MODEL_FILE, WEIGHTS_FILE])) fs.rmSync(checkpointDir, { recursive: true, force: true });
     }
-    return { backend: info, result, modelDir: outDir };
+    const tagPriorLoss = tagPriorLossOf(trainData.samples.map((s) => s.tags), trainData.classes.length);
+    return { backend: info, result, modelDir: outDir, tagPriorLoss, validation: split };
   } finally {
     model.dispose();
   }
@@ -408,8 +429,24 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
     if (data.classes.join('\n') !== names.join('\n')) {
       throw new Error(`${source} lists classes [${data.classes.join(', ')}] but the model was trained on [${names.join(', ')}]: train again`);
     }
+    if (!data.samples.some((s) => s.truth)) throw new Error(job.project ? 'no image has pixel labels to compare with: brush some first' : `${job.data}: no image has a mask`);
+    // Lead with the images the run held out of training; its training images are scored apart.
+    const split = job.project ? recordedSplit(meta.training) : null;
+    let scope: EvalJobResult['scope'] = 'training';
+    let trainingSet: Dataset | null = null;
+    let notCounted = 0;
+    if (split) {
+      const held = new Set(split.heldOut);
+      const trained = new Set(split.trainedLabelled);
+      const heldOut = data.samples.filter((s) => s.truth && held.has(s.id));
+      if (heldOut.length) {
+        scope = 'held-out';
+        trainingSet = { ...data, samples: data.samples.filter((s) => s.truth && trained.has(s.id)) };
+        notCounted = data.samples.filter((s) => s.truth && !held.has(s.id) && !trained.has(s.id)).length;
+        data = { ...data, samples: heldOut };
+      }
+    }
     const images = data.samples.filter((s) => s.truth).length;
-    if (images === 0) throw new Error(job.project ? 'no image has pixel labels to compare with: brush some first' : `${job.data}: no image has a mask`);
     const C = names.length;
     const perCell = new Map<number, Array<{ id: string; pixels: number }>>();
     const keep = job.cellImages ?? 0;
@@ -436,6 +473,18 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
           }
         : {}),
     });
+    const trainingMetrics =
+      trainingSet && trainingSet.samples.length
+        ? await evaluate(segmenter, trainingSet, {
+            heatScale: meta.heatScale,
+            heatNorm: meta.heatNorm,
+            withGivenTags: false,
+            onProgress: (done, total) => {
+              if (ctx.cancelled()) throw new Error('cancelled');
+              ctx.emit({ type: 'progress', task: 'evaluate training images', done, total });
+            },
+          })
+        : null;
     const cells =
       keep > 0
         ? [...perCell].map(([k, list]) => ({
@@ -444,7 +493,16 @@ async function evalJob(job: EvalJob, ctx: JobContext): Promise<EvalJobResult> {
             images: list.sort((a, b) => b.pixels - a.pixels).slice(0, keep),
           }))
         : undefined;
-    return { backend: info, images, metrics, ...(cells ? { cells } : {}) };
+    return {
+      backend: info,
+      images,
+      metrics,
+      scope,
+      ...(trainingMetrics ? { trainingSet: { images: trainingSet!.samples.length, metrics: trainingMetrics } } : {}),
+      notCounted,
+      valFraction: split?.fraction ?? null,
+      ...(cells ? { cells } : {}),
+    };
   } finally {
     segmenter.dispose();
   }

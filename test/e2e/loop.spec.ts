@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type { ImageSummary, LabelRasterWire, PredictionWire, RunInfo } from '../../src-shared/api';
 import { decompressRaster, fromBase64 } from '../../src-shared/labels';
+import { tagTrust } from '../../src-shared/tag-trust';
 import { expect, test } from './fixtures';
 
 /** Screenshots for a person to look at (HEATSEG_E2E_SHOTS=folder); skipped otherwise. */
@@ -92,8 +93,12 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
   await page.getByTestId('drawer-tab-eval').click();
   await page.getByTestId('eval-run').click();
   await expect(page.getByTestId('eval-summary')).toBeVisible({ timeout: 90_000 });
-  const report = await app.call<{ miou: number; confusion: number[][] }>('eval.run');
+  const report = await app.call<{ miou: number; confusion: number[][]; scope: string }>('eval.run');
   await expect(page.getByTestId('eval-miou')).toHaveText((report.miou * 100).toFixed(1));
+  // 4 labelled images (< 5): none held out, and the panel says the score is the training set's.
+  expect(report.scope).toBe('training');
+  await expect(page.getByTestId('eval-scope')).toHaveAttribute('data-scope', 'training');
+  await expect(page.getByTestId('eval-scope')).toContainText('Training-set score');
   const cells = page.locator('[data-testid="eval-cell"]:not([disabled])');
   expect(await cells.count()).toBeGreaterThan(0);
   const first = cells.first();
@@ -138,9 +143,13 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
 
   const pred = await app.call<PredictionWire>('predictions.get', { imageId: scribbled.id });
   expect([pred.width, pred.height]).toEqual([48, 40]);
+  // Fixes are offered only when the run's tag head beat the image-blind guess; otherwise the panel says why.
+  const trust = tagTrust(runs[0]!.metrics);
+  if (trust.trusted) await expect(page.getByTestId('tag-fixes-hidden')).toHaveCount(0);
+  else await expect(page.getByTestId('tag-fixes-hidden')).toContainText('Tag fixes are hidden');
   for (const [classId, p] of Object.entries(pred.tagProbs)) {
     const tagged = scribbled.tags.includes(Number(classId));
-    const expected = p >= 0.5 && !tagged ? 'untagged-but-predicted' : p < 0.5 && tagged ? 'tagged-but-unlikely' : '';
+    const expected = !trust.trusted ? '' : p >= 0.5 && !tagged ? 'untagged-but-predicted' : p < 0.5 && tagged ? 'tagged-but-unlikely' : '';
     await expect(page.locator(`[data-testid="tag-prob"][data-class-id="${classId}"]`)).toHaveAttribute('data-flag', expected);
   }
   // The predicted mask agrees with the scribbles on most scribbled pixels.
@@ -180,12 +189,13 @@ test('train, watch it live, overlay the prediction, accept it, and open the next
 
   // ---- Active learning: the next suggested image has no pixel labels ----
   await page.getByTestId('next-suggested').click();
+  // (the message goes by itself after a few seconds: looked for first)
+  await expect(page.getByTestId('loop-message')).toContainText('Suggested', { timeout: 60_000 });
   await expect(canvas).not.toHaveAttribute('data-image-id', String(scribbled.id), { timeout: 60_000 });
   await expect(canvas).toHaveAttribute('data-state', 'ready');
   const nextId = Number(await canvas.getAttribute('data-image-id'));
   expect((await app.call<ImageSummary>('images.get', { id: nextId })).labelledPixels).toBe(0);
   await expect(page.getByTestId('image-labelled')).toContainText('No pixel labels');
-  await expect(page.getByTestId('loop-message')).toContainText('Suggested');
 
   // The queue lists the ranking with scores and reasons; N from the keyboard moves on to another one.
   await page.getByTestId('train-open').click();

@@ -2,12 +2,14 @@ import path from 'node:path';
 import type { Locator, Page } from '@playwright/test';
 import sharp from 'sharp';
 import type { ClassInfo, ImagePage, ImageSummary } from '../../src-shared/api';
+import { compressRaster, toBase64 } from '../../src-shared/labels';
 import { expect, test, type Heatseg } from './fixtures';
 
 /**
  * Issue 11 item 17: messages go by themselves (errors when dismissed) and cover no control; tag
  * changes are undoable (grid toggles and bulk add / remove: one step each; in the image view with
  * its strokes); Shift+digit in the grid with no card focused says what to do or acts on the selection.
+ * Item 18 (last test): tag fixes only from a tag head that learnt something.
  */
 test.describe.configure({ timeout: 120_000 });
 
@@ -129,4 +131,33 @@ test('image view: a tag key is undone with the strokes; the loop message covers 
   for (const id of ['undo', 'redo', 'image-count', 'back-button', 'help-button']) await expectApart(page, loop, page.getByTestId(id));
   await loop.getByTestId('toast-dismiss').click();
   await expect(loop).toBeHidden();
+});
+
+test('prediction panel: tag fixes hidden (with the reason) for a tag head at the image-blind level, offered once it learnt', async ({ page, heatseg }) => {
+  // Issue 11 item 18. The run and its prediction are given by the (routed) server: no training needed.
+  const { app, cat, dog, ids } = await setUp(heatseg);
+  await app.call('tags.toggle', { imageId: ids[0]!, classId: cat.id, on: true });
+  const zeros = toBase64(compressRaster(new Uint8Array(160 * 120)));
+  let metrics: unknown = { final: { tagLoss: 0.66, segLoss: 1, uniformSegLoss: 1 }, tagPriorLoss: 0.67, steps: 4, seconds: 1 };
+  await page.route('**/api/runs.list', (route) =>
+    route.fulfill({ json: { ok: true, result: [{ id: 1, status: 'completed', method: 'lrp', backbone: 'small', backend: 'wasm', metrics, error: null, createdAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:01:00Z' }] } }),
+  );
+  // cat is tagged (right) but the head says 0.1; dog is not tagged and the head says 0.9
+  await page.route('**/api/predictions.get', (route) =>
+    route.fulfill({ json: { ok: true, result: { runId: 1, imageId: ids[0], width: 160, height: 120, mask: zeros, confidence: zeros, classIds: [dog.id], tagProbs: { [cat.id]: 0.1, [dog.id]: 0.9 } } } }),
+  );
+  await page.goto(app.url);
+  await page.locator(`[data-testid="image-card"][data-image-id="${ids[0]}"] [data-focus-target]`).click();
+  await expect(page.getByTestId('prediction-panel')).toHaveAttribute('data-state', 'ready');
+  await expect(page.getByTestId('tag-prob')).toHaveCount(2);
+  await expect(page.getByTestId('tag-fix')).toHaveCount(0);
+  await expect(page.getByTestId('tag-fixes-hidden')).toContainText("the model's tag loss (0.660) is not clearly below that of guessing each tag from how often it occurs (0.670)");
+
+  // A head well below the baseline: both disagreements are offered as fixes.
+  metrics = { final: { tagLoss: 0.2, segLoss: 1, uniformSegLoss: 1 }, tagPriorLoss: 0.67, steps: 400, seconds: 60 };
+  await page.reload();
+  await page.locator(`[data-testid="image-card"][data-image-id="${ids[0]}"] [data-focus-target]`).click();
+  await expect(page.getByTestId('prediction-panel')).toHaveAttribute('data-state', 'ready');
+  await expect(page.getByTestId('tag-fixes-hidden')).toHaveCount(0);
+  await expect(page.getByTestId('tag-fix')).toHaveText(['Untag', 'Tag']);
 });

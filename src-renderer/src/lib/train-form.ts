@@ -32,9 +32,11 @@ export interface TrainForm {
   size: number;
   backend: TrainBackend;
   seed: number;
+  /** Percent of the pixel-labelled images held out of training for evaluation (when ≥ 5 are labelled). */
+  valPercent: number;
 }
 
-export const DEFAULT_FORM: TrainForm = { method: 'lrp', backbone: 'darknet-tiny', backbonePath: '', epochs: 20, size: 128, backend: '', seed: 1 };
+export const DEFAULT_FORM: TrainForm = { method: 'lrp', backbone: 'darknet-tiny', backbonePath: '', epochs: 20, size: 128, backend: '', seed: 1, valPercent: 20 };
 
 export function idleStatus(): TrainStatus {
   return { state: 'idle', runId: null, backend: null, threads: null, epoch: 0, step: 0, totalSteps: null, etaSec: null, imagesPerSec: null, losses: [], uniformHeatLoss: null, message: null };
@@ -46,6 +48,7 @@ export function formProblems(f: TrainForm): Partial<Record<keyof TrainForm, stri
   if (!Number.isInteger(f.epochs) || f.epochs < 1 || f.epochs > 10000) p.epochs = 'Epochs: a whole number from 1 to 10,000.';
   if (!Number.isInteger(f.size) || f.size < 32 || f.size > 1024 || f.size % 16 !== 0) p.size = 'Size: a multiple of 16 from 32 to 1024 px.';
   if (!Number.isInteger(f.seed) || f.seed < 0) p.seed = 'Seed: a whole number, 0 or more.';
+  if (!Number.isInteger(f.valPercent) || f.valPercent < 0 || f.valPercent > 90) p.valPercent = 'Held out: a whole percentage from 0 to 90.';
   if (f.backbone === 'folder' && !f.backbonePath.trim()) p.backbonePath = 'Give the folder of a TF.js layers model (it holds model.json).';
   return p;
 }
@@ -57,6 +60,7 @@ export function trainInput(f: TrainForm): Input<'train.start'> {
     epochs: f.epochs,
     size: f.size,
     seed: f.seed,
+    valFraction: f.valPercent / 100,
     ...(f.backend ? { backend: f.backend } : {}),
   };
 }
