@@ -118,6 +118,12 @@ test('a server restart under an open tab: the unsaved stroke is held (not retrie
   await expect(dialog).toBeVisible();
   await expect(dialog).toContainText('Nothing you drew is lost');
   expect(await catPixels(app2, imageId, cat)).toBe(0);
+  // "Later" closes it; the save indicator opens it again.
+  await dialog.getByRole('button', { name: 'Later' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(status).toHaveAttribute('data-state', 'signed-out');
+  await page.getByTestId('save-signin').click();
+  await expect(dialog).toBeVisible();
 
   // A wrong token is refused in words; another server's address is explained.
   await page.getByTestId('signin-input').fill('f'.repeat(48));

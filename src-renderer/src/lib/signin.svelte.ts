@@ -23,6 +23,14 @@ class SignInState {
     }
   }
 
+  /** Bumped when the person asks for the sign-in dialog again (after closing it with "Later"). */
+  asks = $state(0);
+
+  /** Shows the sign-in dialog again. */
+  ask(): void {
+    this.asks++;
+  }
+
   /** Runs `fn` each time the page has signed in again; returns the stop. */
   onSignedIn(fn: () => void): () => void {
     this.waiting.add(fn);
