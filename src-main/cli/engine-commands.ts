@@ -72,7 +72,11 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
     .option('--resume <run>', 'start from the weights of this run id', num('int', 1))
-    .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', num('float', 0), 0.2)
+    .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', (v: string) => {
+      const f = num('float', 0)(v);
+      if (f > 0.9) throw new InvalidArgumentError('expected a number from 0 to 0.9');
+      return f;
+    }, 0.2)
     .option('--json', 'print the summary as one JSON line')
     .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; seed: number; resume?: number; valFraction: number; json?: boolean }) => {
       const store = ProjectStore.open(dir);
