@@ -126,7 +126,11 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
-    .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', num('float', 0), 0.2)
+    .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', (v: string) => {
+      const f = num('float', 0)(v);
+      if (f > 0.9) throw new InvalidArgumentError('expected a number from 0 to 0.9');
+      return f;
+    }, 0.2)
     .option('--json', 'print the summary as one JSON line')
     .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; valFraction: number; json?: boolean }, cmd: Command) => {
       const store = openProject(dir);
