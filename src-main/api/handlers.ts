@@ -11,7 +11,6 @@ import { compressRaster, toBase64 } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
 import { EngineWorker, startJob } from '../engine/client.js';
-import { exportRun } from '../engine/export-run.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
 import { ProjectStore, inflateRaster } from '../store/project.js';
@@ -224,7 +223,8 @@ export class Session {
       'predictions.get': async ({ imageId }) => this.prediction(imageId),
       'model.export': async ({ out, format, runId }) => {
         try {
-          const r = await exportRun(this.project, out, { format, ...(runId ? { runId } : {}) });
+          // in the engine thread: the ONNX writer's module graph reaches TF.js, which never loads here
+          const r = await this.engine.run({ kind: 'export', project: this.project.dir, out: path.resolve(out), format, ...(runId ? { runId } : {}) });
           return { runId: r.runId, format: r.format, out: r.out };
         } catch (e) {
           if (e instanceof ApiError) throw e;

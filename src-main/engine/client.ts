@@ -10,6 +10,8 @@ import { Worker } from 'node:worker_threads';
 import type {
   EvalJob,
   EvalJobResult,
+  ExportJob,
+  ExportJobResult,
   Job,
   JobEvent,
   JobResult,
@@ -50,6 +52,7 @@ export function startJob(job: PredictJob, onEvent?: (e: JobEvent) => void): Runn
 export function startJob(job: EvalJob, onEvent?: (e: JobEvent) => void): RunningJob<EvalJobResult>;
 export function startJob(job: SuggestJob, onEvent?: (e: JobEvent) => void): RunningJob<SuggestJobResult>;
 export function startJob(job: PredictRawJob, onEvent?: (e: JobEvent) => void): RunningJob<PredictRawJobResult>;
+export function startJob(job: ExportJob, onEvent?: (e: JobEvent) => void): RunningJob<ExportJobResult>;
 export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<JobResult> {
   const worker = new Worker(workerUrl(), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
   let settled = false;
@@ -88,7 +91,7 @@ export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<
   };
 }
 
-type WarmJob = PredictRawJob | LoadModelJob;
+type WarmJob = PredictRawJob | LoadModelJob | ExportJob;
 
 /**
  * One long-lived engine worker thread: jobs run one after another in it, so its backend (wasm)
@@ -107,6 +110,7 @@ export class EngineWorker {
 
   run(job: PredictRawJob, onEvent?: (e: JobEvent) => void): Promise<PredictRawJobResult>;
   run(job: LoadModelJob, onEvent?: (e: JobEvent) => void): Promise<LoadModelJobResult>;
+  run(job: ExportJob, onEvent?: (e: JobEvent) => void): Promise<ExportJobResult>;
   run(job: WarmJob, onEvent?: (e: JobEvent) => void): Promise<JobResult> {
     const next = this.queue.then(() => this.runNow(job, onEvent));
     this.queue = next.catch(() => undefined);

@@ -8,6 +8,7 @@ import { type ImageOutputs, type Strategy, type Suggestion, rank } from '../../s
 import { ProjectStore } from '../store/project.js';
 import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
+import { type ExportRunResult, exportRun } from './export-run.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, WEIGHTS_FILE, loadModel, saveModel } from './model-io.js';
@@ -94,7 +95,17 @@ export interface RawPrediction {
   tagProbs: number[] | null;
 }
 
-export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob;
+/** A run's model → a heatseg folder or ONNX (export-run.ts), off the thread that answers the UI / CLI. */
+export interface ExportJob {
+  kind: 'export';
+  project: string;
+  /** Absolute output folder. */
+  out: string;
+  format: 'heatseg' | 'onnx';
+  runId?: number;
+}
+
+export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob | ExportJob;
 
 export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
 
@@ -131,7 +142,8 @@ export interface LoadModelJobResult {
   /** False: it was loaded already (same folder, same files). */
   loaded: boolean;
 }
-export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult;
+export type ExportJobResult = ExportRunResult;
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult | ExportJobResult;
 
 export interface JobContext {
   emit: (e: JobEvent) => void;
@@ -161,6 +173,14 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       const before = warmModel;
       if (job.model) acquireModel(job.model, true);
       return { backend: info, loaded: warmModel !== before };
+    }
+    case 'export': {
+      const store = ProjectStore.open(job.project);
+      try {
+        return await exportRun(store, job.out, { format: job.format, ...(job.runId ? { runId: job.runId } : {}) });
+      } finally {
+        store.close();
+      }
     }
   }
 }
