@@ -38,10 +38,8 @@ export class Session {
   constructor(private readonly opts: SessionOptions) {
     this.recent = opts.recent ?? new RecentProjects(null);
     this.training = new TrainingController((status) => {
-      // a run just completed: load it now, so its first prediction does not wait for it; a run
-      // starting: have the thread and its backend ready by then
+      // a run just completed: load it now, so its first prediction does not wait for it
       if (status.state === 'done') this.warmUp();
-      else if (status.state === 'preparing') this.engine.run({ kind: 'load-model' }).catch(() => undefined);
       this.emit({ type: 'train', status });
     });
     this.handlers = this.makeHandlers();
@@ -216,7 +214,13 @@ export class Session {
           format,
           onProgress: (done, total) => this.emit({ type: 'progress', task: 'export', done, total }),
         }),
-      'train.start': (input) => this.training.start(this.project, input),
+      'train.start': (input) => {
+        const status = this.training.start(this.project, input);
+        // while it trains, have the prediction thread started and its kernels set up (a throwaway model of the same shape)
+        const warmup = { method: input.method, backbone: input.backbone === 'small' ? 'small' : path.resolve(input.backbone), classes: this.project.classes().length, inputSize: input.size };
+        this.engine.run({ kind: 'load-model', warmup }).catch(() => undefined);
+        return status;
+      },
       'train.cancel': () => this.training.cancel(),
       'train.status': () => this.training.current(),
       'runs.list': () => this.project.runs().map(runInfo),

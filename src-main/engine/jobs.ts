@@ -12,7 +12,7 @@ import { type ExportRunResult, exportRun } from './export-run.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, WEIGHTS_FILE, loadModel, saveModel } from './model-io.js';
-import { createSegmenter, type SegMethod } from './models/index.js';
+import { createSegmenter, type SegMethod, type Segmenter } from './models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, type TrainEvent, type TrainResult, encoderStride, evaluate, train } from './trainer.js';
 
 export interface TrainJob {
@@ -81,6 +81,8 @@ export interface LoadModelJob {
   kind: 'load-model';
   model?: string;
   backend?: BackendName;
+  /** No model yet (a run just started): run one prediction with a throwaway model of this shape, so the backend's kernels are ready when the run's model comes. */
+  warmup?: { method: SegMethod; backbone: string; classes: number; inputSize: number };
 }
 
 export interface RawPrediction {
@@ -171,7 +173,23 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     case 'load-model': {
       const info = await backend(ctx, job.backend);
       const before = warmModel;
-      if (job.model) acquireModel(job.model, true);
+      if (job.model) {
+        const { segmenter, meta } = acquireModel(job.model, true).model;
+        await warmKernels(segmenter, meta.inputSize);
+      } else if (job.warmup) {
+        const w = job.warmup;
+        const seg = await createSegmenter({
+          method: w.method,
+          classes: Math.max(1, w.classes),
+          inputSize: w.inputSize,
+          encoder: w.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: w.backbone },
+        });
+        try {
+          await warmKernels(seg, w.inputSize);
+        } finally {
+          seg.dispose();
+        }
+      }
       return { backend: info, loaded: warmModel !== before };
     }
     case 'export': {
@@ -183,6 +201,19 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       }
     }
   }
+}
+
+/**
+ * The first prediction in a thread costs seconds (the backend sets up each kernel on first use);
+ * a new model's first one does not. A warm worker pays it once, ahead of the user's first overlay.
+ */
+let kernelsWarm = false;
+
+async function warmKernels(segmenter: Segmenter, size: number): Promise<void> {
+  if (kernelsWarm) return;
+  const blank = { id: 'warm-up', rgb: new Uint8Array(size * size * 3).fill(128), width: size, height: size, origWidth: size, origHeight: size, tags: [], labels: null };
+  await predict(segmenter, blank, { stride: encoderStride(segmenter), heatNorm: 'pixel' });
+  kernelsWarm = true;
 }
 
 /** The model a warm worker keeps between jobs, keyed by its folder and its files' identity. */
@@ -447,6 +478,7 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
       try {
         const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
         const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm });
+        kernelsWarm = true;
         predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence: p.confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
       } catch (e) {
         failed.push({ id: img.id, reason: (e as Error).message });
