@@ -175,7 +175,8 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
       const before = warmModel;
       if (job.model) {
         const { segmenter, meta } = acquireModel(job.model, true).model;
-        await warmKernels(segmenter, meta.inputSize);
+        // a newly loaded model's first prediction is slower too (its weights reach the backend): pay it here
+        await warmKernels(segmenter, meta.inputSize, warmModel !== before);
       } else if (job.warmup) {
         const w = job.warmup;
         const seg = await createSegmenter({
@@ -209,8 +210,8 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
  */
 let kernelsWarm = false;
 
-async function warmKernels(segmenter: Segmenter, size: number): Promise<void> {
-  if (kernelsWarm) return;
+async function warmKernels(segmenter: Segmenter, size: number, force = false): Promise<void> {
+  if (kernelsWarm && !force) return;
   const blank = { id: 'warm-up', rgb: new Uint8Array(size * size * 3).fill(128), width: size, height: size, origWidth: size, origHeight: size, tags: [], labels: null };
   await predict(segmenter, blank, { stride: encoderStride(segmenter), heatNorm: 'pixel' });
   kernelsWarm = true;
