@@ -1,6 +1,12 @@
 // ESLint flat config. The import-boundary rules make the layering in ARCHITECTURE.md true:
 // shared code is pure, the renderer and preload never reach Node or the ML engine, and only the
-// engine (which runs in a worker) imports TensorFlow.js.
+// engine (which runs in a worker) imports TensorFlow.js or onnxruntime. The rest of src-main
+// reaches the engine only through its worker handle (engine/client.ts, itself free of engine
+// values) and type-only imports, so no module graph from the UI-answering thread loads either.
+// Decision: CLI commands that run the engine in-process on purpose (`bench …`, `predict
+// MODEL.onnx`) load it with a dynamic import() in src-main/cli/engine-commands.ts; the rule does
+// not see import() expressions, and test/unit/boundaries.test.ts allows exactly those (engine and
+// bench targets from src-main/cli) while following every other import, static or dynamic.
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import svelte from 'eslint-plugin-svelte';
@@ -53,6 +59,40 @@ export default ts.config(
   {
     files: ['src-main/**'],
     ignores: ['src-main/engine/**'],
-    rules: restrict(['@tensorflow/*', 'webgpu'], 'TensorFlow.js (and Dawn, its GPU) runs only inside the engine worker (src-main/engine), never on the thread that answers the UI.'),
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@tensorflow/*', 'onnxruntime-*', 'webgpu'],
+              message: 'TensorFlow.js, Dawn (webgpu) and onnxruntime run only inside the engine worker (src-main/engine), never on the thread that answers the UI.',
+            },
+            {
+              // any engine module but the worker handle: its module graph may reach TF.js / onnxruntime
+              regex: '(^|/)engine/(?!client\\.js$)[^/]+$',
+              allowTypeImports: true,
+              message: 'Outside src-main/engine, run the engine through engine/client.js (a worker job); only type imports of other engine modules.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // the worker handle runs on the UI-answering thread: it may know the engine's types, not load its modules
+    files: ['src-main/engine/client.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@tensorflow/*', 'onnxruntime-*', 'webgpu'], message: 'client.ts runs on the UI-answering thread.' },
+            // vulkan.ts: plain Node (no TF.js), sets the Vulkan environment on this thread before a worker starts
+            { regex: '^\\./(?!vulkan\\.js$)', allowTypeImports: true, message: 'client.ts may import engine modules only as types (they run in the worker).' },
+          ],
+        },
+      ],
+    },
   },
 );

@@ -13,7 +13,6 @@ import { compressRaster, toBase64 } from '../../src-shared/labels.js';
 import { exportLabels } from '../dataset/export.js';
 import { importFolder } from '../dataset/import.js';
 import { EngineWorker, startJob } from '../engine/client.js';
-import { exportRun } from '../engine/export-run.js';
 import { ensureDemoProject } from '../demo/demo.js';
 import { displayBytes } from '../images/decode.js';
 import { NewerSchemaError } from '../store/migrations.js';
@@ -44,10 +43,8 @@ export class Session {
   constructor(private readonly opts: SessionOptions) {
     this.recent = opts.recent ?? new RecentProjects(null);
     this.training = new TrainingController((status) => {
-      // a run just completed: load it now, so its first prediction does not wait for it; a run
-      // starting: have the thread and its backend ready by then
+      // a run just completed: load it now, so its first prediction does not wait for it
       if (status.state === 'done') this.warmUp();
-      else if (status.state === 'preparing') this.engine.run({ kind: 'load-model' }).catch(() => undefined);
       this.emit({ type: 'train', status });
     });
     this.handlers = this.makeHandlers();
@@ -216,14 +213,21 @@ export class Session {
           format,
           onProgress: (done, total) => this.emit({ type: 'progress', task: 'export', done, total }),
         }),
-      'train.start': (input) => this.training.start(this.project, input),
+      'train.start': (input) => {
+        const status = this.training.start(this.project, input);
+        // while it trains, have the prediction thread started and its kernels set up (a throwaway model of the same shape)
+        const warmup = { method: input.method, backbone: input.backbone === 'small' ? 'small' : path.resolve(input.backbone), classes: this.project.classes().length, inputSize: input.size };
+        this.engine.run({ kind: 'load-model', warmup }).catch(() => undefined);
+        return status;
+      },
       'train.cancel': () => this.training.cancel(),
       'train.status': () => this.training.current(),
       'runs.list': () => this.project.runs().map(runInfo),
       'predictions.get': async ({ imageId }) => this.prediction(imageId),
       'model.export': async ({ out, format, runId }) => {
         try {
-          const r = await exportRun(this.project, resolveOutput(this.project.dir, out), { format, ...(runId ? { runId } : {}) });
+          // in the engine thread: the ONNX writer's module graph reaches TF.js, which never loads here
+          const r = await this.engine.run({ kind: 'export', project: this.project.dir, out: resolveOutput(this.project.dir, out), format, ...(runId ? { runId } : {}) });
           return { runId: r.runId, format: r.format, out: r.out };
         } catch (e) {
           if (e instanceof ApiError) throw e;

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { readJsonFile } from '../json-file.js';
 import { JobCancelled, type RunningJob, startJob } from '../engine/client.js';
-import { exportRun } from '../engine/export-run.js';
 import type { JobEvent } from '../engine/jobs.js';
 import { STRATEGIES, type Strategy } from '../../src-shared/acquisition.js';
 import type { TrainConfig } from '../engine/trainer.js';
@@ -363,13 +362,10 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--run <id>', 'run id (default: the latest completed run)', num('int', 1))
     .addOption(new Option('--format <format>', 'heatseg model folder or ONNX').choices(['heatseg', 'onnx']).default('heatseg'))
     .action(async (dir: string, outDir: string, o: { run?: number; format: 'heatseg' | 'onnx' }) => {
-      const store = ProjectStore.open(dir, { readOnly: true });
-      try {
-        const r = await exportRun(store, outDir, { format: o.format, ...(o.run ? { runId: o.run } : {}) });
-        out(`exported run ${r.runId} (${r.method}, ${r.backbone}) ${r.what}to ${r.out}\n`);
-      } finally {
-        store.close();
-      }
+      // opened here only to refuse a non-project with the usual message; the export runs in the engine worker
+      ProjectStore.open(dir, { readOnly: true }).close();
+      const r = await startJob({ kind: 'export', project: path.resolve(dir), out: path.resolve(outDir), format: o.format, ...(o.run ? { runId: o.run } : {}) }).result;
+      out(`exported run ${r.runId} (${r.method}, ${r.backbone}) ${r.what}to ${r.out}\n`);
     });
 }
 

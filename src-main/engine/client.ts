@@ -10,6 +10,8 @@ import { Worker } from 'node:worker_threads';
 import type {
   EvalJob,
   EvalJobResult,
+  ExportJob,
+  ExportJobResult,
   Job,
   JobEvent,
   JobResult,
@@ -54,10 +56,11 @@ export function startJob(job: EvalJob, onEvent?: (e: JobEvent) => void): Running
 export function startJob(job: SuggestJob, onEvent?: (e: JobEvent) => void): RunningJob<SuggestJobResult>;
 export function startJob(job: PredictRawJob, onEvent?: (e: JobEvent) => void): RunningJob<PredictRawJobResult>;
 export function startJob(job: ScoreJob, onEvent?: (e: JobEvent) => void): RunningJob<ScoreJobResult>;
+export function startJob(job: ExportJob, onEvent?: (e: JobEvent) => void): RunningJob<ExportJobResult>;
 export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<JobResult> {
   // A forced webgpu on a Linux machine without any Vulkan driver may use a bundled SwiftShader; its
   // environment variable must be set by this (main) thread, a worker's process.env is a copy.
-  if (job.backend === 'webgpu') useSwiftShaderIfNoDriver();
+  if ('backend' in job && job.backend === 'webgpu') useSwiftShaderIfNoDriver();
   const worker = new Worker(workerUrl(), { resourceLimits: { maxOldGenerationSizeMb: 4096 } });
   let settled = false;
   let killTimer: NodeJS.Timeout | null = null;
@@ -95,7 +98,7 @@ export function startJob(job: Job, onEvent?: (e: JobEvent) => void): RunningJob<
   };
 }
 
-type WarmJob = PredictRawJob | LoadModelJob;
+type WarmJob = PredictRawJob | LoadModelJob | ExportJob;
 
 /**
  * One long-lived engine worker thread: jobs run one after another in it, so its backend (wasm)
@@ -114,6 +117,7 @@ export class EngineWorker {
 
   run(job: PredictRawJob, onEvent?: (e: JobEvent) => void): Promise<PredictRawJobResult>;
   run(job: LoadModelJob, onEvent?: (e: JobEvent) => void): Promise<LoadModelJobResult>;
+  run(job: ExportJob, onEvent?: (e: JobEvent) => void): Promise<ExportJobResult>;
   run(job: WarmJob, onEvent?: (e: JobEvent) => void): Promise<JobResult> {
     const next = this.queue.then(() => this.runNow(job, onEvent));
     this.queue = next.catch(() => undefined);

@@ -20,8 +20,11 @@ export async function loadSegmenterFolder(dir: string, backend?: BackendName): P
   return { ...loadModel(dir), backend: info };
 }
 
-/** Mask (class index per pixel, original size), per-pixel probabilities and tag probabilities. */
-export async function predictImage(model: LoadedModel, bytes: Uint8Array, opts: { givenTags?: string[] } = {}): Promise<Prediction & { classNames: string[] }> {
+/**
+ * Mask (class index per pixel, original size), the winning probability per pixel (× 255), tag
+ * probabilities, and with `probs: true` the per-pixel probabilities (float32 H·W·K: large).
+ */
+export async function predictImage(model: LoadedModel, bytes: Uint8Array, opts: { givenTags?: string[]; probs?: boolean } = {}): Promise<Prediction & { classNames: string[] }> {
   const img = await decodeToWorking(bytes, model.meta.inputSize);
   const names = model.meta.classes.map((c) => c.name);
   const givenTags = opts.givenTags?.map((t) => {
@@ -34,6 +37,7 @@ export async function predictImage(model: LoadedModel, bytes: Uint8Array, opts: 
     heatScale: model.meta.heatScale,
     heatNorm: model.meta.heatNorm,
     ...(givenTags ? { givenTags } : {}),
+    ...(opts.probs ? { probs: true } : {}),
   });
   return { ...p, classNames: names };
 }

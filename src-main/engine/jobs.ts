@@ -8,6 +8,7 @@ import { type ImageOutputs, type Strategy, type Suggestion, rank } from '../../s
 import { ProjectStore } from '../store/project.js';
 import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
+import { type ExportRunResult, exportRun } from './export-run.js';
 import { tagPriorLoss as tagPriorLossOf } from '../../src-shared/tag-trust.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
@@ -112,6 +113,8 @@ export interface LoadModelJob {
   kind: 'load-model';
   model?: string;
   backend?: BackendName;
+  /** No model yet (a run just started): run one prediction with a throwaway model of this shape, so the backend's kernels are ready when the run's model comes. */
+  warmup?: { method: SegMethod; backbone: string; classes: number; inputSize: number };
 }
 
 export interface RawPrediction {
@@ -126,7 +129,17 @@ export interface RawPrediction {
   tagProbs: number[] | null;
 }
 
-export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob | ScoreJob;
+/** A run's model → a heatseg folder or ONNX (export-run.ts), off the thread that answers the UI / CLI. */
+export interface ExportJob {
+  kind: 'export';
+  project: string;
+  /** Absolute output folder. */
+  out: string;
+  format: 'heatseg' | 'onnx';
+  runId?: number;
+}
+
+export type Job = TrainJob | PredictJob | EvalJob | SuggestJob | PredictRawJob | LoadModelJob | ScoreJob | ExportJob;
 
 export type JobEvent = { type: 'backend'; backend: BackendInfo } | { type: 'progress'; task: string; done: number; total: number } | TrainEvent;
 
@@ -181,7 +194,8 @@ export interface ScoreJobResult {
   backend: BackendInfo;
   scored: ScoredImage[];
 }
-export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult | ScoreJobResult;
+export type ExportJobResult = ExportRunResult;
+export type JobResult = TrainJobResult | PredictJobResult | EvalJobResult | SuggestJobResult | PredictRawJobResult | LoadModelJobResult | ScoreJobResult | ExportJobResult;
 
 export interface JobContext {
   emit: (e: JobEvent) => void;
@@ -214,12 +228,50 @@ export async function runJob(job: Job, ctx: JobContext): Promise<JobResult> {
     case 'load-model': {
       const info = await backend(ctx, job.backend);
       const before = warmModel;
-      if (job.model) acquireModel(job.model, true);
+      if (job.model) {
+        const { segmenter, meta } = acquireModel(job.model, true).model;
+        // a newly loaded model's first prediction is slower too (its weights reach the backend): pay it here
+        await warmKernels(segmenter, meta.inputSize, warmModel !== before);
+      } else if (job.warmup) {
+        const w = job.warmup;
+        const seg = await createSegmenter({
+          method: w.method,
+          classes: Math.max(1, w.classes),
+          inputSize: w.inputSize,
+          encoder: w.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: w.backbone },
+        });
+        try {
+          await warmKernels(seg, w.inputSize);
+        } finally {
+          seg.dispose();
+        }
+      }
       return { backend: info, loaded: warmModel !== before };
     }
     case 'score':
       return scoreJob(job, ctx);
+    case 'export': {
+      const store = ProjectStore.open(job.project, { readOnly: true });
+      try {
+        return await exportRun(store, job.out, { format: job.format, ...(job.runId ? { runId: job.runId } : {}) });
+      } finally {
+        store.close();
+      }
+    }
   }
+}
+
+/**
+ * The first prediction in a thread costs seconds (the backend sets up each kernel on first use);
+ * a new model's first one does not. A warm worker pays it once, ahead of the user's first overlay.
+ */
+let kernelsWarm = false;
+
+async function warmKernels(segmenter: Segmenter, size: number, force = false): Promise<void> {
+  if (kernelsWarm && !force) return;
+  const blank = { id: 'warm-up', rgb: new Uint8Array(size * size * 3).fill(128), width: size, height: size, origWidth: size, origHeight: size, tags: [], labels: null };
+  await predict(segmenter, blank, { stride: encoderStride(segmenter), heatNorm: 'pixel' });
+  kernelsWarm = true;
 }
 
 /** The model a warm worker keeps between jobs, keyed by its folder and its files' identity. */
@@ -654,6 +706,7 @@ async function predictRawJob(job: PredictRawJob, ctx: JobContext): Promise<Predi
       try {
         const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
         const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode });
+        kernelsWarm = true;
         predictions.push({ id: img.id, width: p.width, height: p.height, mask: p.mask, confidence: p.confidence, classes: p.classes, tagProbs: p.tagProbs ? Array.from(p.tagProbs) : null });
       } catch (e) {
         failed.push({ id: img.id, reason: (e as Error).message });

@@ -2,6 +2,7 @@
  * The open project's warm engine thread (issue 11 item 14): predictions reuse one worker with the
  * model loaded, a newly completed run is picked up, and closing the project ends the thread.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compressRaster, toBase64 } from '../../src-shared/labels';
@@ -112,5 +113,28 @@ describe('warm engine worker', () => {
     expect(session.engine.alive).toBe(true);
     session.openProject(other);
     expect(session.engine.alive).toBe(false);
+  });
+
+  it('model.export runs as a job in the engine thread (heatseg folder and ONNX), and its refusals keep their message', async () => {
+    const src = tmpDir();
+    await writeShapesDataset(src, { count: 2, width: 40, height: 32, masks: 'none' });
+    const store = ProjectStore.create(tmpDir());
+    await importFolder(store, src);
+    const run = await completedRun(store, 4);
+    session = new Session({ transport: 'http', version: 'test' });
+    session.openProject(store);
+    const engine = session.engine;
+    const out = path.join(tmpDir(), 'exported');
+    const started = engine.threadsStarted;
+    const r = await session.dispatch('model.export', { out, format: 'heatseg' });
+    expect(r).toMatchObject({ runId: run.id, format: 'heatseg', out });
+    expect(fs.readFileSync(path.join(out, 'weights.bin'))).toEqual(fs.readFileSync(path.join(run.dir, 'weights.bin')));
+    const onnxOut = path.join(tmpDir(), 'onnx');
+    await session.dispatch('model.export', { out: onnxOut, format: 'onnx' });
+    expect(fs.statSync(path.join(onnxOut, 'model.onnx')).size).toBeGreaterThan(1000);
+    // the jobs ran in the (one) warm thread, not here
+    expect(engine.threadsStarted).toBe(Math.max(1, started));
+    expect(engine.alive).toBe(true);
+    await expect(session.dispatch('model.export', { out, format: 'heatseg' })).rejects.toMatchObject({ code: 'conflict', message: expect.stringMatching(/not empty/) });
   });
 });

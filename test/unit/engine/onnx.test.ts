@@ -22,6 +22,7 @@ import {
 } from '../../../src-main/engine/models';
 import { type ExportOnnxOptions, exportOnnx, type OnnxExportInfo } from '../../../src-main/engine/onnx-export';
 import { main } from '../../../src-main/cli/main';
+import { runJob } from '../../../src-main/engine/jobs';
 import { ProjectStore } from '../../../src-main/store/project';
 import { DARKNET, hasDarknet, tmpDir } from '../../helpers/tmp';
 import { rng } from '../../../src-shared/random';
@@ -645,14 +646,14 @@ describe('ONNX export: bad input gives a clear message and leaves nothing that l
       rename.mockRestore();
     }
     expect(filesIn(outDir)).toEqual([]);
-    // through the CLI: neither OUT nor OUT.partial remains
+    // the export job (what the CLI and the app run in the engine worker; run here, where the
+    // failure can be injected): neither OUT nor OUT.partial remains
     const { project } = await projectWithRun('midway-project');
     const cliOut = path.join(tmp, 'midway-cli');
     spy = failWriteMidway(/model\.onnx\.json\.heatseg-tmp-[\w-]+$/);
     try {
-      const r = await cli('export', project, cliOut, '--format', 'onnx');
-      expect(r.code).toBe(1);
-      expect(r.err).toMatch(/the disk is full/);
+      const job = runJob({ kind: 'export', project, out: cliOut, format: 'onnx' }, { emit: () => undefined, cancelled: () => false });
+      await expect(job).rejects.toThrow(/the disk is full/);
     } finally {
       spy.mockRestore();
     }
