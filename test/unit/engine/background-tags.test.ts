@@ -86,3 +86,19 @@ describe("the project's background class", () => {
     }
   });
 });
+
+describe('ONNX export and LRP rules', () => {
+  it('refuses a model whose decoder uses a rule set other than LRP-0, naming it', async () => {
+    const { buildSegmenter, smallEncoderSpec } = await import('../../../src-main/engine/models/index');
+    const { saveModel } = await import('../../../src-main/engine/model-io');
+    const { exportOnnx } = await import('../../../src-main/engine/onnx-export');
+    const model = buildSegmenter({ format: 'heatseg-segmenter', version: 1, method: 'lrp', classes: 2, inputSize: 32, encoder: smallEncoderSpec({ channels: [4, 8] }), gradcamRelu: false, lrpDepth: 0, lrpRule: 'composite', unetConvsPerStage: 1, seed: 1 });
+    const dir = path.join(tmpDir(), 'm');
+    saveModel(dir, model, { classes: [{ name: 'a', color: '#000000' }, { name: 'b', color: '#ffffff' }], inputSize: 32, normalisation: 'RGB / 255', method: 'lrp', backbone: 'small', heatScale: 1, heatNorm: 'none', training: {}, metrics: null });
+    model.dispose();
+    const loaded = loadModel(dir);
+    expect(loaded.segmenter.config().lrpRule).toBe('composite'); // the rule survives saving
+    loaded.segmenter.dispose();
+    expect(() => exportOnnx(dir, path.join(tmpDir(), 'out', 'model.onnx'))).toThrow(/LRP-0 \(gate form\) decoder only; this model uses the 'composite' rule set/);
+  });
+});

@@ -255,7 +255,9 @@ describe('save / load', () => {
 
   it('parseSegmenterConfig rejects malformed configs with the path of the problem', () => {
     const good = baseConfig('unet');
-    expect(parseSegmenterConfig(JSON.parse(JSON.stringify(good)))).toEqual(good);
+    // a config from before LRP rule sets reads as LRP-0 (Gradient×Input, what those models computed)
+    expect(parseSegmenterConfig(JSON.parse(JSON.stringify(good)))).toEqual({ ...good, lrpRule: 'lrp0' });
+    expect(() => parseSegmenterConfig({ ...good, lrpRule: 'zminus' })).toThrow(/lrpRule/);
     const bad = JSON.parse(JSON.stringify(good));
     bad.encoder.layers[0].kernel = [3, 0];
     expect(() => parseSegmenterConfig(bad)).toThrow(/encoder\.layers\.0\.kernel/);
