@@ -94,7 +94,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   log(`load average (1 / 5 / 15 min) at the start: ${loadStart} — other processes share these cores`);
   log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
   log('GFLOP per step: the FLOPs the step\'s convolutions and matrix products execute (tf.profile of one forward + backward, bench/profile.ts)');
-  log('threads: data-parallel training threads (src-main/engine/parallel.ts); peak RSS: the process\'s high-water mark so far (rows run in this order)');
+  log('threads: data-parallel training threads (src-main/engine/parallel.ts); CPU: CPU time of all threads per step (the work, unlike ms/step not inflated by other processes); peak RSS: the process\'s high-water mark so far (rows run in this order)');
   const rows: Array<Record<string, unknown>> = [];
   const flopsOf = new Map<string, number>();
   for (const want of o.backends) {
@@ -135,15 +135,26 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
             }
             const model = await segmenterFor(o, method, size);
             const times: number[] = [];
+            const cpuTimes: number[] = [];
+            const cpuNow = () => {
+              const u = process.cpuUsage();
+              return (u.user + u.system) / 1000;
+            };
             let last = Date.now();
+            let lastCpu = cpuNow();
             const { epochs: _e, ...untimed } = DEFAULT_TRAIN;
             try {
               await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, threads, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
                 onEvent: (e) => {
                   if (e.type !== 'step') return;
                   const now = Date.now();
-                  if (e.step > o.warmup) times.push(now - last);
+                  const cpu = cpuNow();
+                  if (e.step > o.warmup) {
+                    times.push(now - last);
+                    cpuTimes.push(cpu - lastCpu);
+                  }
                   last = now;
+                  lastCpu = cpu;
                 },
                 shouldStop: () => times.length >= o.steps,
               });
@@ -158,12 +169,14 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
               images_per_s: +((o.batch * 1000) / ms).toFixed(2),
               gflop_per_step: +(flops / 1e9).toFixed(2),
               gflops: +(flops / 1e6 / ms).toFixed(2),
+              // CPU time of all this process's threads per step: the work, whatever the load
+              cpu_ms_per_step: Math.round(cpuTimes.reduce((a, b) => a + b, 0) / Math.max(1, cpuTimes.length)),
               peak_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
               load_1min: +os.loadavg()[0]!.toFixed(2),
             };
             rows.push(row);
             log(
-              `${backend.name.padEnd(10)} ${String(threads).padStart(2)} thr ${method.padEnd(7)} ${String(size).padStart(4)} px  ${String(row.ms_per_step).padStart(6)} ms/step  ${row.images_per_s.toFixed(1).padStart(6)} img/s  ${row.gflops.toFixed(1).padStart(6)} GFLOP/s  RSS ${row.peak_rss_mib} MiB  load ${row.load_1min}`,
+              `${backend.name.padEnd(10)} ${String(threads).padStart(2)} thr ${method.padEnd(7)} ${String(size).padStart(4)} px  ${String(row.ms_per_step).padStart(6)} ms/step  ${row.images_per_s.toFixed(1).padStart(6)} img/s  ${row.gflops.toFixed(1).padStart(6)} GFLOP/s  CPU ${String(row.cpu_ms_per_step).padStart(6)} ms/step  RSS ${row.peak_rss_mib} MiB  load ${row.load_1min}`,
             );
           } catch (e) {
             const reason = (e as Error).message.split('\n')[0]!;
