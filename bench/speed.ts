@@ -192,7 +192,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   const loadEnd = loadAvg();
   log(`peak RSS ${peakRssMiB} MiB; load average at the end ${loadEnd} (other processes share the ${os.cpus().length} CPUs)`);
   const scaling = speedups(rows);
-  for (const s of scaling) log(`speed-up ${s.backend} ${s.method} ${s.size} px: ${s.threads} threads ${s.speedup}× one thread`);
+  for (const s of scaling) log(`speed-up ${s.backend} ${s.method} ${s.size} px: ${s.threads} threads ${s.speedup}× one thread (CPU time per step ${s.cpu_ratio}× one thread's)`);
   return {
     rows,
     ...(scaling.length ? { scaling } : {}),
@@ -207,14 +207,28 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   };
 }
 
-/** Per backend / method / size, each thread count's ms/step relative to 1 thread. */
-function speedups(rows: Array<Record<string, unknown>>): Array<{ backend: string; method: string; size: number; threads: number; speedup: number }> {
-  const out: Array<{ backend: string; method: string; size: number; threads: number; speedup: number }> = [];
+/** Per backend / method / size, each thread count's ms/step relative to the 1-thread row measured just before it. */
+function speedups(rows: Array<Record<string, unknown>>): Array<{ backend: string; method: string; size: number; threads: number; speedup: number; cpu_ratio: number }> {
+  const out: Array<{ backend: string; method: string; size: number; threads: number; speedup: number; cpu_ratio: number }> = [];
+  const one = new Map<string, Record<string, unknown>>();
   for (const r of rows) {
-    if (typeof r.ms_per_step !== 'number' || r.threads === 1) continue;
-    const one = rows.find((q) => q.backend === r.backend && q.method === r.method && q.size === r.size && q.threads === 1 && typeof q.ms_per_step === 'number');
-    if (!one) continue;
-    out.push({ backend: String(r.backend), method: String(r.method), size: Number(r.size), threads: Number(r.threads), speedup: +((one.ms_per_step as number) / r.ms_per_step).toFixed(2) });
+    if (typeof r.ms_per_step !== 'number') continue;
+    const key = `${String(r.backend)}/${String(r.method)}/${String(r.size)}`;
+    if (r.threads === 1) {
+      one.set(key, r);
+      continue;
+    }
+    const base = one.get(key);
+    if (!base) continue;
+    out.push({
+      backend: String(r.backend),
+      method: String(r.method),
+      size: Number(r.size),
+      threads: Number(r.threads),
+      speedup: +((base.ms_per_step as number) / r.ms_per_step).toFixed(2),
+      // CPU time per step of N threads / 1 thread: 1 = no extra work for going parallel
+      cpu_ratio: +((r.cpu_ms_per_step as number) / (base.cpu_ms_per_step as number)).toFixed(2),
+    });
   }
   return out;
 }
