@@ -95,7 +95,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   log(`load average (1 / 5 / 15 min) at the start: ${loadStart} — other processes share these cores`);
   log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
   log('GFLOP per step: the FLOPs the step\'s convolutions and matrix products execute (tf.profile of one forward + backward, bench/profile.ts)');
-  log('threads: data-parallel training threads (src-main/engine/parallel.ts); peak RSS: the process\'s high-water mark so far (rows run in this order)');
+  log('threads: data-parallel training threads (src-main/engine/parallel.ts); CPU: CPU time of all threads per step (the work, unlike ms/step not inflated by other processes); peak RSS: the process\'s high-water mark so far (rows run in this order)');
   const rows: Array<Record<string, unknown>> = [];
   const flopsOf = new Map<string, number>();
   for (const want of o.backends) {
@@ -136,15 +136,26 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
             }
             const model = await segmenterFor(o, method, size);
             const times: number[] = [];
+            const cpuTimes: number[] = [];
+            const cpuNow = () => {
+              const u = process.cpuUsage();
+              return (u.user + u.system) / 1000;
+            };
             let last = Date.now();
+            let lastCpu = cpuNow();
             const { epochs: _e, ...untimed } = DEFAULT_TRAIN;
             try {
               await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, threads, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
                 onEvent: (e) => {
                   if (e.type !== 'step') return;
                   const now = Date.now();
-                  if (e.step > o.warmup) times.push(now - last);
+                  const cpu = cpuNow();
+                  if (e.step > o.warmup) {
+                    times.push(now - last);
+                    cpuTimes.push(cpu - lastCpu);
+                  }
                   last = now;
+                  lastCpu = cpu;
                 },
                 shouldStop: () => times.length >= o.steps,
               });
@@ -159,12 +170,14 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
               images_per_s: +((o.batch * 1000) / ms).toFixed(2),
               gflop_per_step: +(flops / 1e9).toFixed(2),
               gflops: +(flops / 1e6 / ms).toFixed(2),
+              // CPU time of all this process's threads per step: the work, whatever the load
+              cpu_ms_per_step: Math.round(cpuTimes.reduce((a, b) => a + b, 0) / Math.max(1, cpuTimes.length)),
               peak_rss_mib: Math.round(process.resourceUsage().maxRSS / 1024),
               load_1min: +os.loadavg()[0]!.toFixed(2),
             };
             rows.push(row);
             log(
-              `${backend.name.padEnd(10)} ${String(threads).padStart(2)} thr ${method.padEnd(7)} ${String(size).padStart(4)} px  ${String(row.ms_per_step).padStart(6)} ms/step  ${row.images_per_s.toFixed(1).padStart(6)} img/s  ${row.gflops.toFixed(1).padStart(6)} GFLOP/s  RSS ${row.peak_rss_mib} MiB  load ${row.load_1min}`,
+              `${backend.name.padEnd(10)} ${String(threads).padStart(2)} thr ${method.padEnd(7)} ${String(size).padStart(4)} px  ${String(row.ms_per_step).padStart(6)} ms/step  ${row.images_per_s.toFixed(1).padStart(6)} img/s  ${row.gflops.toFixed(1).padStart(6)} GFLOP/s  CPU ${String(row.cpu_ms_per_step).padStart(6)} ms/step  RSS ${row.peak_rss_mib} MiB  load ${row.load_1min}`,
             );
           } catch (e) {
             const reason = (e as Error).message.split('\n')[0]!;
@@ -180,7 +193,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   const loadEnd = loadAvg();
   log(`peak RSS ${peakRssMiB} MiB; load average at the end ${loadEnd} (other processes share the ${os.cpus().length} CPUs)`);
   const scaling = speedups(rows);
-  for (const s of scaling) log(`speed-up ${s.backend} ${s.method} ${s.size} px: ${s.threads} threads ${s.speedup}× one thread`);
+  for (const s of scaling) log(`speed-up ${s.backend} ${s.method} ${s.size} px: ${s.threads} threads ${s.speedup}× one thread (CPU time per step ${s.cpu_ratio}× one thread's)`);
   return {
     rows,
     ...(scaling.length ? { scaling } : {}),
@@ -195,14 +208,28 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   };
 }
 
-/** Per backend / method / size, each thread count's ms/step relative to 1 thread. */
-function speedups(rows: Array<Record<string, unknown>>): Array<{ backend: string; method: string; size: number; threads: number; speedup: number }> {
-  const out: Array<{ backend: string; method: string; size: number; threads: number; speedup: number }> = [];
+/** Per backend / method / size, each thread count's ms/step relative to the 1-thread row measured just before it. */
+function speedups(rows: Array<Record<string, unknown>>): Array<{ backend: string; method: string; size: number; threads: number; speedup: number; cpu_ratio: number }> {
+  const out: Array<{ backend: string; method: string; size: number; threads: number; speedup: number; cpu_ratio: number }> = [];
+  const one = new Map<string, Record<string, unknown>>();
   for (const r of rows) {
-    if (typeof r.ms_per_step !== 'number' || r.threads === 1) continue;
-    const one = rows.find((q) => q.backend === r.backend && q.method === r.method && q.size === r.size && q.threads === 1 && typeof q.ms_per_step === 'number');
-    if (!one) continue;
-    out.push({ backend: String(r.backend), method: String(r.method), size: Number(r.size), threads: Number(r.threads), speedup: +((one.ms_per_step as number) / r.ms_per_step).toFixed(2) });
+    if (typeof r.ms_per_step !== 'number') continue;
+    const key = `${String(r.backend)}/${String(r.method)}/${String(r.size)}`;
+    if (r.threads === 1) {
+      one.set(key, r);
+      continue;
+    }
+    const base = one.get(key);
+    if (!base) continue;
+    out.push({
+      backend: String(r.backend),
+      method: String(r.method),
+      size: Number(r.size),
+      threads: Number(r.threads),
+      speedup: +((base.ms_per_step as number) / r.ms_per_step).toFixed(2),
+      // CPU time per step of N threads / 1 thread: 1 = no extra work for going parallel
+      cpu_ratio: +((r.cpu_ms_per_step as number) / (base.cpu_ms_per_step as number)).toFixed(2),
+    });
   }
   return out;
 }

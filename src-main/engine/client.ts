@@ -32,8 +32,12 @@ import { useSwiftShaderIfNoDriver } from './vulkan.js';
 import type { FromWorker, ToWorker } from './worker.js';
 
 function workerUrl(): URL {
-  const bundled = new URL('./engineWorker.js', import.meta.url);
-  if (bundled.protocol === 'file:' && fs.existsSync(fileURLToPath(bundled))) return bundled;
+  // bundled: next to this file, or one folder up when this code sits in a shared chunk (the
+  // engine worker itself starts helper workers through here: parallel predict / suggest)
+  for (const rel of ['./engineWorker.js', '../engineWorker.js']) {
+    const bundled = new URL(rel, import.meta.url);
+    if (bundled.protocol === 'file:' && fs.existsSync(fileURLToPath(bundled))) return bundled;
+  }
   return new URL('./worker-entry.mjs', import.meta.url);
 }
 
