@@ -56,6 +56,7 @@ export interface SpeedOptions {
   inference?: boolean;
 }
 
+const KNOWN_BACKENDS: string[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'] satisfies BackendName[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const loadAvg = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
 
@@ -101,13 +102,15 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   for (const want of o.backends) {
     let backend: BackendInfo;
     try {
+      if (!KNOWN_BACKENDS.includes(want)) throw new Error(`unknown backend '${want}' (known: ${KNOWN_BACKENDS.join(', ')})`);
       backend = await initBackend(want as BackendName);
-      // an unknown name falls back to the default choice: that is not the backend asked for
-      if (backend.name !== want) throw new Error(`'${want}' is not a backend this build knows (got ${backend.name})`);
     } catch (e) {
+      // a backend that cannot start is a row per size, method and thread count with its reason
       const reason = (e as Error).message.split('\n')[0]!;
       log(`backend ${want}: unavailable (${reason})`);
-      rows.push({ backend: want, threads: null, method: null, size: null, ms_per_step: null, unavailable: reason });
+      for (const size of o.sizes)
+        for (const method of o.methods)
+          for (const threads of threadsList) rows.push({ backend: want, backend_detail: null, adapter: null, threads, method, size, ms_per_step: null, error: reason });
       continue;
     }
     log(`backend ${backend.name}: ${backend.detail}`);
@@ -182,7 +185,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
           } catch (e) {
             const reason = (e as Error).message.split('\n')[0]!;
             log(`${backend.name} ${threads} thr ${method} ${size} px: failed (${reason})`);
-            rows.push({ ...base, ms_per_step: null, failed: reason });
+            rows.push({ ...base, ms_per_step: null, error: reason });
           }
         }
       }
