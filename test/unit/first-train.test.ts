@@ -2,7 +2,8 @@
  * The user story of issue 12: a new user imports 10 of their own photos, makes 5 classes, tags 9
  * images, scribbles on 4, and presses Train with every default (the shipped pretrained backbone).
  * The trained model's mask must follow scribbles it never saw (on the other images) better than
- * the tag-fill control (the tag head's top class painted over the whole image). Real photos: ten
+ * the tag-fill control (the tag head's top class painted over the whole image), and the tag head must
+ * have learnt (its top class alone right on over a third of those pixels). Real photos: ten
  * MSRC-21 images from ../shared, copied at test time (skipped without them).
  */
 import fs from 'node:fs';
@@ -98,5 +99,10 @@ describe.skipIf(!hasMsrc21)('first Train on 10 real photos with the defaults', (
     console.log(`held-out scribble pixels: ${total}; model agrees on ${(agree / total).toFixed(3)}, tag-fill on ${(fillAgree / total).toFixed(3)}`);
     expect(total).toBeGreaterThan(1000);
     expect(agree).toBeGreaterThan(fillAgree);
+    // The tags were learnt too (issue 12: from scratch the tag loss stayed at the uniform level): the
+    // tag head's top class alone paints over a third of the held-out scribble pixels right. With the
+    // old default ('small', from scratch) these photos give 0.247 here (masks 0.622), the shipped
+    // darknet-tiny 0.459 (masks 0.580): the mask check alone passes with either backbone.
+    expect(fillAgree / total).toBeGreaterThan(1 / 3);
   });
 });
