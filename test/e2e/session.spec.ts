@@ -188,7 +188,7 @@ test('the open image is in the URL: a reload returns to it, back and forward mov
 
   // An address naming an image that is not in the project says so and shows the grid.
   await page.goto(`http://127.0.0.1:${app.port}/#/image/999`);
-  await expect(page.getByTestId('bulk-message')).toContainText('Cannot open image 999', { timeout: 30_000 });
+  await expect(page.getByTestId('grid-message')).toContainText('Cannot open image 999', { timeout: 30_000 });
   await expect(page.getByTestId('image-card')).toHaveCount(3);
   expect(await hash()).toBe('#/');
 });

@@ -155,8 +155,9 @@ test('prediction panel: tag fixes hidden (with the reason) for a tag head at the
 
   // A head well below the baseline: both disagreements are offered as fixes.
   metrics = { final: { tagLoss: 0.2, segLoss: 1, uniformSegLoss: 1 }, tagPriorLoss: 0.67, steps: 400, seconds: 60 };
+  // the open image is in the URL (#/image/ID): the reload returns to it
   await page.reload();
-  await page.locator(`[data-testid="image-card"][data-image-id="${ids[0]}"] [data-focus-target]`).click();
+  await expect(page).toHaveURL(new RegExp(`#/image/${ids[0]}$`));
   await expect(page.getByTestId('prediction-panel')).toHaveAttribute('data-state', 'ready');
   await expect(page.getByTestId('tag-fixes-hidden')).toHaveCount(0);
   await expect(page.getByTestId('tag-fix')).toHaveText(['Untag', 'Tag']);
