@@ -141,7 +141,8 @@ export function prepareBatch(samples: readonly Sample[], d: StepDraw, spec: Step
   };
 }
 
-function concat(parts: Float32Array[]): Float32Array {
+/** The crops' pixels end to end (one batch tensor's data). */
+export function concat(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) {

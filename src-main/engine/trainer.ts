@@ -16,7 +16,7 @@ import { prefetch } from './backend.js';
 import { predict } from './infer.js';
 import { type HeatNorm, heatLogits, planDecode } from './losses.js';
 import type { Segmenter } from './models/index.js';
-import { DataParallel, LOG_SCALE_KEY, type StepDraw, type StepSpec, localStep } from './parallel.js';
+import { DataParallel, LOG_SCALE_KEY, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
 /**
  * Adam with the epsilon stated: tfjs' default is the backend's (1e-7 on cpu/wasm/webgpu, but 1e-4
@@ -368,16 +368,6 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   };
 }
 
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /**
  * Initial heatmap temperature: 1 / (standard deviation of the untrained model's heatmaps on

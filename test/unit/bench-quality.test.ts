@@ -4,27 +4,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src-main/cli/main';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { writeShapesDataset } from '../../src-main/demo/shapes';
 import { meanSe } from '../../src-shared/metrics';
 import { ProjectStore } from '../../src-main/store/project';
+import { cliHarness } from '../helpers/cli';
 import { tmpDir } from '../helpers/tmp';
 
-beforeEach(() => {
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  process.exitCode = undefined;
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
-
-async function run(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await main(['node', 'heatseg', ...args], (s) => (out += s));
-  return { code, out };
-}
+const { run } = cliHarness();
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
 
 interface MethodOut {

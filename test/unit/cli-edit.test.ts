@@ -1,31 +1,14 @@
 /** Issue 11 item 20 (CLI): classes add|rename|rm, tag --add/--remove, tags from a CSV, import of one image file. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src-main/cli/main';
+import { describe, expect, it } from 'vitest';
 import { writeShapesDataset } from '../../src-main/demo/shapes';
 import { ProjectStore } from '../../src-main/store/project';
+import { cliHarness } from '../helpers/cli';
 import { tmpDir } from '../helpers/tmp';
 
-let stderr = '';
-beforeEach(() => {
-  stderr = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    stderr += String(s);
-    return true;
-  });
-  process.exitCode = undefined;
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
-
-async function run(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await main(['node', 'heatseg', ...args], (s) => (out += s));
-  return { code, out };
-}
+const cli = cliHarness();
+const { run } = cli;
 
 function tagsOf(dir: string): Record<string, string[]> {
   const store = ProjectStore.open(dir);
@@ -51,7 +34,7 @@ describe('heatseg classes / tag / import FILE', () => {
 
     expect((await run('classes', 'add', p, 'cow', 'sheep')).code).toBe(0);
     expect((await run('classes', 'add', p, 'Cow')).code).toBe(1);
-    expect(stderr).toMatch(/a class named "Cow" already exists/);
+    expect(cli.stderr()).toMatch(/a class named "Cow" already exists/);
     expect((await run('classes', 'rename', p, 'cow', 'bull')).code).toBe(0);
     expect((await run('classes', 'list', p)).out).toMatch(/^bull\t#[0-9a-f]{6}\nsheep\t/);
 
@@ -59,13 +42,13 @@ describe('heatseg classes / tag / import FILE', () => {
     expect((await run('tag', p, 'id:1', '--remove', 'sheep')).code).toBe(0);
     expect(tagsOf(p)).toMatchObject({ 'shape_0000.jpg': ['bull'], 'shape_0001.jpg': ['bull', 'sheep'], 'shape_0002.jpg': [] });
     expect((await run('tag', p, 'nope.jpg', '--add', 'bull')).code).toBe(1);
-    expect(stderr).toMatch(/nope\.jpg: no such image in/);
+    expect(cli.stderr()).toMatch(/nope\.jpg: no such image in/);
 
     // CSV: quoted multi-tag field; an unknown class fails the whole file, naming file and line
     const csv = path.join(tmpDir(), 'tags.csv');
     fs.writeFileSync(csv, 'image,tags\nshape_0002.jpg,"sheep;bull"\nshape_0000.jpg,goat\n');
     expect((await run('tag', p, '--csv', csv)).code).toBe(1);
-    expect(stderr).toContain(`${csv} line 3: no class named "goat"`);
+    expect(cli.stderr()).toContain(`${csv} line 3: no class named "goat"`);
     expect(tagsOf(p)['shape_0002.jpg']).toEqual([]);
     expect((await run('tag', p, '--csv', csv, '--create-classes')).code).toBe(0);
     expect(tagsOf(p)).toMatchObject({ 'shape_0000.jpg': ['bull', 'goat'], 'shape_0002.jpg': ['bull', 'sheep'] });
@@ -76,12 +59,12 @@ describe('heatseg classes / tag / import FILE', () => {
     const secret = path.join(tmpDir(), 'secret');
     fs.writeFileSync(secret, 'root,"x\nTOKEN=hunter2\n');
     expect((await run('tag', p, '--csv', secret)).code).toBe(1);
-    expect(stderr).toMatch(/secret: (not a valid CSV|expected a header row)/);
-    expect(stderr).not.toContain('hunter2');
+    expect(cli.stderr()).toMatch(/secret: (not a valid CSV|expected a header row)/);
+    expect(cli.stderr()).not.toContain('hunter2');
 
     // rm refuses a class in use without --force
     expect((await run('classes', 'rm', p, 'sheep')).code).toBe(1);
-    expect(stderr).toMatch(/class sheep tags 3 image\(s\) .* add --force/);
+    expect(cli.stderr()).toMatch(/class sheep tags 3 image\(s\) .* add --force/);
     expect((await run('classes', 'rm', p, 'sheep', '--force')).code).toBe(0);
     expect(tagsOf(p)['shape_0000.jpg']).toEqual([]);
   });

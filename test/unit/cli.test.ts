@@ -1,29 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src-main/cli/main';
+import { describe, expect, it } from 'vitest';
 import { writeShapesDataset } from '../../src-main/demo/shapes';
+import { cliHarness } from '../helpers/cli';
 import { tmpDir } from '../helpers/tmp';
 
-let stderr = '';
-beforeEach(() => {
-  stderr = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    stderr += String(s);
-    return true;
-  });
-  process.exitCode = undefined;
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
-
-async function run(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await main(['node', 'heatseg', ...args], (s) => (out += s));
-  return { code, out };
-}
+const cli = cliHarness();
+const { run } = cli;
 
 describe('heatseg CLI', () => {
   it('init, import, info, export-labels work end to end', async () => {
@@ -48,19 +31,19 @@ describe('heatseg CLI', () => {
   it('exits non-zero with a clear message on bad arguments and bad files', async () => {
     expect((await run('frobnicate')).code).toBe(2);
     expect((await run('import')).code).toBe(2);
-    expect(stderr).toMatch(/missing required argument 'dir'/);
+    expect(cli.stderr()).toMatch(/missing required argument 'dir'/);
     const notProject = tmpDir();
     const r = await run('info', notProject);
     expect(r.code).toBe(1);
-    expect(stderr).toContain(`${notProject} is not a heatseg project`);
+    expect(cli.stderr()).toContain(`${notProject} is not a heatseg project`);
     const p = path.join(tmpDir(), 'p');
     await run('init', p);
     expect((await run('init', p)).code).toBe(1);
-    expect(stderr).toMatch(/already holds a heatseg project/);
+    expect(cli.stderr()).toMatch(/already holds a heatseg project/);
     expect((await run('import', p, path.join(p, 'nope'))).code).toBe(1);
-    expect(stderr).toMatch(/nope: no such folder/);
+    expect(cli.stderr()).toMatch(/nope: no such folder/);
     expect((await run('export-labels', p, tmpDir(), '--format', 'tiff')).code).toBe(1);
-    expect(stderr).toMatch(/--format must be maskfolder or coco/);
+    expect(cli.stderr()).toMatch(/--format must be maskfolder or coco/);
   });
 
   it('import exits 3 and names each bad file while importing the good ones', async () => {

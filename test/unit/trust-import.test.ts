@@ -4,7 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../src-main/cli/main';
 import { importFolder } from '../../src-main/dataset/import';
 import { readMaskPng } from '../../src-main/dataset/maskfolder';
@@ -12,6 +12,7 @@ import { writeShapesDataset } from '../../src-main/demo/shapes';
 import { probeImage } from '../../src-main/images/decode';
 import { loadMigrations, migrate, schemaVersion } from '../../src-main/store/migrations';
 import { DB_FILE, ProjectStore } from '../../src-main/store/project';
+import { cliHarness } from '../helpers/cli';
 import { tmpDir } from '../helpers/tmp';
 
 const SECRET = 'hunter2-SECRET-7f3a';
@@ -217,19 +218,7 @@ describe('messages that name the file and the problem (item 11)', () => {
 });
 
 describe('read-only commands do not migrate (item 10)', () => {
-  let stderr = '';
-  beforeEach(() => {
-    stderr = '';
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-      stderr += String(s);
-      return true;
-    });
-    process.exitCode = undefined;
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
-    process.exitCode = undefined;
-  });
+  const cli = cliHarness();
 
   it('heatseg info on an old-version project leaves it untouched and says how to upgrade; upgrade and write commands say they did', async () => {
     const migrations = loadMigrations();
@@ -245,8 +234,8 @@ describe('read-only commands do not migrate (item 10)', () => {
     let out = '';
     const code = await main(['node', 'heatseg', 'info', dir], (s) => (out += s));
     expect(code).toBe(1);
-    expect(stderr).toMatch(/is a project of an older heatseg \(schema v1; this build uses v\d+\) and needs an upgrade/);
-    expect(stderr).toContain(`heatseg upgrade ${dir}`);
+    expect(cli.stderr()).toMatch(/is a project of an older heatseg \(schema v1; this build uses v\d+\) and needs an upgrade/);
+    expect(cli.stderr()).toContain(`heatseg upgrade ${dir}`);
     expect(fs.readFileSync(file).equals(before)).toBe(true);
     expect(fs.readdirSync(dir).sort()).toEqual(listing);
     const check = new Database(file, { readonly: true });
@@ -272,6 +261,6 @@ describe('read-only commands do not migrate (item 10)', () => {
     db.close();
     const src = await shapes(1);
     expect(await main(['node', 'heatseg', 'import', dir, src], () => undefined)).toBe(0);
-    expect(stderr).toMatch(/note: upgraded project .* from schema v1 to v\d+/);
+    expect(cli.stderr()).toMatch(/note: upgraded project .* from schema v1 to v\d+/);
   });
 });
