@@ -180,7 +180,7 @@ async function tagFill(model: Segmenter, test: Dataset, byFrequency: number[]): 
     let best = 0;
     for (let c = 1; c < C; c++) if (p.tagProbs![c]! > p.tagProbs![best]!) best = c;
     pred.add(s.truth, new Uint8Array(s.truth.length).fill(best));
-    // With true tags: the image's most frequent tagged class (by training pixel frequency order).
+    // With true tags: of the image's tags, the one tagged on most training images.
     const rank = (c: number) => byFrequency.indexOf(c);
     const g = s.tags.length ? s.tags.reduce((a, b) => (rank(b) < rank(a) ? b : a)) : best;
     given.add(s.truth, new Uint8Array(s.truth.length).fill(g));

@@ -1,9 +1,10 @@
 /**
  * Which classes an image's decoder shows, from its tag probabilities: the most probable first,
  * at most `maxClasses`, at least `minClasses` (the top-k fallback below the threshold), the rest
- * only from `threshold` up; returned sorted by class index. Pure (no TF.js): the training loss,
- * TF.js inference and the onnxruntime path all decode by this one rule (and size their input by
- * `strideSide`).
+ * only from `threshold` up; returned sorted by class index. Pure (no TF.js): TF.js inference,
+ * suggestions and the onnxruntime path all decode by this one rule (and size their input by
+ * `inputSides`). Training does not: its loss decodes each image's given tags, scribbled classes and
+ * the background (planDecode in losses.ts).
  */
 export function decodeRule(
   probs: ArrayLike<number>,

@@ -2,7 +2,8 @@
  * The training loop (runs inside the engine worker). Each step draws a batch that mixes
  * pixel-labelled images (half the batch when there are any) with tag-only images, computes
  *   L = L_tag (sigmoid BCE on tags, all images with tags)  +  λ(t) · L_seg (pixel softmax CE on
- *   labelled pixels of the decoded heatmaps, classes restricted to the image's tags),
+ *   labelled pixels of the decoded heatmaps: the image's tags plus any class its scribbles
+ *   use, plus the always-decoded background — planDecode in losses.ts),
  * and updates with Adam. Levers that make heatmaps and tags learn together (see
  * docs/EXPERIMENTS.md): a learnable log-temperature on the heatmap logits (LRP heatmaps are
  * ~1/(H·W) of a logit per pixel, so the softmax over raw heatmaps is almost uniform), a warm-up that

@@ -81,8 +81,9 @@ function nonNegativeInput(layers: EncoderLayer[], i: number): boolean {
  */
 /**
  * Where the decoder may stop above the input: at the input of a downsampling layer (layer index),
- * whose activation `a` gives the relevance `Σ_ch a ⊙ t` at that resolution (LRP-0 relevance is
- * conserved layer to layer, so this is the same explanation read off a coarser layer).
+ * whose activation `a` gives the relevance `Σ_ch a ⊙ t` at that resolution: the same explanation read
+ * off a coarser layer. (LRP-0 conserves relevance layer to layer only without biases; every folded-BN
+ * conv has one, so the totals at two stop depths differ by the biases' share.)
  */
 export interface LrpStop {
   layer: number;
