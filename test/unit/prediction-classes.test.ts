@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ClassInfo, TrainStatus } from '../../src-shared/api';
+import type { ClassInfo } from '../../src-shared/api';
 import { decompressRaster, fromBase64 } from '../../src-shared/labels';
 import { Session } from '../../src-main/api/handlers';
 import { mapPrediction, resolveModelClasses } from '../../src-main/api/prediction-map';
@@ -14,6 +14,7 @@ import { writeShapesDataset } from '../../src-main/demo/shapes';
 import { classMismatch } from '../../src-main/engine/jobs';
 import { ProjectStore } from '../../src-main/store/project';
 import { tmpDir } from '../helpers/tmp';
+import { untilStatus } from '../helpers/train-status';
 
 const cls = (id: number, name: string, labelValue: number, position: number): ClassInfo => ({ id, name, color: '#ffffff', position, labelValue, isBackground: false });
 
@@ -56,16 +57,6 @@ describe('mapping a prediction to the project classes', () => {
   });
 });
 
-async function until(s: Session, pred: (st: TrainStatus) => boolean, ms = 120_000): Promise<TrainStatus> {
-  const t0 = Date.now();
-  for (;;) {
-    const st = await s.dispatch('train.status', {});
-    if (pred(st)) return st;
-    if (Date.now() - t0 > ms) throw new Error(`timed out in state ${st.state}: ${st.message}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('predictions.get after the classes change (trained run)', () => {
   it('maps a run trained on [a b c] correctly after a reorder, and refuses once a class it knew is deleted', async () => {
     const src = tmpDir();
@@ -76,7 +67,7 @@ describe('predictions.get after the classes change (trained run)', () => {
     s.openProject(store);
     try {
       const started = await s.dispatch('train.start', { method: 'lrp', epochs: 1, size: 32, backend: 'wasm' });
-      expect((await until(s, (st) => st.state === 'done' || st.state === 'failed')).state).toBe('done');
+      expect((await untilStatus(s, (st) => st.state === 'done' || st.state === 'failed')).state).toBe('done');
       const before = store.classes();
       const model = JSON.parse(fs.readFileSync(path.join(store.dir, 'models', `run-${started.runId}`, 'heatseg-model.json'), 'utf8')) as { classes: Array<{ id: number }> };
       expect(model.classes.map((c) => c.id)).toEqual(before.map((c) => c.id));

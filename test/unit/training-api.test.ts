@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AppEvent, TrainStatus } from '../../src-shared/api';
+import type { AppEvent } from '../../src-shared/api';
 import { decompressRaster, fromBase64 } from '../../src-shared/labels';
 import { Session } from '../../src-main/api/handlers';
 import { importFolder } from '../../src-main/dataset/import';
 import { writeShapesDataset } from '../../src-main/demo/shapes';
 import { ProjectStore } from '../../src-main/store/project';
 import { tmpDir } from '../helpers/tmp';
+import { untilStatus } from '../helpers/train-status';
 
 async function session() {
   const src = tmpDir();
@@ -20,16 +21,6 @@ async function session() {
   return { s, store, events };
 }
 
-async function until(s: Session, pred: (st: TrainStatus) => boolean, ms = 120_000): Promise<TrainStatus> {
-  const t0 = Date.now();
-  for (;;) {
-    const st = await s.dispatch('train.status', {});
-    if (pred(st)) return st;
-    if (Date.now() - t0 > ms) throw new Error(`timed out in state ${st.state}: ${st.message}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('training through the API (worker thread)', () => {
   it('runs idle → preparing → training → done, streams losses, records a completed run with its model', async () => {
     const { s, store, events } = await session();
@@ -37,7 +28,7 @@ describe('training through the API (worker thread)', () => {
     const started = await s.dispatch('train.start', { method: 'lrp', epochs: 2, size: 32, backend: 'wasm', threads: 2 });
     expect(started.state).toBe('preparing');
     await expect(s.dispatch('train.start', { size: 32 })).rejects.toThrow(/still training/);
-    const done = await until(s, (st) => st.state === 'done' || st.state === 'failed');
+    const done = await untilStatus(s, (st) => st.state === 'done' || st.state === 'failed');
     expect(done.message).toMatch(/finished \d+ steps/);
     expect(done.state).toBe('done');
     expect(done.backend).toMatch(/wasm/);
@@ -123,7 +114,7 @@ describe('training through the API (worker thread)', () => {
   it('keeps the training state per project: another project starts idle, and switching back shows its own run', async () => {
     const { s, store } = await session();
     const started = await s.dispatch('train.start', { method: 'lrp', epochs: 1, size: 32, backend: 'wasm' });
-    const done = await until(s, (st) => st.state === 'done' || st.state === 'failed');
+    const done = await untilStatus(s, (st) => st.state === 'done' || st.state === 'failed');
     expect(done.state).toBe('done');
     expect(done.losses.length).toBeGreaterThan(0);
 
@@ -141,9 +132,9 @@ describe('training through the API (worker thread)', () => {
   it('cancels between steps (2 training threads) and marks the run cancelled', async () => {
     const { s } = await session();
     await s.dispatch('train.start', { method: 'gradcam', epochs: 500, size: 32, backend: 'wasm', threads: 2 });
-    await until(s, (st) => st.step >= 2);
+    await untilStatus(s, (st) => st.step >= 2);
     await s.dispatch('train.cancel', {});
-    const end = await until(s, (st) => st.state === 'cancelled' || st.state === 'done' || st.state === 'failed');
+    const end = await untilStatus(s, (st) => st.state === 'cancelled' || st.state === 'done' || st.state === 'failed');
     expect(end.state).toBe('cancelled');
     const runs = await s.dispatch('runs.list', {});
     expect(runs[0]!.status).toBe('cancelled');

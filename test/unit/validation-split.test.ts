@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AppEvent, TrainStatus } from '../../src-shared/api';
+import type { AppEvent } from '../../src-shared/api';
 import { tagPriorLoss } from '../../src-shared/tag-trust';
 import { Session } from '../../src-main/api/handlers';
 import { importFolder } from '../../src-main/dataset/import';
@@ -14,6 +14,7 @@ import type { Dataset, Sample } from '../../src-main/engine/data';
 import { MIN_LABELLED_FOR_VAL, splitValidation } from '../../src-main/engine/validation';
 import { ProjectStore } from '../../src-main/store/project';
 import { tmpDir } from '../helpers/tmp';
+import { untilStatus } from '../helpers/train-status';
 
 const sample = (id: string, labelled: boolean): Sample => ({ id, rgb: new Uint8Array(3), width: 1, height: 1, origWidth: 1, origHeight: 1, tags: [0], labels: labelled ? new Uint8Array(1) : null });
 const dataset = (labelled: number, tagOnly: number): Dataset => ({
@@ -43,16 +44,6 @@ describe('splitValidation', () => {
   });
 });
 
-async function until(s: Session, pred: (st: TrainStatus) => boolean, ms = 180_000): Promise<TrainStatus> {
-  const t0 = Date.now();
-  for (;;) {
-    const st = await s.dispatch('train.status', {});
-    if (pred(st)) return st;
-    if (Date.now() - t0 > ms) throw new Error(`timed out in state ${st.state}: ${st.message}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('training with a validation split, and the Evaluate report (worker thread)', () => {
   it('keeps the held-out images out of training, records them, and leads the evaluation with them', async () => {
     const src = tmpDir();
@@ -67,7 +58,7 @@ describe('training with a validation split, and the Evaluate report (worker thre
       const labelled = all.filter((i) => i.labelledPixels > 0);
       expect(labelled).toHaveLength(6);
       const started = await s.dispatch('train.start', { method: 'lrp', epochs: 1, size: 32, backend: 'wasm', valFraction: 1 / 3 });
-      expect((await until(s, (st) => st.state === 'done' || st.state === 'failed')).state).toBe('done');
+      expect((await untilStatus(s, (st) => st.state === 'done' || st.state === 'failed', 180_000)).state).toBe('done');
 
       const run = (await s.dispatch('runs.list', {})).find((r) => r.id === started.runId)!;
       const m = run.metrics as { validation: { fraction: number; heldOut: string[]; trainedLabelled: string[] }; tagPriorLoss: number };
@@ -99,7 +90,7 @@ describe('training with a validation split, and the Evaluate report (worker thre
 
       // No split (0 %): every labelled image trains, and the report says the score is the training set's.
       await s.dispatch('train.start', { method: 'lrp', epochs: 1, size: 32, backend: 'wasm', valFraction: 0 });
-      expect((await until(s, (st) => st.state === 'done' || st.state === 'failed')).state).toBe('done');
+      expect((await untilStatus(s, (st) => st.state === 'done' || st.state === 'failed', 180_000)).state).toBe('done');
       const ev0 = await s.dispatch('eval.run', {});
       expect(ev0).toMatchObject({ scope: 'training', images: 6, trainingSet: null, valFraction: 0 });
     } finally {
