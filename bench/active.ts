@@ -24,7 +24,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { type ImageOutputs, type Strategy, rank } from '../src-shared/acquisition.js';
 import { simulateScribbles } from '../src-shared/scribbles.js';
-import { rng } from '../src-shared/random.js';
 import { readClassesJson, readMaskPng } from '../src-main/dataset/maskfolder.js';
 import { initBackend, type BackendName } from '../src-main/engine/backend.js';
 import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../src-main/engine/data.js';
@@ -39,7 +38,7 @@ import {
   evaluate,
   train,
 } from '../src-main/engine/trainer.js';
-import { chooseLabelled } from './quality.js';
+import { chooseLabelled, splitByContent } from './quality.js';
 
 export interface ActiveOptions {
   pool: string;
@@ -161,26 +160,6 @@ function roundRecord(labelled: number, t: { r: TrainResult; ev: EvalResult }, sc
     steps: t.r.steps,
     score_s: scoreS,
   };
-}
-
-/** The same split as bench/quality.ts: identical photos (same bytes) land on the same side. */
-function splitByContent(ids: string[], files: Map<string, string>, frac: number, seed: number): [string[], string[]] {
-  const groups = new Map<string, string[]>();
-  for (const id of ids) {
-    const h = crypto
-      .createHash('sha256')
-      .update(fs.readFileSync(files.get(id)!))
-      .digest('hex');
-    groups.set(h, [...(groups.get(h) ?? []), id]);
-  }
-  const r = rng(seed);
-  const keys = [...groups.keys()]
-    .sort()
-    .map((k) => ({ k, o: r() }))
-    .sort((a, b) => a.o - b.o)
-    .map((e) => e.k);
-  const nTrain = Math.round(keys.length * frac);
-  return [keys.slice(0, nTrain).flatMap((k) => groups.get(k)!), keys.slice(nTrain).flatMap((k) => groups.get(k)!)];
 }
 
 /**

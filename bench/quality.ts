@@ -65,8 +65,11 @@ export interface QualityOptions {
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-/** Splits ids into parts of the given fractions by content hash (identical photos stay together). */
-export function splitPartsByContent(ids: string[], files: Map<string, string>, fractions: number[], seed: number): string[][] {
+/**
+ * Groups ids by content hash (identical photos, e.g. MSRC's duplicates, form one group) and orders
+ * the groups by a seeded shuffle: the one step both splits below share.
+ */
+function shuffledContentGroups(ids: string[], files: Map<string, string>, seed: number): { keys: string[]; groups: Map<string, string[]> } {
   const groups = new Map<string, string[]>();
   for (const id of ids) {
     const h = crypto.createHash('sha256').update(fs.readFileSync(files.get(id)!)).digest('hex');
@@ -74,6 +77,12 @@ export function splitPartsByContent(ids: string[], files: Map<string, string>, f
   }
   const r = rng(seed);
   const keys = [...groups.keys()].sort().map((k) => ({ k, o: r() })).sort((a, b) => a.o - b.o).map((e) => e.k);
+  return { keys, groups };
+}
+
+/** Splits ids into parts of the given fractions by content hash (identical photos stay together). */
+export function splitPartsByContent(ids: string[], files: Map<string, string>, fractions: number[], seed: number): string[][] {
+  const { keys, groups } = shuffledContentGroups(ids, files, seed);
   const total = fractions.reduce((a, b) => a + b, 0);
   const out: string[][] = [];
   let at = 0, acc = 0;
@@ -86,15 +95,9 @@ export function splitPartsByContent(ids: string[], files: Map<string, string>, f
   return out;
 }
 
-/** Splits ids so identical photos (same bytes, e.g. MSRC's duplicates) land on the same side. */
-function splitByContent(ids: string[], files: Map<string, string>, frac: number, seed: number): [string[], string[]] {
-  const groups = new Map<string, string[]>();
-  for (const id of ids) {
-    const h = crypto.createHash('sha256').update(fs.readFileSync(files.get(id)!)).digest('hex');
-    groups.set(h, [...(groups.get(h) ?? []), id]);
-  }
-  const r = rng(seed);
-  const keys = [...groups.keys()].sort().map((k) => ({ k, o: r() })).sort((a, b) => a.o - b.o).map((e) => e.k);
+/** Splits ids so identical photos (same bytes) land on the same side; `frac` of the groups go first. bench/active.ts uses it too. */
+export function splitByContent(ids: string[], files: Map<string, string>, frac: number, seed: number): [string[], string[]] {
+  const { keys, groups } = shuffledContentGroups(ids, files, seed);
   const nTrain = Math.round(keys.length * frac);
   return [keys.slice(0, nTrain).flatMap((k) => groups.get(k)!), keys.slice(nTrain).flatMap((k) => groups.get(k)!)];
 }
