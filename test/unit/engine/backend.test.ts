@@ -2,7 +2,7 @@
  * Backend selection: order, forcing, idempotence, and the fast wasm kernels being in place.
  * Tests run in order and share tf's global state (one process per file).
  */
-import { createRequire } from 'node:module';
+import { installed } from '../../helpers/installed';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { backendInfo, backendName, initBackend } from '../../../src-main/engine/backend';
@@ -13,14 +13,6 @@ import {
   registerFastWasmKernels,
 } from '../../../src-main/engine/kernels/index';
 
-function installed(pkg: string): boolean {
-  try {
-    createRequire(import.meta.url).resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const hasNative = installed('@tensorflow/tfjs-node') || installed('@tensorflow/tfjs-node-gpu');
 

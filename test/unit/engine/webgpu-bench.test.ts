@@ -2,18 +2,10 @@
  * `bench speed` over backends: one that cannot start (or is unknown) is a row with its reason, not
  * a crash; rows of a webgpu run carry the adapter. Tiny sizes: correctness of the rows, not speed.
  */
-import { createRequire } from 'node:module';
+import { installed } from '../../helpers/installed';
 import { describe, expect, it, vi } from 'vitest';
 import { benchSpeed } from '../../../bench/speed.js';
 
-function installed(pkg: string): boolean {
-  try {
-    createRequire(import.meta.url).resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('bench speed backend rows', () => {
   it('a backend that cannot start is a row per method and size with its reason; the others are timed; webgpu rows name the adapter', async () => {
