@@ -6,7 +6,10 @@
 // Decision: CLI commands that run the engine in-process on purpose (`bench …`, `predict
 // MODEL.onnx`) load it with a dynamic import() in src-main/cli/engine-commands.ts; the rule does
 // not see import() expressions, and test/unit/boundaries.test.ts allows exactly those (engine and
-// bench targets from src-main/cli) while following every other import, static or dynamic.
+// src-main/studies targets from src-main/cli) while following every other import, static or dynamic.
+// src-main/studies (the benchmarks behind `heatseg bench …`) run the engine in-process like the
+// engine itself; the rest of src-main imports them only as types. bench/ holds developer scripts:
+// src-main never imports it, and it never imports test/ (what both need lives in bench/ or src-main).
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import svelte from 'eslint-plugin-svelte';
@@ -58,7 +61,15 @@ export default ts.config(
   },
   {
     files: ['src-main/**'],
-    ignores: ['src-main/engine/**'],
+    rules: restrict(['**/bench', '**/bench/**'], 'bench/ holds developer scripts; src-main (the product, `heatseg bench` included: src-main/studies) never imports them.'),
+  },
+  {
+    files: ['bench/**'],
+    rules: restrict(['**/test', '**/test/**'], 'bench/ scripts do not import test/: what both need lives in bench/ (or src-main).'),
+  },
+  {
+    files: ['src-main/**'],
+    ignores: ['src-main/engine/**', 'src-main/studies/**'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -73,6 +84,12 @@ export default ts.config(
               regex: '(^|/)engine/(?!client\\.js$)[^/]+$',
               allowTypeImports: true,
               message: 'Outside src-main/engine, run the engine through engine/client.js (a worker job); only type imports of other engine modules.',
+            },
+            {
+              // the studies run the engine in-process: the CLI loads them with import(), nothing statically
+              regex: '(^|/)studies/',
+              allowTypeImports: true,
+              message: 'src-main/studies run the engine in-process: only the CLI loads them, with import(); elsewhere only type imports.',
             },
           ],
         },

@@ -26,7 +26,7 @@ import type { ClassInfo, ImagePage, ProjectSummary } from '../src-shared/api.js'
 import { RecentProjects } from '../src-main/api/recent.js';
 import { startServer } from '../src-main/server/http.js';
 import { ProjectStore } from '../src-main/store/project.js';
-import { STUB_ROUTE, stubLargeGrid } from '../test/helpers/stub-grid.js';
+import { STUB_ROUTE, stubLargeGrid } from './stub-grid.js';
 import { CHROMIUM, arg, buildRenderer, launchChromium, machineLine, median, quantile, r1 } from './browser.js';
 
 const VIEWPORT = { width: 1280, height: 800 };

@@ -419,7 +419,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
       const parts = o.parts !== undefined ? (list('--parts', o.parts, 3) as [number, number, number]) : undefined;
       if (parts && (o.test !== undefined || parts.some((x) => x <= 0))) throw new Error('--parts: three positive fractions, and no --test');
       const decode = o.decode !== undefined ? list('--decode', o.decode, 3) : undefined;
-      const { benchQuality } = await import('../../bench/quality.js');
+      const { benchQuality } = await import('../studies/quality.js');
       const backbone = resolveBackbone(String(o.backbone));
       const result = await benchQuality({
         train: String(o.train),
@@ -472,7 +472,7 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
     .option('--backbone <b>', `${BACKBONE_HELP} (default here: small)`, 'small')
     .option('--no-inference', 'skip the inference section (TF.js wasm vs onnxruntime per image, same exported model)')
     .action(async (o: { backends: string; threads: string; profile?: boolean; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string; inference: boolean }) => {
-      const { benchSpeed } = await import('../../bench/speed.js');
+      const { benchSpeed } = await import('../studies/speed.js');
       const threads = o.threads.split(',').map(Number);
       if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new InvalidArgumentError(`--threads: expected positive integers, got ${o.threads}`);
       const result = await benchSpeed({
@@ -563,7 +563,7 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
         if (dir !== undefined && !fs.existsSync(path.join(String(dir), 'classes.json'))) throw new Error(`${flag} ${String(dir)}: not a mask folder (classes.json missing)`);
       }
       const backbone = resolveBackbone(String(o.backbone)).dir ?? 'small';
-      const { benchActive } = await import('../../bench/active.js');
+      const { benchActive } = await import('../studies/active.js');
       const result = await benchActive({
         pool: String(o.pool),
         ...(o.test ? { test: String(o.test) } : {}),

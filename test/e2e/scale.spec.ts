@@ -1,5 +1,5 @@
 import type { ProjectSummary } from '../../src-shared/api';
-import { stubLargeGrid } from '../helpers/stub-grid';
+import { stubLargeGrid } from '../../bench/stub-grid';
 import { expect, test } from './fixtures';
 
 /**

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type ActiveResult, labelsToReach, learningCurveSvg, meanCurve } from '../../bench/active';
+import { type ActiveResult, labelsToReach, learningCurveSvg, meanCurve } from '../../src-main/studies/active';
 import { main } from '../../src-main/cli/main';
 import { writeShapesDataset } from '../../src-main/demo/shapes';
 import { tmpDir } from '../helpers/tmp';

@@ -1,6 +1,6 @@
 /** bench/profile.ts: FLOPs of executed kernels from their shapes (what `bench speed` divides by). */
 import { describe, expect, it } from 'vitest';
-import { kernelFlops } from '../../bench/profile';
+import { kernelFlops } from '../../src-main/studies/profile';
 
 describe('kernelFlops', () => {
   it('counts 2 FLOPs per multiply-add of convolutions, their two gradients and matrix products', () => {

@@ -2,8 +2,9 @@
  * Only the engine worker side loads TF.js and onnxruntime (issue 11 item 15): the lint rule of
  * eslint.config.js on fixtures, and the real module graph of every main-side entry point (static
  * and dynamic imports, type-only ones excluded since they are erased) never reaching either.
- * The one documented exception: src-main/cli's dynamic import() of engine and bench modules for
- * the in-process CLI commands (`bench …`, `predict MODEL.onnx`).
+ * The one documented exception: src-main/cli's dynamic import() of engine and src-main/studies
+ * modules for the in-process CLI commands (`bench …`, `predict MODEL.onnx`). Also the rooms of the
+ * benchmarks: src-main never imports bench/ (developer scripts), and bench/ never imports test/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,9 +41,46 @@ describe('eslint engine boundary', () => {
     expect(await lint('src-main/engine/client.ts', `import type { Job } from './jobs.js';\nexport type X = Job;\n`)).toEqual([]);
   });
 
+  it('keeps src-main/studies off the main side except as types, and lets them run the engine in-process', async () => {
+    for (const file of ['src-main/cli/__boundary_fixture.ts', 'src-main/api/__boundary_fixture.ts']) {
+      expect((await lint(file, `import { benchQuality } from '../studies/quality.js';\nexport const x = benchQuality;\n`))[0]).toMatch(/studies/);
+      expect(await lint(file, `import type { QualityOptions } from '../studies/quality.js';\nexport type X = QualityOptions;\n`)).toEqual([]);
+    }
+    expect(await lint('src-main/studies/__boundary_fixture.ts', `import * as tf from '@tensorflow/tfjs';\nimport { train } from '../engine/trainer.js';\nexport const x = [tf, train];\n`)).toEqual([]);
+  });
+
   it('the repository itself passes the rule', async () => {
     const results = await eslint.lintFiles(['src-main/api', 'src-main/server', 'src-main/cli', 'src-main/electron', 'src-main/engine/client.ts']);
     const bad = results.flatMap((r) => r.messages.filter((m) => m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => `${r.filePath}: ${m.message}`));
+    expect(bad).toEqual([]);
+  });
+});
+
+describe('eslint rooms of bench/ and src-main/studies', () => {
+  const eslint = new ESLint({ cwd: ROOT });
+  const lint = async (file: string, code: string) => {
+    const [r] = await eslint.lintText(code, { filePath: path.join(ROOT, file) });
+    return r!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+  };
+
+  it('refuses src-main → bench/ imports (the studies included), static or type-only', async () => {
+    expect((await lint('src-main/cli/__boundary_fixture.ts', `import { main } from '../../bench/demo.js';\nexport const x = main;\n`))[0]).toMatch(/bench\//);
+    expect(await lint('src-main/studies/__boundary_fixture.ts', `import { machineLine } from '../../bench/browser.js';\nexport const x = machineLine;\n`)).toHaveLength(1);
+    expect(await lint('src-main/engine/__boundary_fixture.ts', `import type { OpProfile } from '../../bench/x.js';\nexport type X = OpProfile;\n`)).toHaveLength(1);
+    // the studies are src-main's own
+    expect(await lint('src-main/studies/__boundary_fixture.ts', `import { benchQuality } from './quality.js';\nexport const x = benchQuality;\n`)).toEqual([]);
+  });
+
+  it('refuses bench/ → test/ imports, and lets bench/ scripts use src-main/studies', async () => {
+    expect((await lint('bench/__boundary_fixture.ts', `import { tmpDir } from '../test/helpers/tmp.js';\nexport const x = tmpDir;\n`))[0]).toMatch(/test\//);
+    expect(await lint('bench/__boundary_fixture.ts', `import type { Dir } from '../test/helpers/tmp.js';\nexport type X = Dir;\n`)).toHaveLength(1);
+    expect(await lint('bench/__boundary_fixture.ts', `import { labelsToReach } from '../src-main/studies/active.js';\nexport const x = labelsToReach;\n`)).toEqual([]);
+    expect(await lint('bench/__boundary_fixture.ts', `import { stubLargeGrid } from './stub-grid.js';\nexport const x = stubLargeGrid;\n`)).toEqual([]);
+  });
+
+  it('the repository itself passes them', async () => {
+    const results = await eslint.lintFiles(['src-main', 'bench']);
+    const bad = results.flatMap((r) => r.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => `${r.filePath}: ${m.message}`));
     expect(bad).toEqual([]);
   });
 });
@@ -91,7 +129,7 @@ function packagesReached(entry: string): Map<string, string[]> {
         if (!target || !/\.(ts|mts)$/.test(target)) continue;
         const rel = path.relative(ROOT, target);
         // the documented exception: the CLI's in-process engine commands
-        if (dynamic && path.relative(ROOT, file).startsWith('src-main/cli/') && (rel.startsWith('src-main/engine/') || rel.startsWith('bench/'))) continue;
+        if (dynamic && path.relative(ROOT, file).startsWith('src-main/cli/') && (rel.startsWith('src-main/engine/') || rel.startsWith('src-main/studies/'))) continue;
         stack.push({ file: target, trail: [...trail, `${dynamic ? 'import() ' : ''}${rel}`] });
       } else {
         const pkg = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;

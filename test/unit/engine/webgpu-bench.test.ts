@@ -4,7 +4,7 @@
  */
 import { installed } from '../../helpers/installed';
 import { describe, expect, it, vi } from 'vitest';
-import { benchSpeed } from '../../../bench/speed.js';
+import { benchSpeed } from '../../../src-main/studies/speed.js';
 
 
 describe('bench speed backend rows', () => {

@@ -5,9 +5,9 @@
  * compares methods on the work they really do; `--profile` prints the per-op table.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset } from '../src-main/engine/data.js';
-import type { Segmenter } from '../src-main/engine/models/index.js';
-import { localStep } from '../src-main/engine/parallel.js';
+import type { Dataset } from '../engine/data.js';
+import type { Segmenter } from '../engine/models/index.js';
+import { localStep } from '../engine/parallel.js';
 
 export interface OpProfile {
   name: string;

@@ -8,16 +8,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Confusion, type TagMetrics, foregroundIou, meanSe, summarize, tagMetrics } from '../src-shared/metrics.js';
-import { rng } from '../src-shared/random.js';
-import { simulateScribbles } from '../src-shared/scribbles.js';
-import { readClassesJson, readMaskPng } from '../src-main/dataset/maskfolder.js';
-import type { ResolvedBackbone } from '../src-main/backbones.js';
-import { initBackend, type BackendName } from '../src-main/engine/backend.js';
-import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../src-main/engine/data.js';
-import { predict } from '../src-main/engine/infer.js';
-import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../src-main/engine/models/index.js';
-import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../src-main/engine/trainer.js';
+import { Confusion, type TagMetrics, foregroundIou, meanSe, summarize, tagMetrics } from '../../src-shared/metrics.js';
+import { rng } from '../../src-shared/random.js';
+import { simulateScribbles } from '../../src-shared/scribbles.js';
+import { readClassesJson, readMaskPng } from '../dataset/maskfolder.js';
+import type { ResolvedBackbone } from '../backbones.js';
+import { initBackend, type BackendName } from '../engine/backend.js';
+import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
+import { predict } from '../engine/infer.js';
+import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
+import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 
 export interface QualityOptions {
   train: string;

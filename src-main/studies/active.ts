@@ -22,13 +22,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type ImageOutputs, type Strategy, rank } from '../src-shared/acquisition.js';
-import { simulateScribbles } from '../src-shared/scribbles.js';
-import { readClassesJson, readMaskPng } from '../src-main/dataset/maskfolder.js';
-import { initBackend, type BackendName } from '../src-main/engine/backend.js';
-import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../src-main/engine/data.js';
-import { predict } from '../src-main/engine/infer.js';
-import { createSegmenter, type SegMethod, type Segmenter, type WeightMap } from '../src-main/engine/models/index.js';
+import { type ImageOutputs, type Strategy, rank } from '../../src-shared/acquisition.js';
+import { simulateScribbles } from '../../src-shared/scribbles.js';
+import { readClassesJson, readMaskPng } from '../dataset/maskfolder.js';
+import { initBackend, type BackendName } from '../engine/backend.js';
+import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
+import { predict } from '../engine/infer.js';
+import { createSegmenter, type SegMethod, type Segmenter, type WeightMap } from '../engine/models/index.js';
 import {
   DEFAULT_TRAIN,
   type EvalResult,
@@ -37,7 +37,7 @@ import {
   encoderStride,
   evaluate,
   train,
-} from '../src-main/engine/trainer.js';
+} from '../engine/trainer.js';
 import { chooseLabelled, splitByContent } from './quality.js';
 
 export interface ActiveOptions {

@@ -1,11 +1,11 @@
 /**
  * A very large project without importing it: answers the renderer's project.summary, images.list
  * and images.thumbnail calls in the browser with generated rows (two classes, names img_00000.jpg…).
- * Shared by the scale e2e test and bench/ui.ts's grid scroll, so both measure the same grid.
+ * Shared by bench/ui.ts's grid scroll and the scale e2e test, so both measure the same grid.
  */
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
-import type { ImageSummary, ProjectSummary } from '../../src-shared/api';
+import type { ImageSummary, ProjectSummary } from '../src-shared/api';
 
 export const STUB_ROUTE = /\/api\/(project\.summary|images\.list|images\.thumbnail)$/;
 

@@ -23,17 +23,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { type BackendInfo, type BackendName, initBackend } from '../src-main/engine/backend.js';
-import type { Dataset, Sample } from '../src-main/engine/data.js';
-import { predict } from '../src-main/engine/infer.js';
-import { heatLogits } from '../src-main/engine/losses.js';
-import { saveModel } from '../src-main/engine/model-io.js';
-import { createSegmenter, type SegMethod, type Segmenter } from '../src-main/engine/models/index.js';
-import { physicalCores } from '../src-main/engine/parallel.js';
-import { exportOnnx } from '../src-main/engine/onnx-export.js';
-import { OnnxSegmenter, onnxInput, onnxRuntimeDetail } from '../src-main/engine/onnx-runtime.js';
-import { DEFAULT_TRAIN, encoderStride, train } from '../src-main/engine/trainer.js';
-import { rng } from '../src-shared/random.js';
+import { type BackendInfo, type BackendName, initBackend } from '../engine/backend.js';
+import type { Dataset, Sample } from '../engine/data.js';
+import { predict } from '../engine/infer.js';
+import { heatLogits } from '../engine/losses.js';
+import { saveModel } from '../engine/model-io.js';
+import { createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
+import { physicalCores } from '../engine/parallel.js';
+import { exportOnnx } from '../engine/onnx-export.js';
+import { OnnxSegmenter, onnxInput, onnxRuntimeDetail } from '../engine/onnx-runtime.js';
+import { DEFAULT_TRAIN, encoderStride, train } from '../engine/trainer.js';
+import { rng } from '../../src-shared/random.js';
 import { profileStep } from './profile.js';
 
 export interface SpeedOptions {
