@@ -18,7 +18,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { labelsToReach, learningCurveSvg, type Curve } from '../src-main/studies/active.js';
+import { labelsToReach, learningCurveSvg, type Curve } from '../src-main/studies/learning-curves.js';
 
 type Points = Map<number, number>; // labelled → mIoU
 /** seed → strategy → points */

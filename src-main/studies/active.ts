@@ -17,14 +17,11 @@
  * reach random's final mIoU (linear interpolation on its mean curve; null if it never does) and the
  * saving against random's final count, an SVG plot, and one JSON line (printed by the CLI).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type ImageOutputs, type Strategy, rank } from '../../src-shared/acquisition.js';
-import { simulateScribbles } from '../../src-shared/scribbles.js';
-import { readClassesJson, readMaskPng } from '../dataset/maskfolder.js';
+import { readClassesJson } from '../dataset/maskfolder.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { predict } from '../engine/infer.js';
@@ -38,7 +35,11 @@ import {
   evaluate,
   train,
 } from '../engine/trainer.js';
-import { chooseLabelled, splitByContent } from './quality.js';
+import { runSeedsInChildren } from './active-children.js';
+import { summarise } from './active-report.js';
+import { annotatorLabels, chooseLabelled } from './annotator.js';
+import type { Curve } from './learning-curves.js';
+import { imageFiles, splitByContent } from './splits.js';
 
 export interface ActiveOptions {
   pool: string;
@@ -94,8 +95,6 @@ export interface ActiveOptions {
   /** Table and summary lines (the CLI prints them on stdout); progress goes to stderr. */
   print?: (s: string) => void;
 }
-
-export type Curve = Array<[number, number]>;
 
 export interface SeedRun {
   curves: Record<string, Curve>;
@@ -162,136 +161,6 @@ function roundRecord(labelled: number, t: { r: TrainResult; ev: EvalResult }, sc
   };
 }
 
-/**
- * Labelled images a curve needs to reach `target`: the first crossing, linearly interpolated
- * between rounds; the first point when it starts at or above the target; null if it never gets there.
- */
-export function labelsToReach(curve: Curve, target: number): number | null {
-  if (curve.length === 0) return null;
-  if (curve[0]![1] >= target) return curve[0]![0];
-  for (let i = 1; i < curve.length; i++) {
-    const [n0, m0] = curve[i - 1]!;
-    const [n1, m1] = curve[i]!;
-    if (m0 < target && m1 >= target) return n0 + ((target - m0) / (m1 - m0)) * (n1 - n0);
-  }
-  return null;
-}
-
-/** Pointwise mean of curves that share their labelled counts. */
-export function meanCurve(curves: Curve[]): Curve {
-  return curves[0]!.map(([n], i) => [n, curves.reduce((a, c) => a + c[i]![1], 0) / curves.length]);
-}
-
-const PALETTE: Record<string, string> = {
-  random: '#777777',
-  'tag-entropy': '#1f77b4',
-  'tag-margin': '#17becf',
-  'pixel-entropy': '#d62728',
-  disagreement: '#ff7f0e',
-  diverse: '#2ca02c',
-  coverage: '#9467bd',
-};
-const EXTRA = ['#8c564b', '#e377c2', '#bcbd22', '#7f7f7f'];
-
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
-function niceStep(range: number, ticks: number): number {
-  const raw = range / Math.max(1, ticks);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * mag >= raw) return m * mag;
-  return 10 * mag;
-}
-
-/**
- * Learning curves as a self-contained SVG: axes with ticks, one polyline (with point markers) per
- * strategy, a legend, and a dashed line at `reference` (random's final mIoU) when given.
- */
-export function learningCurveSvg(
-  curves: Record<string, Curve>,
-  opts: { title?: string; reference?: number | null; yLabel?: string } = {},
-): string {
-  const W = 720,
-    H = 440;
-  // a title may have several lines ('\n')
-  const titleLines = (opts.title ?? '').split('\n').filter(Boolean);
-  const m = { l: 64, r: 180, t: 24 + 16 * Math.max(1, titleLines.length), b: 52 };
-  const pw = W - m.l - m.r,
-    ph = H - m.t - m.b;
-  const pts = Object.values(curves).flat();
-  const xs = pts.map((p) => p[0]);
-  const ys = pts.map((p) => p[1]);
-  if (opts.reference !== undefined && opts.reference !== null) ys.push(opts.reference);
-  let x0 = Math.min(...xs),
-    x1 = Math.max(...xs);
-  if (!(x1 > x0)) [x0, x1] = [x0 - 1, x1 + 1];
-  let lo = Math.min(...ys),
-    hi = Math.max(...ys);
-  if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
-  if (hi - lo < 0.02) [lo, hi] = [lo - 0.01, hi + 0.01];
-  const yStep = niceStep(hi - lo, 6);
-  const y0 = Math.max(0, Math.floor(lo / yStep) * yStep);
-  const y1 = Math.ceil(hi / yStep - 1e-9) * yStep;
-  const sx = (x: number) => m.l + ((x - x0) / (x1 - x0)) * pw;
-  const sy = (y: number) => m.t + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
-  const f = (v: number) => v.toFixed(1);
-  const o: string[] = [];
-  o.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-  );
-  o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  titleLines.forEach((line, i) => {
-    o.push(`<text x="${W / 2}" y="${18 + 16 * i}" text-anchor="middle" font-size="14">${esc(line)}</text>`);
-  });
-  // grid and y ticks
-  // decimals that show every tick exactly (a step of 0.025 needs three)
-  const mag = Math.floor(Math.log10(yStep) + 1e-9);
-  const yDec = Math.max(0, -mag + (Number.isInteger(Math.round((yStep / 10 ** mag) * 1e6) / 1e6) ? 0 : 1));
-  for (let y = y0; y <= y1 + yStep / 2; y += yStep) {
-    o.push(`<line x1="${m.l}" y1="${f(sy(y))}" x2="${m.l + pw}" y2="${f(sy(y))}" stroke="#e6e6e6"/>`);
-    o.push(`<line x1="${m.l - 5}" y1="${f(sy(y))}" x2="${m.l}" y2="${f(sy(y))}" stroke="black"/>`);
-    o.push(`<text x="${m.l - 8}" y="${f(sy(y) + 4)}" text-anchor="end">${y.toFixed(yDec)}</text>`);
-  }
-  // x ticks: the labelled counts (thinned to at most 12)
-  const xt = [...new Set(xs)].sort((a, b) => a - b);
-  const every = Math.ceil(xt.length / 12);
-  xt.forEach((x, i) => {
-    if (i % every !== 0 && i !== xt.length - 1) return;
-    o.push(`<line x1="${f(sx(x))}" y1="${m.t + ph}" x2="${f(sx(x))}" y2="${m.t + ph + 5}" stroke="black"/>`);
-    o.push(`<text x="${f(sx(x))}" y="${m.t + ph + 19}" text-anchor="middle">${x}</text>`);
-  });
-  o.push(`<line x1="${m.l}" y1="${m.t + ph}" x2="${m.l + pw}" y2="${m.t + ph}" stroke="black"/>`);
-  o.push(`<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${m.t + ph}" stroke="black"/>`);
-  o.push(`<text x="${m.l + pw / 2}" y="${H - 12}" text-anchor="middle">images with pixel labels</text>`);
-  o.push(
-    `<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel ?? 'test mIoU (predicted tags)')}</text>`,
-  );
-  if (opts.reference !== undefined && opts.reference !== null) {
-    o.push(
-      `<line x1="${m.l}" y1="${f(sy(opts.reference))}" x2="${m.l + pw}" y2="${f(sy(opts.reference))}" stroke="#777777" stroke-dasharray="4 4"/>`,
-    );
-  }
-  Object.entries(curves).forEach(([name, c], i) => {
-    const colour = PALETTE[name] ?? EXTRA[i % EXTRA.length]!;
-    o.push(
-      `<polyline data-strategy="${esc(name)}" fill="none" stroke="${colour}" stroke-width="2" points="${c.map(([x, y]) => `${f(sx(x))},${f(sy(y))}`).join(' ')}"/>`,
-    );
-    for (const [x, y] of c) o.push(`<circle cx="${f(sx(x))}" cy="${f(sy(y))}" r="3" fill="${colour}"/>`);
-    const ly = m.t + 10 + i * 20;
-    o.push(`<line x1="${m.l + pw + 16}" y1="${ly}" x2="${m.l + pw + 40}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`);
-    o.push(`<text x="${m.l + pw + 46}" y="${ly + 4}">${esc(name)}</text>`);
-  });
-  if (opts.reference !== undefined && opts.reference !== null) {
-    const ly = m.t + 10 + Object.keys(curves).length * 20;
-    o.push(`<line x1="${m.l + pw + 16}" y1="${ly}" x2="${m.l + pw + 40}" y2="${ly}" stroke="#777777" stroke-dasharray="4 4"/>`);
-    o.push(`<text x="${m.l + pw + 46}" y="${ly + 4}">random, final</text>`);
-  }
-  o.push('</svg>');
-  return `${o.join('\n')}\n`;
-}
-
-/** Stable per-image number (scribble seeds depend on the image, not on the order of picking). */
-const idHash = (id: string) => Number.parseInt(crypto.createHash('md5').update(id).digest('hex').slice(0, 6), 16);
-
 export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
   if (o.strategies.length === 0) throw new Error('no strategy given');
   if (o.seeds.length === 0) throw new Error('no seed given');
@@ -307,9 +176,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
   const backend = await initBackend(o.backend);
   const { classes } = readClassesJson(path.join(o.pool, 'classes.json'));
   const C = classes.length;
-  const files = new Map(
-    fs.readdirSync(path.join(o.pool, 'images')).map((f) => [path.basename(f, path.extname(f)), path.join(o.pool, 'images', f)]),
-  );
+  const files = imageFiles(o.pool);
   let poolIds = [...files.keys()].sort();
   let testIds: string[] | undefined;
   if (!o.test) [poolIds, testIds] = splitByContent(poolIds, files, o.split, o.splitSeed);
@@ -387,9 +254,8 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       let l = labelCache.get(id);
       if (!l) {
         const s = byId.get(id)!;
-        const m = readMaskPng(path.join(o.pool, 'masks', `${id}.png`));
-        const full = o.labels === 'masks' ? m.data : simulateScribbles(m.data, m.width, m.height, { seed: seed + idHash(id) }).scribbles;
-        l = resizeLabels(full, m.width, m.height, s.width, s.height);
+        const m = annotatorLabels(o.pool, id, o.labels, seed);
+        l = resizeLabels(m.data, m.width, m.height, s.width, s.height);
         labelCache.set(id, l);
       }
       return l;
@@ -535,141 +401,4 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
   for (const seed of o.seeds) perSeed[String(seed)] = await runSeed(seed);
   if (o.seedRunOut) fs.writeFileSync(o.seedRunOut, JSON.stringify({ config, per_seed: perSeed }));
   return summarise(o, perSeed, config, t0);
-}
-
-/** Runs each seed in a child process (`jobs` at a time) and gathers their runs and config. */
-async function runSeedsInChildren(o: ActiveOptions): Promise<{ perSeed: Record<string, SeedRun>; config: Record<string, unknown> }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heatseg-active-'));
-  const perSeed: Record<string, SeedRun> = {};
-  let config: Record<string, unknown> = {};
-  const children = new Set<ChildProcess>();
-  const stop = () => children.forEach((c) => c.kill());
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    const queue = [...o.seeds];
-    const worker = async () => {
-      for (let seed = queue.shift(); seed !== undefined; seed = queue.shift()) {
-        const out = path.join(dir, `seed-${seed}.json`);
-        const args = [...o.childArgv!, '--seeds', String(seed), '--jobs', '1', '--no-plot', '--seed-run-out', out];
-        log(`[parent] seed ${seed}: ${path.basename(process.execPath)} ${args.join(' ')}`);
-        const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-        children.add(child);
-        // the child's progress, each line marked with its seed
-        let partial = '';
-        child.stderr!.on('data', (b: Buffer) => {
-          const lines = (partial + b.toString()).split('\n');
-          partial = lines.pop()!;
-          for (const l of lines) log(`[seed ${seed}] ${l}`);
-        });
-        const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-        children.delete(child);
-        if (code !== 0 || !fs.existsSync(out)) throw new Error(`the run of seed ${seed} failed (exit status ${code}); its log is above`);
-        const r = JSON.parse(fs.readFileSync(out, 'utf8')) as { config: Record<string, unknown>; per_seed: Record<string, SeedRun> };
-        Object.assign(perSeed, r.per_seed);
-        config = r.config;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, o.seeds.length) }, worker));
-  } catch (e) {
-    stop();
-    throw e;
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  return { perSeed, config: { ...config, jobs: o.jobs, load_at_start: os.loadavg()[0] } };
-}
-
-function summarise(o: ActiveOptions, perSeed: Record<string, SeedRun>, config: Record<string, unknown>, t0: number): ActiveResult {
-  const print = o.print ?? ((s: string) => process.stdout.write(s));
-
-  const curves: Record<string, Curve> = {};
-  for (const s of o.strategies) curves[s] = meanCurve(o.seeds.map((seed) => perSeed[String(seed)]!.curves[s]!));
-  const curvesGiven: Record<string, Curve> = {};
-  for (const s of o.strategies) {
-    curvesGiven[s] = meanCurve(
-      o.seeds.map((seed) => perSeed[String(seed)]!.rounds[s]!.map((r): [number, number] => [r.labelled, r.miou_given_tags ?? NaN])),
-    );
-  }
-  const reachOf = (cs: Record<string, Curve>) => {
-    const final = cs.random ? cs.random.at(-1)![1] : null;
-    const count = cs.random ? cs.random.at(-1)![0] : null;
-    const reach: ActiveResult['reach_random_final'] = {};
-    for (const s of o.strategies) {
-      const n = final === null ? null : labelsToReach(cs[s]!, final);
-      reach[s] = {
-        labelled: n,
-        saving_pct: n === null || count === null ? null : (1 - n / count) * 100,
-        // already at round 0: the true count is ≤ start, so the saving is a lower bound
-        at_start: n !== null && final !== null && cs[s]![0]![1] >= final,
-      };
-    }
-    return { final, count, reach };
-  };
-  const { final: randomFinal, count: randomCount, reach } = reachOf(curves);
-  const given = reachOf(curvesGiven);
-
-  // table
-  const fmt = (x: number | null, d = 3) => (x === null || Number.isNaN(x) ? '–' : x.toFixed(d));
-  const table = (title: string, cs: Record<string, Curve>) => {
-    const names = Object.keys(cs);
-    const w = names.map((n) => Math.max(6, n.length));
-    let t = `\n${title}\nlabelled  ${names.map((n, i) => n.padStart(w[i]!)).join('  ')}\n`;
-    cs[names[0]!]!.forEach(([n], r) => {
-      t += `${String(n).padStart(8)}  ${names.map((s, i) => fmt(cs[s]![r]![1]).padStart(w[i]!)).join('  ')}\n`;
-    });
-    return t;
-  };
-  const seedsText = o.seeds.length > 1 ? `mean over seeds ${o.seeds.join(', ')}` : `seed ${o.seeds[0]}`;
-  print(table(`test mIoU (predicted tags) by images with pixel labels — ${seedsText}`, curves));
-  if (o.seeds.length > 1) for (const seed of o.seeds) print(table(`seed ${seed}`, perSeed[String(seed)]!.curves));
-  const printReach = (what: string, r: ReturnType<typeof reachOf>) => {
-    if (r.final === null) return print(`\n(no "random" strategy: labels to reach random's final ${what} not computed)\n`);
-    print(`\nlabelled images to reach random's final ${what} ${r.final.toFixed(3)} (random: ${r.count}):\n`);
-    const w = Math.max(8, ...o.strategies.map((s) => s.length));
-    for (const s of o.strategies) {
-      const x = r.reach[s]!;
-      const n = x.labelled === null ? 'never' : `${x.at_start ? '≤ ' : ''}${x.labelled.toFixed(1)}`;
-      const saving = x.saving_pct === null ? '–' : `${x.at_start ? '≥ ' : ''}${x.saving_pct.toFixed(1)} %`;
-      print(`  ${s.padEnd(w)}  ${n.padStart(8)}  saving ${saving}\n`);
-    }
-    const rr = r.reach.random!;
-    if (rr.labelled !== null && rr.labelled < r.count!) {
-      print(`  (random's own curve is not monotonic: it first reaches its final value at ${rr.labelled.toFixed(1)} labelled images)\n`);
-    }
-  };
-  printReach('mIoU', { final: randomFinal, count: randomCount, reach });
-  print(table(`test mIoU with the true tags given — ${seedsText}`, curvesGiven));
-  printReach('mIoU with the true tags given', given);
-  let plot: string | null = null;
-  if (o.plot) {
-    fs.mkdirSync(path.dirname(path.resolve(o.plot)), { recursive: true });
-    const perRound = o.minutesPerRound !== undefined ? `${o.minutesPerRound} min` : `${o.epochsPerRound ?? 2} ep`;
-    const design = `${o.tagEpochs ? `tag stage ${o.tagEpochs} ep, ` : ''}${perRound}/round ${o.cold ? 'restarted' : 'continued'}`;
-    const title = `Active learning: ${path.basename(path.resolve(o.pool))}, ${o.method}, ${o.backbone === 'small' ? 'small' : path.basename(o.backbone)} ${o.size} px, ${o.labels},\n${design}, ${seedsText}`;
-    fs.writeFileSync(o.plot, learningCurveSvg(curves, { title, reference: randomFinal }));
-    plot = path.resolve(o.plot);
-    const givenPlot = plot.replace(/(\.svg)?$/i, '-given-tags.svg');
-    fs.writeFileSync(givenPlot, learningCurveSvg(curvesGiven, { title, reference: given.final, yLabel: 'test mIoU (true tags given)' }));
-    print(`plot: ${plot}, ${givenPlot}\n`);
-  }
-  log(
-    `total ${((Date.now() - t0) / 60000).toFixed(1)} min, load now ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
-  return {
-    curves,
-    curves_given_tags: curvesGiven,
-    reach_random_final_given_tags: given.reach,
-    seeds: o.seeds,
-    per_seed: perSeed,
-    random_final_miou: randomFinal,
-    reach_random_final: reach,
-    plot,
-    config,
-  };
 }

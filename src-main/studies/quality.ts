@@ -4,20 +4,18 @@
  * and each method trains under the same budget, then is evaluated on held-out images.
  * Ends with one JSON line. Run: npx heatseg bench quality --help
  */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Confusion, type TagMetrics, foregroundIou, meanSe, summarize, tagMetrics } from '../../src-shared/metrics.js';
-import { rng } from '../../src-shared/random.js';
-import { simulateScribbles } from '../../src-shared/scribbles.js';
-import { readClassesJson, readMaskPng } from '../dataset/maskfolder.js';
+import { readClassesJson } from '../dataset/maskfolder.js';
 import type { ResolvedBackbone } from '../backbones.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
-import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
+import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { predict } from '../engine/infer.js';
 import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
+import { annotatorLabels, chooseLabelled } from './annotator.js';
+import { imageFiles, splitByContent, splitPartsByContent } from './splits.js';
 
 export interface QualityOptions {
   train: string;
@@ -64,66 +62,6 @@ export interface QualityOptions {
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
-
-/**
- * Groups ids by content hash (identical photos, e.g. MSRC's duplicates, form one group) and orders
- * the groups by a seeded shuffle: the one step both splits below share.
- */
-function shuffledContentGroups(ids: string[], files: Map<string, string>, seed: number): { keys: string[]; groups: Map<string, string[]> } {
-  const groups = new Map<string, string[]>();
-  for (const id of ids) {
-    const h = crypto.createHash('sha256').update(fs.readFileSync(files.get(id)!)).digest('hex');
-    groups.set(h, [...(groups.get(h) ?? []), id]);
-  }
-  const r = rng(seed);
-  const keys = [...groups.keys()].sort().map((k) => ({ k, o: r() })).sort((a, b) => a.o - b.o).map((e) => e.k);
-  return { keys, groups };
-}
-
-/** Splits ids into parts of the given fractions by content hash (identical photos stay together). */
-export function splitPartsByContent(ids: string[], files: Map<string, string>, fractions: number[], seed: number): string[][] {
-  const { keys, groups } = shuffledContentGroups(ids, files, seed);
-  const total = fractions.reduce((a, b) => a + b, 0);
-  const out: string[][] = [];
-  let at = 0, acc = 0;
-  for (const f of fractions) {
-    acc += f;
-    const end = Math.round((keys.length * acc) / total);
-    out.push(keys.slice(at, end).flatMap((k) => groups.get(k)!));
-    at = end;
-  }
-  return out;
-}
-
-/** Splits ids so identical photos (same bytes) land on the same side; `frac` of the groups go first. bench/active.ts uses it too. */
-export function splitByContent(ids: string[], files: Map<string, string>, frac: number, seed: number): [string[], string[]] {
-  const { keys, groups } = shuffledContentGroups(ids, files, seed);
-  const nTrain = Math.round(keys.length * frac);
-  return [keys.slice(0, nTrain).flatMap((k) => groups.get(k)!), keys.slice(nTrain).flatMap((k) => groups.get(k)!)];
-}
-
-/** Greedy class-balanced choice: repeatedly take the image showing the least-covered class. */
-export function chooseLabelled(samples: Sample[], n: number, classes: number, seed: number): Sample[] {
-  const r = rng(seed);
-  const pool = samples.map((s) => ({ s, k: r() })).sort((a, b) => a.k - b.k).map((e) => e.s);
-  const count = new Array<number>(classes).fill(0);
-  const chosen: Sample[] = [];
-  while (chosen.length < Math.min(n, pool.length)) {
-    let best = -1, bestScore = Infinity;
-    pool.forEach((s, i) => {
-      if (chosen.includes(s) || s.tags.length === 0) return;
-      const score = Math.min(...s.tags.map((c) => count[c]!));
-      if (score < bestScore) {
-        bestScore = score;
-        best = i;
-      }
-    });
-    if (best < 0) break;
-    chosen.push(pool[best]!);
-    for (const c of pool[best]!.tags) count[c]!++;
-  }
-  return chosen;
-}
 
 interface MethodResult {
   miou: number;
@@ -201,9 +139,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
   const background = o.background === undefined ? null : classes.indexOf(o.background);
   if (background === -1) throw new Error(`--background ${o.background}: no such class in ${path.join(o.train, 'classes.json')} (classes: ${classes.join(', ')})`);
   const always = background === null ? [] : [background];
-  const files = new Map(
-    fs.readdirSync(path.join(o.train, 'images')).map((f) => [path.basename(f, path.extname(f)), path.join(o.train, 'images', f)]),
-  );
+  const files = imageFiles(o.train);
   let trainIds = [...files.keys()].sort();
   const testDir = o.test ?? o.train;
   let testIds: string[] | undefined;
@@ -268,8 +204,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
         s.labels = null;
         continue;
       }
-      const m = readMaskPng(path.join(o.train, 'masks', `${s.id}.png`));
-      const full = o.labels === 'masks' ? m.data : simulateScribbles(m.data, m.width, m.height, { seed: seed + Number.parseInt(crypto.createHash('md5').update(s.id).digest('hex').slice(0, 6), 16) }).scribbles;
+      const m = annotatorLabels(o.train, s.id, o.labels, seed);
+      const full = m.data;
       for (let p = 0; p < full.length; p++) {
         totalPx++;
         if (full[p] !== IGNORE) labelledPx++;

@@ -2,7 +2,7 @@
  * `heatseg bench speed`: ms per training step and images/s for each backend, data-parallel thread
  * count, method and input size (batch 8, half pixel-labelled), with GFLOP/s and peak RSS. FLOPs are
  * measured, not estimated: one forward + backward is run under tf.profile and every executed conv /
- * matmul kernel is counted from its shapes (bench/profile.ts). (Until 2026-12 they were estimated
+ * matmul kernel is counted from its shapes (src-main/studies/profile.ts). (Until 2026-12 they were estimated
  * from the encoder alone, which counted a U-Net's decoder as ≈ the encoder although at 128 px it
  * does 5.4× the encoder's work: the source of "U-Net is 2–4× slower per GFLOP".)
  * A backend that cannot start, or a row that fails, is a row with its reason, not a crash.
@@ -95,7 +95,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   const loadStart = loadAvg();
   log(`load average (1 / 5 / 15 min) at the start: ${loadStart} — other processes share these cores`);
   log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
-  log('GFLOP per step: the FLOPs the step\'s convolutions and matrix products execute (tf.profile of one forward + backward, bench/profile.ts)');
+  log('GFLOP per step: the FLOPs the step\'s convolutions and matrix products execute (tf.profile of one forward + backward, src-main/studies/profile.ts)');
   log('threads: data-parallel training threads (src-main/engine/parallel.ts); CPU: CPU time of all threads per step (the work, unlike ms/step not inflated by other processes); peak RSS: the process\'s high-water mark so far (rows run in this order)');
   const rows: Array<Record<string, unknown>> = [];
   const flopsOf = new Map<string, number>();

@@ -1,4 +1,4 @@
-/** bench/profile.ts: FLOPs of executed kernels from their shapes (what `bench speed` divides by). */
+/** src-main/studies/profile.ts: FLOPs of executed kernels from their shapes (what `bench speed` divides by). */
 import { describe, expect, it } from 'vitest';
 import { kernelFlops } from '../../src-main/studies/profile';
 

@@ -74,7 +74,7 @@ describe('eslint rooms of bench/ and src-main/studies', () => {
   it('refuses bench/ → test/ imports, and lets bench/ scripts use src-main/studies', async () => {
     expect((await lint('bench/__boundary_fixture.ts', `import { tmpDir } from '../test/helpers/tmp.js';\nexport const x = tmpDir;\n`))[0]).toMatch(/test\//);
     expect(await lint('bench/__boundary_fixture.ts', `import type { Dir } from '../test/helpers/tmp.js';\nexport type X = Dir;\n`)).toHaveLength(1);
-    expect(await lint('bench/__boundary_fixture.ts', `import { labelsToReach } from '../src-main/studies/active.js';\nexport const x = labelsToReach;\n`)).toEqual([]);
+    expect(await lint('bench/__boundary_fixture.ts', `import { labelsToReach } from '../src-main/studies/learning-curves.js';\nexport const x = labelsToReach;\n`)).toEqual([]);
     expect(await lint('bench/__boundary_fixture.ts', `import { stubLargeGrid } from './stub-grid.js';\nexport const x = stubLargeGrid;\n`)).toEqual([]);
   });
 
