@@ -369,9 +369,28 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     });
 }
 
+/** The training options `bench quality` and `bench active` share: input size, batch, learning rates, heatmap-loss warm-up. */
+function trainingOptions(cmd: Command, warmupHelp: string): Command {
+  return cmd
+    .option('--size <px>', 'input size', num('int', 16), 128)
+    .option('--batch <n>', 'batch size', num('int', 2), 8)
+    .option('--lr <lr>', 'learning rate', num('float', 0))
+    .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
+    .option('--warmup <steps>', warmupHelp, num('int', 0));
+}
+
+/** Those options as the studies take them (only the ones given). */
+function trainingOverrides(o: Record<string, unknown>): { lr?: number; encoderLr?: number; warmupSteps?: number } {
+  return {
+    ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
+    ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
+    ...(o.warmup !== undefined ? { warmupSteps: o.warmup as number } : {}),
+  };
+}
+
 export function addBenchCommands(program: Command, out: (s: string) => void): void {
   const bench = program.command('bench').description('benchmarks (print their configuration; end with one JSON line)');
-  bench
+  const quality = bench
     .command('quality')
     .description('train each method with N pixel-labelled images + tags for all, evaluate on held-out images')
     .requiredOption('--train <maskfolder>', 'training mask folder')
@@ -383,12 +402,8 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--backbone <b>', BACKBONE_HELP, DEFAULT_BACKBONE)
     .option('--minutes <m>', 'training budget per method', num('float', 0.05))
     .addOption(new Option('--budget-clock <c>', 'what --minutes measures: this process\'s CPU time (fair under load) or wall time').choices(['cpu', 'wall']).default('cpu'))
-    .option('--epochs <n>', 'epochs per method (when --minutes is absent)', num('int', 1))
-    .option('--size <px>', 'input size', num('int', 16), 128)
-    .option('--batch <n>', 'batch size', num('int', 2), 8)
-    .option('--lr <lr>', 'learning rate', num('float', 0))
-    .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
-    .option('--warmup <steps>', 'heatmap-loss warm-up steps', num('int', 0))
+    .option('--epochs <n>', 'epochs per method (when --minutes is absent)', num('int', 1));
+  trainingOptions(quality, 'heatmap-loss warm-up steps')
     .option('--heat-scale <s>', 'initial heatmap temperature (0 = method default)', num('float', 0))
     .option('--fixed-heat-scale', 'do not learn the heatmap temperature')
     .option('--seg-weight <w>', 'weight of the heatmap loss', num('float', 0))
@@ -442,9 +457,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.background !== undefined ? { background: String(o.background) } : {}),
         ...(decode ? { decode: { threshold: decode[0]!, minClasses: decode[1]!, maxClasses: decode[2]! } } : {}),
         ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
-        ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
-        ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
-        ...(o.warmup !== undefined ? { warmupSteps: o.warmup as number } : {}),
+        ...trainingOverrides(o),
         ...(o.heatScale !== undefined ? { heatScaleInit: o.heatScale as number } : {}),
         ...(o.fixedHeatScale ? { learnHeatScale: false } : {}),
         ...(o.segWeight !== undefined ? { segWeight: o.segWeight as number } : {}),
@@ -516,7 +529,7 @@ function childArgv(argv: string[]): string[] {
 
 export function addActiveCommand(program: Command, out: (s: string) => void): void {
   const bench = program.commands.find((c) => c.name() === 'bench')!;
-  bench
+  const active = bench
     .command('active')
     .description(
       'simulated annotator: each round a strategy picks which pool images get pixel labels next, the model retrains, ' +
@@ -539,12 +552,8 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
     .option('--cold', 'restart every round from the same weights (after the tag stage, else the initial ones) instead of continuing from the previous round')
     .option('--tag-epochs <n>', 'tag stage: first train this many epochs on the tags of every pool image (no pixel labels), shared by all strategies', num('int', 1))
     .addOption(new Option('--method <method>', 'segmenter').choices(METHODS).default('lrp'))
-    .option('--backbone <b>', `${BACKBONE_HELP} (default here: small)`, 'small')
-    .option('--size <px>', 'input size', num('int', 16), 128)
-    .option('--batch <n>', 'batch size', num('int', 2), 8)
-    .option('--lr <lr>', 'learning rate', num('float', 0))
-    .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
-    .option('--warmup <steps>', 'heatmap-loss warm-up steps (round 0 only when warm-starting)', num('int', 0))
+    .option('--backbone <b>', `${BACKBONE_HELP} (default here: small)`, 'small');
+  trainingOptions(active, 'heatmap-loss warm-up steps (round 0 only when warm-starting)')
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (default: the engine\'s)', num('int', 0))
     .option('--jobs <n>', 'seeds trained at once, each in its own process (wasm trains on one core: up to one per core)', num('int', 1), 1)
     .addOption(new Option('--seed-run-out <file>', 'child mode of --jobs: write the one seed\'s run as JSON').hideHelp())
@@ -586,9 +595,7 @@ export function addActiveCommand(program: Command, out: (s: string) => void): vo
         cold: Boolean(o.cold),
         ...(o.tagEpochs !== undefined ? { tagEpochs: o.tagEpochs as number } : {}),
         ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
-        ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
-        ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
-        ...(o.warmup !== undefined ? { warmupSteps: o.warmup as number } : {}),
+        ...trainingOverrides(o),
         plot: typeof o.plot === 'string' ? o.plot : null,
         jobs: o.jobs as number,
         childArgv: childArgv((program as unknown as { rawArgs: string[] }).rawArgs),
