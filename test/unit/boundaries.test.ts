@@ -14,12 +14,22 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(__dirname, '../..');
 
-describe('eslint engine boundary', () => {
-  const eslint = new ESLint({ cwd: ROOT });
+/** One rule's messages (the only rule run): on `code` linted as if it were `file`, and on the repository's own `paths` (with the file named). */
+function ruleOf(ruleId: string) {
+  const eslint = new ESLint({ cwd: ROOT, ruleFilter: (r) => r.ruleId === ruleId });
   const lint = async (file: string, code: string) => {
     const [r] = await eslint.lintText(code, { filePath: path.join(ROOT, file) });
-    return r!.messages.filter((m) => m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => m.message);
+    return r!.messages.filter((m) => m.ruleId === ruleId).map((m) => m.message);
   };
+  const lintRepo = async (paths: string[]) => {
+    const results = await eslint.lintFiles(paths);
+    return results.flatMap((r) => r.messages.filter((m) => m.ruleId === ruleId).map((m) => `${r.filePath}: ${m.message}`));
+  };
+  return { lint, lintRepo };
+}
+
+describe('eslint engine boundary', () => {
+  const { lint, lintRepo } = ruleOf('@typescript-eslint/no-restricted-imports');
 
   it('refuses TF.js, onnxruntime and engine modules (other than the worker handle) outside src-main/engine', async () => {
     for (const dir of ['api', 'server', 'cli', 'electron', 'store']) {
@@ -50,18 +60,12 @@ describe('eslint engine boundary', () => {
   });
 
   it('the repository itself passes the rule', async () => {
-    const results = await eslint.lintFiles(['src-main/api', 'src-main/server', 'src-main/cli', 'src-main/electron', 'src-main/engine/client.ts']);
-    const bad = results.flatMap((r) => r.messages.filter((m) => m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => `${r.filePath}: ${m.message}`));
-    expect(bad).toEqual([]);
+    expect(await lintRepo(['src-main/api', 'src-main/server', 'src-main/cli', 'src-main/electron', 'src-main/engine/client.ts'])).toEqual([]);
   });
 });
 
 describe('eslint rooms of bench/ and src-main/studies', () => {
-  const eslint = new ESLint({ cwd: ROOT });
-  const lint = async (file: string, code: string) => {
-    const [r] = await eslint.lintText(code, { filePath: path.join(ROOT, file) });
-    return r!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
-  };
+  const { lint, lintRepo } = ruleOf('no-restricted-imports');
 
   it('refuses src-main → bench/ imports (the studies included), static or type-only', async () => {
     expect((await lint('src-main/cli/__boundary_fixture.ts', `import { main } from '../../bench/demo.js';\nexport const x = main;\n`))[0]).toMatch(/bench\//);
@@ -79,9 +83,7 @@ describe('eslint rooms of bench/ and src-main/studies', () => {
   });
 
   it('the repository itself passes them', async () => {
-    const results = await eslint.lintFiles(['src-main', 'bench']);
-    const bad = results.flatMap((r) => r.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => `${r.filePath}: ${m.message}`));
-    expect(bad).toEqual([]);
+    expect(await lintRepo(['src-main', 'bench'])).toEqual([]);
   });
 });
 
