@@ -9,7 +9,7 @@
  * repaint it.
  */
 import { unzlibSync } from 'fflate';
-import type { ImageSummary } from '../../../src-shared/api';
+import type { ClassInfo, ImageSummary } from '../../../src-shared/api';
 import { toBase64, type Rect } from '../../../src-shared/labels';
 import { api } from './api';
 import { HistoryBook } from './history';
@@ -159,6 +159,15 @@ export class AnnotationSession {
   private save(imageId: number, rect: Rect, patch: Uint8Array, label: string): void {
     this.queue.enqueue({ imageId, rect, patch, data: '', label });
   }
+}
+
+/** What the views of the open image (its canvas, its prediction panel) are given. */
+export interface OpenImageProps {
+  item: ImageSummary;
+  classes: ClassInfo[];
+  session: AnnotationSession;
+  /** A short message for the status line (what undo did, why a click did nothing). */
+  onMessage: (text: string, tone?: 'info' | 'error') => void;
 }
 
 /** An image summary with the server's new labelled-pixel count after a save. */

@@ -270,66 +270,46 @@ export class LabelRaster {
 
   /** Paints the capsule of brush `size` from A to B (A = B: one dab) with `changes.value`. Returns pixels changed. */
   paintSegment(ax: number, ay: number, bx: number, by: number, size: number, changes: StrokeChanges): number {
-    const value = changes.value;
-    const keepLabelled = changes.onlyUnlabelled;
-    const colour = this.lut[value]!;
-    const { labels, pixels, width } = this;
     let changed = 0;
-    let gained = 0;
-    forEachCapsuleSpan(ax, ay, bx, by, size / 2, width, this.height, (y, x0, x1) => {
-      const row = y * width;
-      let first = -1;
-      let last = -1;
-      for (let i = row + x0; i <= row + x1; i++) {
-        const old = labels[i]!;
-        if (old !== value && !(keepLabelled && old !== UNLABELLED)) {
-          changes.add(i, old);
-          labels[i] = value;
-          pixels[i] = colour;
-          if (old === UNLABELLED) gained++;
-          changed++;
-          if (first < 0) first = i - row;
-          last = i - row;
-        }
-      }
-      if (first >= 0) {
-        changes.bounds.addSpan(y, first, last);
-        this.dirty.addSpan(y, first, last);
-      }
+    forEachCapsuleSpan(ax, ay, bx, by, size / 2, this.width, this.height, (y, x0, x1) => {
+      changed += this.paintRun(y, x0, x1, changes, null);
     });
-    this.labelled += value === UNLABELLED ? -changed : gained;
     return changed;
   }
 
   /** Writes `changes.value` into every pixel set in `mask` (a region from floodRegion) within `rect`. */
   paintMask(mask: Uint8Array, rect: Rect, changes: StrokeChanges): number {
+    let changed = 0;
+    for (let y = rect.y; y < rect.y + rect.height; y++) changed += this.paintRun(y, rect.x, rect.x + rect.width - 1, changes, mask);
+    return changed;
+  }
+
+  /** Writes `changes.value` into row `y` from x0 to x1 (inclusive), only where `mask` is set if one is given. */
+  private paintRun(y: number, x0: number, x1: number, changes: StrokeChanges, mask: Uint8Array | null): number {
     const value = changes.value;
     const keepLabelled = changes.onlyUnlabelled;
     const colour = this.lut[value]!;
-    const { labels, pixels, width } = this;
+    const { labels, pixels } = this;
+    const row = y * this.width;
     let changed = 0;
     let gained = 0;
-    for (let y = rect.y; y < rect.y + rect.height; y++) {
-      const row = y * width;
-      let first = -1;
-      let last = -1;
-      for (let i = row + rect.x; i < row + rect.x + rect.width; i++) {
-        if (!mask[i]) continue;
-        const old = labels[i]!;
-        if (old !== value && !(keepLabelled && old !== UNLABELLED)) {
-          changes.add(i, old);
-          labels[i] = value;
-          pixels[i] = colour;
-          if (old === UNLABELLED) gained++;
-          if (first < 0) first = i - row;
-          last = i - row;
-          changed++;
-        }
-      }
-      if (first >= 0) {
-        changes.bounds.addSpan(y, first, last);
-        this.dirty.addSpan(y, first, last);
-      }
+    let first = -1;
+    let last = -1;
+    for (let i = row + x0; i <= row + x1; i++) {
+      if (mask && !mask[i]) continue;
+      const old = labels[i]!;
+      if (old === value || (keepLabelled && old !== UNLABELLED)) continue;
+      changes.add(i, old);
+      labels[i] = value;
+      pixels[i] = colour;
+      if (old === UNLABELLED) gained++;
+      changed++;
+      if (first < 0) first = i - row;
+      last = i - row;
+    }
+    if (first >= 0) {
+      changes.bounds.addSpan(y, first, last);
+      this.dirty.addSpan(y, first, last);
     }
     this.labelled += value === UNLABELLED ? -changed : gained;
     return changed;
