@@ -1,19 +1,19 @@
 /**
- * Inference on whole images of any size: the image (at working resolution, shorter side = base) is
+ * Inference on whole images of any size, with the pre/post-processing of prepost.ts (shared with
+ * the onnxruntime path): the image (at working resolution, shorter side = base) is normalised and
  * resized so both sides are multiples of the encoder's stride, the tag head gives class
  * probabilities, the decoder runs for the classes to show (predicted tags with a top-k fallback,
- * or given tags), and the per-class segmentation logits (at the model's resolution) are resized
- * bilinearly back to the original image size pixel by pixel before the softmax/argmax
- * (upsample.ts), keeping only bytes at that size: the mask and the winning probability. Decoding
+ * or given tags: chooseClasses), and the per-class segmentation logits (at the model's resolution)
+ * are resized bilinearly back to the original image size pixel by pixel before the softmax/argmax
+ * (classMask), keeping only bytes at that size: the mask and the winning probability. Decoding
  * only predicted classes keeps cost proportional to what is present and stops absent classes from
  * competing (METHOD.md).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
-import { decodeWithDefaults, inputSides } from './decode-rule.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
-import { upsampleSoftmax } from './upsample.js';
+import { chooseClasses, classMask, inputSides, normalise } from './prepost.js';
 
 export interface PredictOptions {
   /** Decode these classes instead of the predicted ones (evaluation "with true tags"). */
@@ -56,7 +56,7 @@ export interface Prediction {
 export function inputTensor(s: Sample, stride: number): tf.Tensor4D {
   const [h, w] = inputSides(s.height, s.width, stride);
   return tf.tidy(() => {
-    const x = tf.tensor4d(Float32Array.from(s.rgb, (v) => v / 255), [1, s.height, s.width, 3]);
+    const x = tf.tensor4d(normalise(s.rgb, 'hwc'), [1, s.height, s.width, 3]);
     return h === s.height && w === s.width ? x : tf.image.resizeBilinear(x, [h, w], false, true);
   });
 }
@@ -68,18 +68,13 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
   const x = inputTensor(s, opts.stride);
   try {
     let tagProbs: Float32Array | null = null;
-    let classes: number[];
-    if (model.method === 'unet') {
-      classes = Array.from({ length: C }, (_, c) => c);
-    } else {
+    if (model.method !== 'unet') {
       const logits = tf.tidy(() => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!));
       tagProbs = (await logits.data()) as Float32Array;
       logits.dispose();
-      if (opts.givenTags && opts.givenTags.length) classes = [...opts.givenTags];
-      else classes = decodeWithDefaults(tagProbs, C, opts);
-      classes = [...new Set([...classes, ...(opts.always ?? []).filter((c) => c >= 0 && c < C)])].sort((a, b) => a - b);
     }
-    // Logits at the model's resolution only; upsampleSoftmax makes the original-size bytes.
+    const classes = chooseClasses(tagProbs, C, opts);
+    // Logits at the model's resolution only; classMask makes the original-size bytes.
     const scaled = tf.tidy(() => {
       let seg: tf.Tensor4D;
       if (model.method === 'unet' || model.method === 'mtunet') {
@@ -92,14 +87,11 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
       const decodes = model.method === 'lrp' || model.method === 'gradcam';
       return decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
     });
-    const [, h, w, K] = scaled.shape;
+    const [, h, w] = scaled.shape;
     const logits = (await scaled.data()) as Float32Array;
     scaled.dispose();
-    const up = upsampleSoftmax(logits, 'hwc', K, h, w, outH, outW, { probs: !!opts.probs });
-    const mask = up.index;
-    const lut = Uint8Array.from(classes);
-    for (let p = 0; p < mask.length; p++) mask[p] = lut[mask[p]!]!;
-    return { tagProbs, classes, probs: up.probs, mask, confidence: up.confidence, width: outW, height: outH };
+    const out = classMask(logits, 'hwc', classes, h, w, outH, outW, { probs: !!opts.probs });
+    return { tagProbs, classes, ...out, width: outW, height: outH };
   } finally {
     x.dispose();
   }

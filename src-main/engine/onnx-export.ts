@@ -28,7 +28,8 @@ import path from 'node:path';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { TEMP_MARK } from '../safe-fs.js';
 import { readModelMeta, readModelWeights } from './model-io.js';
-import { parseSegmenterConfig, type EncoderLayer, type SegmenterConfig, type WeightEntry, type WeightMap } from './models/index.js';
+import { downsamples, type EncoderLayer, parseSegmenterConfig, specStride, type SegmenterConfig, type WeightEntry, type WeightMap } from './models/index.js';
+import { DECODE_DEFAULTS, HEAT_NORM_EPS, HEAT_NORM_FLOOR, NORMALISATION_NOTE, PIXEL_SCALE } from './prepost.js';
 
 // onnx-proto is CommonJS whose named exports Node's ESM loader cannot detect, so it is required.
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
@@ -69,13 +70,14 @@ export interface OnnxExportInfo {
   minSize: [number, number];
 }
 
-/** How to read the outputs; stored in the model's metadata and in the sidecar JSON. */
+/** How to read the outputs; stored in the model's metadata and in the sidecar JSON (from prepost.ts's constants). */
 export const ONNX_READING_NOTE =
-  'Input "image": float32 NCHW [N, 3, H, W], RGB channels divided by 255 (values 0..1, no mean/std), H and W multiples of ' +
+  `Input "image": float32 NCHW [N, 3, H, W], RGB channels divided by ${PIXEL_SCALE} (values 0..1, no mean/std), H and W multiples of ` +
   '"stride" (any such size when "dynamic_size" is true, else exactly input_size). Output "tag_logits" [N, C]: sigmoid gives the ' +
   'probability that class c is present (absent for method unet). Output "seg_logits" [N, C, H, W]: per-pixel logits of every ' +
-  'class. The app decodes only the classes the tag head predicts, so to get its masks: take the classes with sigmoid(tag) >= 0.5 ' +
-  '(i.e. tag_logit >= 0), at least the single most probable one (the app also caps the list at the 4 most probable), and take the ' +
+  `class. The app decodes only the classes the tag head predicts, so to get its masks: take the classes with sigmoid(tag) >= ${DECODE_DEFAULTS.threshold} ` +
+  `(i.e. tag_logit >= ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold))}), at least the ${DECODE_DEFAULTS.minClasses === 1 ? 'single most probable one' : `${DECODE_DEFAULTS.minClasses} most probable`} ` +
+  `(the app also caps the list at the ${DECODE_DEFAULTS.maxClasses} most probable), and take the ` +
   'per-pixel argmax of seg_logits over those classes only (all classes for method unet). Letting all C heatmaps compete is a different, ' +
   'much worse segmentation. Softmax over the chosen classes gives per-pixel probabilities.';
 
@@ -212,15 +214,11 @@ function planAxis(layers: EncoderLayer[], size: number, axis: 0 | 1): AxisPlan |
   return { sizes, conv };
 }
 
-function isDownsampling(l: EncoderLayer): boolean {
-  return l.type === 'maxpool' || (l.type === 'conv' && (l.strides[0] > 1 || l.strides[1] > 1));
-}
-
 /** What must not change with the input size for a dynamic axis: paddings, and U-Net's upsampling factors. */
 function signature(cfg: SegmenterConfig, plan: AxisPlan): string {
   const layers = cfg.encoder.layers;
   if (cfg.method !== 'unet' && cfg.method !== 'mtunet') return JSON.stringify({ conv: plan.conv });
-  const down = layers.flatMap((l, i) => (isDownsampling(l) ? [i] : []));
+  const down = layers.flatMap((l, i) => (downsamples(l) ? [i] : []));
   const factors: number[] = [];
   let h = plan.sizes[layers.length]!;
   for (let j = down.length - 1; j >= 0; j--) {
@@ -240,7 +238,7 @@ interface AxisGeometry {
 
 function axisGeometry(cfg: SegmenterConfig, axis: 0 | 1, forceStatic: boolean): AxisGeometry {
   const layers = cfg.encoder.layers;
-  const stride = layers.reduce((s, l) => s * (l.type === 'conv' ? l.strides[axis] : l.type === 'maxpool' ? l.pool[axis] : 1), 1);
+  const stride = specStride(cfg.encoder, axis);
   const plan = planAxis(layers, cfg.inputSize, axis);
   if (!plan) throw new Error(`the model's own input size ${cfg.inputSize} does not pass through its encoder`);
   // sizes are periodic in (size / stride) modulo the strides, so a few multiples cover every case
@@ -294,7 +292,7 @@ function buildGraph(
   const method = cfg.method;
   const [gh, gw] = geo;
   const image = g.name('image');
-  const downsampling = layers.flatMap((l, i) => (isDownsampling(l) ? [i] : []));
+  const downsampling = layers.flatMap((l, i) => (downsamples(l) ? [i] : []));
   const lrpStop = method === 'lrp' && cfg.lrpDepth > 0 ? downsampling[cfg.lrpDepth - 1]! : 0;
   if (method === 'lrp' && (cfg.lrpRule ?? 'lrp0') !== 'lrp0')
     throw new Error(`ONNX export writes the LRP-0 (gate form) decoder only; this model uses the '${cfg.lrpRule}' rule set: export it in heatseg format`);
@@ -439,7 +437,7 @@ function buildGraph(
     const abs = g.op('Abs', [seg], {}, 'abs');
     const perPixel = g.op('ReduceMean', [abs], { axes: ints([1]), keepdims: int(1) }, 'abs_mean_pixel');
     const imageMean = g.op('ReduceMean', [abs], { axes: ints([1, 2, 3]), keepdims: int(1) }, 'abs_mean_image');
-    const floor = g.op('Add', [g.op('Mul', [imageMean, g.f32([1e-2])], {}, 'floor'), g.f32([1e-12])], {}, 'floor');
+    const floor = g.op('Add', [g.op('Mul', [imageMean, g.f32([HEAT_NORM_FLOOR])], {}, 'floor'), g.f32([HEAT_NORM_EPS])], {}, 'floor');
     seg = g.op('Div', [seg, g.op('Add', [perPixel, floor], {}, 'normaliser')], {}, 'normalised');
   }
   if (decodes && heatScale !== 1) seg = g.op('Mul', [seg, g.f32([heatScale])], {}, 'scaled');
@@ -451,13 +449,13 @@ function buildGraph(
   outputs.push({ name: 'seg_logits', shape: [dimN, C, dimH, dimW], doc: segDoc });
   if (tagLogits) {
     g.rename(tagLogits, 'tag_logits');
-    outputs.push({ name: 'tag_logits', shape: [dimN, C], doc: 'multi-label tag logits; sigmoid ≥ 0.5 (logit ≥ 0) = class present' });
+    outputs.push({ name: 'tag_logits', shape: [dimN, C], doc: `multi-label tag logits; sigmoid ≥ ${DECODE_DEFAULTS.threshold} (logit ≥ ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold))}) = class present` });
   }
   const inputs: OnnxTensorInfo[] = [
     {
       name: 'image',
       shape: [dimN, cfg.encoder.inputChannels, dimH, dimW],
-      doc: 'float32 NCHW, RGB / 255 (0..1), H and W multiples of the stride',
+      doc: `float32 NCHW, RGB / ${PIXEL_SCALE} (0..1), H and W multiples of the stride`,
     },
   ];
   return { g, inputs, outputs };
@@ -746,7 +744,8 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     stride: [geo[0].stride, geo[1].stride],
     minSize: [geo[0].minSize, geo[1].minSize],
     dynamicSize: { height: geo[0].dynamic, width: geo[1].dynamic },
-    normalisation: 'image = RGB / 255 as float32 NCHW; not baked into the graph',
+    normalisation: NORMALISATION_NOTE,
+    decodeDefaults: DECODE_DEFAULTS,
     reading: ONNX_READING_NOTE,
     differencesFromApp: DIFFERENCES_NOTE,
   };
@@ -760,6 +759,8 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     min_size: JSON.stringify(contract.minSize),
     dynamic_size: String(geo[0].dynamic && geo[1].dynamic),
     normalisation: contract.normalisation,
+    pixel_scale: String(PIXEL_SCALE),
+    decode_defaults: JSON.stringify(DECODE_DEFAULTS),
     input_layout: 'NCHW float32 [N, 3, H, W]',
     heat_scale: String(meta.heatScale),
     heat_norm: meta.heatNorm,

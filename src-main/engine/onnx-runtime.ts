@@ -1,12 +1,14 @@
 /**
  * Inference on exported ONNX segmenters (onnx-export.ts) with onnxruntime-node on the CPU — no
- * TF.js anywhere in this module's imports — with the app's pre/post-processing (infer.ts):
+ * TF.js anywhere in this module's imports — with the app's pre/post-processing (prepost.ts, which infer.ts uses too):
  *   1. decode with sharp to the working resolution (shorter side = input_size, data.ts decodeToWorking);
  *   2. RGB / 255, resized bilinearly (half-pixel centres, as tf.image.resizeBilinear(…, false, true))
- *      so each side is a multiple of the stride, fed as NCHW;
- *   3. decoded classes from tag_logits: p ≥ 0.5, at least the top one, at most 4 (all for unet);
- *   4. the chosen seg_logits channels resized bilinearly back to the original size, softmax, argmax
- *      (upsample.ts, pixel by pixel: only bytes at the original size).
+ *      so each side is a multiple of the stride, fed as NCHW (planarInput);
+ *   3. decoded classes from tag_logits: p ≥ 0.5, at least the top one, at most 4 (all for unet;
+ *      chooseClasses with DECODE_DEFAULTS);
+ *   4. the chosen seg_logits channels (heat_norm 'pixel': renormalised over them, as the app does)
+ *      resized bilinearly back to the original size, softmax, argmax (classMask, pixel by pixel:
+ *      only bytes at the original size).
  * Remaining difference to the app (docs/ONNX.md): with heat_norm 'pixel' the graph normalises over
  * all C classes, the app over the decoded ones — a positive per-pixel factor, so argmaxes at model
  * resolution agree and only a few boundary pixels of the upsampled mask (and the probabilities) can.
@@ -19,10 +21,9 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { decodeToWorking } from './data.js';
-import { decodeWithDefaults, inputSides } from './decode-rule.js';
 import type { Prediction } from './infer.js';
+import { chooseClasses, classMask, type DecodeOptions, gatherPlanes, inputSides, planarInput, renormalise, sigmoid } from './prepost.js';
 import { writePredictionPngs } from './prediction-png.js';
-import { upsampleSoftmax } from './upsample.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
 
@@ -46,10 +47,7 @@ export interface OnnxModelInfo {
 /** What the onnxruntime path returns: the same as TF.js inference. */
 export type OnnxPrediction = Prediction;
 
-export interface OnnxPredictOptions {
-  threshold?: number;
-  minClasses?: number;
-  maxClasses?: number;
+export interface OnnxPredictOptions extends DecodeOptions {
   outWidth?: number;
   outHeight?: number;
   /** Also return per-pixel probabilities (small outputs only). */
@@ -120,85 +118,14 @@ export function readOnnxModelInfo(file: string): OnnxModelInfo {
   };
 }
 
-/**
- * Bilinear resize with half-pixel centres and clamped edges, as tf.image.resizeBilinear(x, size,
- * alignCorners = false, halfPixelCenters = true). `src` is planar: `planes` planes of sh × sw.
- */
-export function resizeBilinearPlanar(src: Float32Array, planes: number, sh: number, sw: number, dh: number, dw: number): Float32Array {
-  if (sh === dh && sw === dw) return src.slice(0, planes * sh * sw);
-  const out = new Float32Array(planes * dh * dw);
-  const axis = (n: number, from: number) => {
-    const lo = new Int32Array(n),
-      hi = new Int32Array(n),
-      f = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = (from / n) * (i + 0.5) - 0.5;
-      const a = Math.max(0, Math.floor(v));
-      lo[i] = a;
-      hi[i] = Math.min(from - 1, Math.ceil(v));
-      f[i] = v - a;
-    }
-    return { lo, hi, f };
-  };
-  const ys = axis(dh, sh);
-  const xs = axis(dw, sw);
-  for (let p = 0; p < planes; p++) {
-    const s = p * sh * sw;
-    const o = p * dh * dw;
-    for (let y = 0; y < dh; y++) {
-      const r0 = s + ys.lo[y]! * sw,
-        r1 = s + ys.hi[y]! * sw,
-        fy = ys.f[y]!;
-      for (let x = 0; x < dw; x++) {
-        const c0 = xs.lo[x]!,
-          c1 = xs.hi[x]!,
-          fx = xs.f[x]!;
-        const top = src[r0 + c0]! + (src[r0 + c1]! - src[r0 + c0]!) * fx;
-        const bottom = src[r1 + c0]! + (src[r1 + c1]! - src[r1 + c0]!) * fx;
-        out[o + y * dw + x] = top + (bottom - top) * fy;
-      }
-    }
-  }
-  return out;
-}
-
-/** The model input for a working-resolution RGB image: RGB / 255, sides rounded to multiples of the stride, NCHW [1, 3, h, w]. */
+/** The model input for a working-resolution RGB image (prepost.ts steps 1–2): RGB / 255, sides rounded to multiples of the stride, NCHW [1, 3, h, w]. */
 export function onnxInput(
   img: { rgb: Uint8Array; width: number; height: number },
   info: Pick<OnnxModelInfo, 'stride' | 'minSize' | 'dynamicSize' | 'inputSize'>,
 ): { data: Float32Array; height: number; width: number } {
   const [sh, sw] = info.stride;
   const [h, w] = info.dynamicSize ? inputSides(img.height, img.width, sh, sw, info.minSize[0], info.minSize[1]) : [info.inputSize, info.inputSize];
-  const n = img.width * img.height;
-  const planar = new Float32Array(3 * n);
-  for (let p = 0; p < n; p++) for (let c = 0; c < 3; c++) planar[c * n + p] = img.rgb[p * 3 + c]! / 255;
-  return { data: resizeBilinearPlanar(planar, 3, img.height, img.width, h, w), height: h, width: w };
-}
-
-/** The app's decode rule (decode-rule.ts) for one image, with infer.ts's defaults. */
-export function decodeClassList(
-  probs: ArrayLike<number>,
-  opts: { threshold?: number; minClasses?: number; maxClasses?: number } = {},
-): number[] {
-  return decodeWithDefaults(probs, probs.length, opts);
-}
-
-/**
- * The app's heatLogits normalisation over the decoded classes only, applied again to seg_logits
- * (normalised over all C classes by the graph): per pixel, v_k ← s · (v_k / s) / (mean_k |v_k / s|
- * + 1e-2 · image mean + 1e-12). The per-pixel normaliser is scale-free, so this gives the app's
- * values up to the small floor term, in place on `k` planes of `plane` values.
- */
-export function renormalise(v: Float32Array, k: number, plane: number, heatScale: number): void {
-  let total = 0;
-  for (let i = 0; i < k * plane; i++) total += Math.abs(v[i]!) / heatScale;
-  const floor = (1e-2 * total) / (k * plane) + 1e-12;
-  for (let p = 0; p < plane; p++) {
-    let m = 0;
-    for (let c = 0; c < k; c++) m += Math.abs(v[c * plane + p]!) / heatScale;
-    const d = m / k + floor;
-    for (let c = 0; c < k; c++) v[c * plane + p] = (v[c * plane + p]! / heatScale / d) * heatScale;
-  }
+  return { data: planarInput(img, h, w), height: h, width: w };
 }
 
 export class OnnxSegmenter {
@@ -236,26 +163,20 @@ export class OnnxSegmenter {
     const x = onnxInput(img, this.info);
     const { seg, tags } = await this.run(x.data, 1, x.height, x.width);
     let tagProbs: Float32Array | null = null;
-    let classes = Array.from({ length: C }, (_, c) => c);
     if (this.info.method !== 'unet') {
       if (!tags) throw new Error(`${this.info.file}: method ${this.info.method} but no tag_logits output`);
-      tagProbs = Float32Array.from(tags, (t) => 1 / (1 + Math.exp(-t)));
-      classes = decodeClassList(tagProbs, opts);
+      tagProbs = sigmoid(tags);
     }
-    const K = classes.length;
+    const classes = chooseClasses(tagProbs, C, opts);
     const plane = x.height * x.width;
-    const chosen = new Float32Array(K * plane);
-    classes.forEach((c, k) => chosen.set(seg.subarray(c * plane, (c + 1) * plane), k * plane));
+    const chosen = gatherPlanes(seg, classes, plane);
     if (this.info.heatNorm === 'pixel' && (this.info.method === 'lrp' || this.info.method === 'gradcam'))
-      renormalise(chosen, K, plane, this.info.heatScale);
+      renormalise(chosen, classes.length, plane, this.info.heatScale);
     const outH = opts.outHeight ?? img.origHeight;
     const outW = opts.outWidth ?? img.origWidth;
     // as infer.ts: bytes at the original size, never float maps there
-    const up = upsampleSoftmax(chosen, 'chw', K, x.height, x.width, outH, outW, { probs: !!opts.probs });
-    const mask = up.index;
-    const lut = Uint8Array.from(classes);
-    for (let p = 0; p < mask.length; p++) mask[p] = lut[mask[p]!]!;
-    return { tagProbs, classes, probs: up.probs, mask, confidence: up.confidence, width: outW, height: outH };
+    const out = classMask(chosen, 'chw', classes, x.height, x.width, outH, outW, { probs: !!opts.probs });
+    return { tagProbs, classes, ...out, width: outW, height: outH };
   }
 
   release(): Promise<void> {

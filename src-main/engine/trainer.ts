@@ -16,7 +16,7 @@ import { type AugmentOptions, type Dataset, type Sample, augmentedCrop } from '.
 import { prefetch } from './backend.js';
 import { predict } from './infer.js';
 import { type HeatNorm, heatLogits, planDecode } from './losses.js';
-import type { Segmenter } from './models/index.js';
+import { type Segmenter, specStride } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
 /**
@@ -132,9 +132,9 @@ export interface TrainHooks {
   yieldEvery?: number;
 }
 
-/** Encoder stride (product of pool sizes). */
+/** Encoder stride (models/types.ts specStride: product of conv strides and pool sizes). */
 export function encoderStride(model: Segmenter): number {
-  return model.config().encoder.layers.reduce((s, l) => (l.type === 'maxpool' ? s * l.pool[0] : l.type === 'conv' ? s * l.strides[0] : s), 1);
+  return specStride(model.config().encoder);
 }
 
 export function defaultHeatScale(model: Segmenter, size: number): number {

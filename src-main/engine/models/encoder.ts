@@ -3,7 +3,7 @@
  * forward pass, the tied LRP decoder and the U-Net skips.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { EncoderLayer, EncoderSpec } from './types.js';
+import { type EncoderLayer, type EncoderSpec, specStride } from './types.js';
 import { heNormal, maxPoolSwitched, noGrad, switchMask } from './ops.js';
 
 export type Shape4 = [number, number, number, number];
@@ -72,14 +72,13 @@ export class Encoder {
   readonly convs = new Map<string, ConvParams>();
   /** Channels of the last feature map. */
   readonly outChannels: number;
-  /** Total downsampling factor; input sizes must be divisible by it. */
+  /** Total downsampling factor (specStride, along the height); input sizes must be divisible by it. */
   readonly stride: number;
 
   constructor(spec: EncoderSpec, seed: number) {
     validateSpec(spec);
     this.spec = spec;
     let channels = spec.inputChannels;
-    let stride = 1;
     spec.layers.forEach((layer, i) => {
       if (layer.type === 'conv') {
         const [kh, kw] = layer.kernel;
@@ -91,13 +90,10 @@ export class Encoder {
           bias: tf.variable(tf.zeros([layer.filters])),
         });
         channels = layer.filters;
-        stride *= layer.strides[0];
-      } else if (layer.type === 'maxpool') {
-        stride *= layer.pool[0];
       }
     });
     this.outChannels = channels;
-    this.stride = stride;
+    this.stride = specStride(spec);
   }
 
   namedVariables(prefix = 'encoder/'): Record<string, tf.Variable> {

@@ -10,6 +10,7 @@ export type {
   WeightEntry,
   WeightMap,
 } from './types.js';
+export { downsamples, specStride } from './types.js';
 export {
   buildSegmenter,
   createSegmenter,

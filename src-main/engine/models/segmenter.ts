@@ -5,7 +5,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import type { EncoderSpec, ForwardOptions, ForwardResult, SegMethod, Segmenter, SegmenterConfig, WeightMap } from './types.js';
+import {
+  downsamples,
+  type EncoderSpec,
+  type ForwardOptions,
+  type ForwardResult,
+  type SegMethod,
+  type Segmenter,
+  type SegmenterConfig,
+  type WeightMap,
+} from './types.js';
 import { Encoder, smallEncoderSpec, type SmallEncoderOptions } from './encoder.js';
 import { importKerasBackbone } from './keras-import.js';
 import { gradcamDecode } from './gradcam.js';
@@ -94,7 +103,7 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
   };
   const choice = opts.encoder ?? { kind: 'small' };
   const depth = (spec: EncoderSpec) => {
-    const stages = spec.layers.filter((l) => l.type === 'maxpool' || (l.type === 'conv' && (l.strides[0] > 1 || l.strides[1] > 1))).length;
+    const stages = spec.layers.filter(downsamples).length;
     return opts.lrpDepth === undefined || opts.lrpDepth === 'auto' ? Math.min(DEFAULT_LRP_DEPTH, stages) : opts.lrpDepth;
   };
   if (choice.kind === 'pretrained') {
@@ -152,9 +161,7 @@ class TfSegmenter implements Segmenter {
     this.inputSize = cfg.inputSize;
     const encoder = new Encoder(cfg.encoder, cfg.seed);
     this.encoder = encoder;
-    this.downsamplingLayers = cfg.encoder.layers.flatMap((l, i) =>
-      l.type === 'maxpool' || (l.type === 'conv' && (l.strides[0] > 1 || l.strides[1] > 1)) ? [i] : [],
-    );
+    this.downsamplingLayers = cfg.encoder.layers.flatMap((l, i) => (downsamples(l) ? [i] : []));
     if (cfg.lrpDepth > this.downsamplingLayers.length) {
       encoder.dispose();
       throw new Error(`lrpDepth ${cfg.lrpDepth} exceeds the encoder's ${this.downsamplingLayers.length} downsampling stages`);

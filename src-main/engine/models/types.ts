@@ -40,6 +40,20 @@ export interface EncoderSpec {
   source?: string;
 }
 
+/** Whether a layer downsamples: a max-pool, or a conv strided on either axis (the LRP depths' and U-Net's stages). */
+export function downsamples(layer: EncoderLayer): boolean {
+  return layer.type === 'maxpool' || (layer.type === 'conv' && (layer.strides[0] > 1 || layer.strides[1] > 1));
+}
+
+/**
+ * The encoder's total downsampling factor along one axis (0: height, 1: width), the product of
+ * conv strides and pool sizes: model input sides are multiples of it. The one definition behind
+ * Encoder.stride, trainer.ts encoderStride and the ONNX export's `stride` metadata.
+ */
+export function specStride(spec: Pick<EncoderSpec, 'layers'>, axis: 0 | 1 = 0): number {
+  return spec.layers.reduce((s, l) => s * (l.type === 'conv' ? l.strides[axis] : l.type === 'maxpool' ? l.pool[axis] : 1), 1);
+}
+
 export interface SegmenterConfig {
   format: 'heatseg-segmenter';
   version: 1;
