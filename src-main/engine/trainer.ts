@@ -284,6 +284,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   // a crop seed per image: the crop depends on its image and seed only, whichever thread makes it
   const seed = () => Math.floor(rand() * 4294967296);
   let stepTimeAvg = 0;
+  const drawStep = (at: number): StepDraw => {
+    const lab = Array.from({ length: nLab }, nextLabelled);
+    const tag = Array.from({ length: nTag }, nextTagged);
+    return { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight: segWeightAt(cfg, at) };
+  };
+  // with replicas, the next step is drawn as soon as this one's gradient is in, so they crop it
+  // while the leader updates (DataParallel.prepare); the draws come in the same order either way
+  let next: StepDraw | null = null;
 
   try {
     while (true) {
@@ -294,13 +302,16 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         break;
       }
       const ts = Date.now();
-      const lab = Array.from({ length: nLab }, nextLabelled);
-      const tag = Array.from({ length: nTag }, nextTagged);
-      const segWeight = segWeightAt(cfg, step);
-      const draw: StepDraw = { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight };
+      const draw = next ?? drawStep(step);
+      next = null;
+      const segWeight = draw.segWeight;
       const { grads, losses, labelledPixels, uniformSum } = pool
         ? await pool.gradients(model, logScale, data.samples, draw, spec)
         : await localStep(model, logScale, varList, data.samples, draw, spec);
+      if (pool && (totalSteps === null || step + 1 < totalSteps)) {
+        next = drawStep(step + 1);
+        pool.prepare(next);
+      }
       const uniform = labelledPixels > 0 ? uniformSum / labelledPixels : 0;
       const lossTag = losses.tag;
       const lossSeg = losses.seg;
