@@ -6,7 +6,10 @@
  * and posts shards 1..N-1 to the replica threads; every thread crops and augments its own images
  * (from the images shared once through SharedArrayBuffers: augmentation is ~10 ms per 128-px crop,
  * too slow to do serially for every thread), reports its loss normalisers, then computes its
- * gradient; the leader sums them in the fixed order 0, 1, …, N-1 from a SharedArrayBuffer. Each shard's loss is weighted by its share of the batch's normalisers
+ * gradient; the leader sums them in the fixed order 0, 1, …, N-1 from a SharedArrayBuffer. While
+ * the leader sums and runs the optimizers (serial), the replicas already crop the next step's
+ * shards (the trainer draws it ahead: `prepare`) and then the leader's crops too, taken one at a
+ * time from an atomic counter until the leader, back for the next step, takes the rest. Each shard's loss is weighted by its share of the batch's normalisers
  * (labelled pixels for the pixel loss, tag-masked images for the tag loss), so the sum is the
  * full batch's gradient, not a mean of per-shard means. Only the leader runs the optimizers; it
  * writes the updated weights into a second SharedArrayBuffer that every replica loads before its
