@@ -228,9 +228,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const headOpt = adam(cfg.lr);
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
   const decodesAny = decodes && labelledPool.length > 0;
-  const initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
-  const logScale = tf.tidy(() => tf.variable(tf.scalar(Math.log(initScale)), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
-  if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
+  // the heatmap temperature (log): its starting value is set once calibrated, below
+  const logScale = tf.tidy(() => tf.variable(tf.scalar(0), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
   const scaleOpt = adam(cfg.lr * 10);
   // every variable a step may update, in a fixed order (the heatmap temperature last, always
   // listed so replicas receive its value; it gets no gradient when not trainable)
@@ -247,13 +246,32 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     always: cfg.alwaysDecode ?? [],
     ...(tagWeights ? { tagWeights: { pos: Array.from(tagWeights.pos), neg: Array.from(tagWeights.neg) } } : {}),
   };
-  const pool =
+  // the replicas start (a thread, a backend and a model each: seconds) while this thread calibrates
+  // the temperature; they receive the weights with the first step
+  const starting =
     threads > 1
-      ? await DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples).catch((e: unknown) => {
-          logScale.dispose();
-          throw e;
-        })
+      ? DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples)
       : null;
+  starting?.catch(() => undefined); // awaited below
+  let initScale: number;
+  try {
+    initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
+  } catch (e) {
+    await starting?.then(
+      (p) => p.close(),
+      () => undefined,
+    );
+    logScale.dispose();
+    throw e;
+  }
+  tf.tidy(() => logScale.assign(tf.scalar(Math.log(initScale))));
+  if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
+  const pool = starting
+    ? await starting.catch((e: unknown) => {
+        logScale.dispose();
+        throw e;
+      })
+    : null;
   if (pool) hooks.onEvent?.({ type: 'log', message: `data-parallel training on ${threads} threads` });
 
   const t0 = Date.now();
