@@ -6,7 +6,10 @@
  * and posts shards 1..N-1 to the replica threads; every thread crops and augments its own images
  * (from the images shared once through SharedArrayBuffers: augmentation is ~10 ms per 128-px crop,
  * too slow to do serially for every thread), reports its loss normalisers, then computes its
- * gradient; the leader sums them in the fixed order 0, 1, …, N-1 from a SharedArrayBuffer. Each shard's loss is weighted by its share of the batch's normalisers
+ * gradient; the leader sums them in the fixed order 0, 1, …, N-1 from a SharedArrayBuffer. While
+ * the leader sums and runs the optimizers (serial), the replicas already crop the next step's
+ * shards (the trainer draws it ahead: `prepare`) and then the leader's crops too, taken one at a
+ * time from an atomic counter until the leader, back for the next step, takes the rest. Each shard's loss is weighted by its share of the batch's normalisers
  * (labelled pixels for the pixel loss, tag-masked images for the tag loss), so the sum is the
  * full batch's gradient, not a mean of per-shard means. Only the leader runs the optimizers; it
  * writes the updated weights into a second SharedArrayBuffer that every replica loads before its
@@ -24,7 +27,7 @@ import { type MessagePort, Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { rng } from '../../src-shared/random.js';
 import { type BackendName, backendName, initBackend } from './backend.js';
-import { type AugmentOptions, IGNORE, type Sample, augmentedCrop } from './data.js';
+import { type AugmentOptions, type Crop, IGNORE, type Sample, augmentedCrop } from './data.js';
 import { type HeatNorm, heatLogits, planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
 import { buildSegmenter, type Segmenter, type SegmenterConfig } from './models/index.js';
 
@@ -99,13 +102,14 @@ export function splitDraw(d: StepDraw, n: number): StepDraw[] {
  * Crops and augments a draw's images and builds the step's arrays (decode lists of these images,
  * pixel targets, tag targets) with the counts the loss normalises by.
  */
-export function prepareBatch(samples: readonly Sample[], d: StepDraw, spec: StepSpec): StepBatch {
+export function prepareBatch(samples: readonly Sample[], d: StepDraw, spec: StepSpec, crops?: ReadonlyArray<Crop | undefined>): StepBatch {
   const S = spec.augment.size;
   const C = spec.classes;
   const lab = d.lab.map((i) => samples[i]!);
   const tag = d.tag.map((i) => samples[i]!);
-  const labCrops = lab.map((s, j) => augmentedCrop(s, spec.augment, rng(d.labSeeds[j]!)));
-  const tagCrops = tag.map((s, j) => augmentedCrop(s, spec.augment, rng(d.tagSeeds[j]!)));
+  const all = Array.from({ length: lab.length + tag.length }, (_, j) => crops?.[j] ?? cropOf(samples, d, spec, j));
+  const labCrops = all.slice(0, lab.length);
+  const tagCrops = all.slice(lab.length);
   const plan = lab.length && spec.decodes ? planDecode({ classes: C, tags: lab.map((s) => s.tags), pixelLabels: labCrops.map((c) => c.labels), pixels: S * S, always: spec.always ?? [] }) : null;
   const targets = tagTargets([...lab, ...tag].map((s) => s.tags), C);
   const yPix = lab.length ? (plan ? plan.targets! : classTargets(labCrops)) : null;
@@ -139,6 +143,25 @@ export function prepareBatch(samples: readonly Sample[], d: StepDraw, spec: Step
     taggedImages: targets.mask.reduce((a, b) => a + b, 0),
     uniformSum,
   };
+}
+
+/** Crop `j` of a draw (its labelled images first, then its tag-only ones): depends on the image and its seed only. */
+export function cropOf(samples: readonly Sample[], d: StepDraw, spec: StepSpec, j: number): Crop {
+  const lab = j < d.lab.length;
+  const k = lab ? j : j - d.lab.length;
+  return augmentedCrop(samples[(lab ? d.lab : d.tag)[k]!]!, spec.augment, rng((lab ? d.labSeeds : d.tagSeeds)[k]!));
+}
+
+/**
+ * Crops of `d` claimed one at a time from a shared counter (`Atomics.add`), by whichever threads
+ * call this meanwhile: the replicas and the leader share the leader's shard this way, each
+ * taking the next crop until none is left. Returns the ones this thread made, by index.
+ */
+export function claimCrops(samples: readonly Sample[], d: StepDraw, spec: StepSpec, counter: Int32Array): Map<number, Crop> {
+  const made = new Map<number, Crop>();
+  const n = d.lab.length + d.tag.length;
+  for (let j = Atomics.add(counter, 0, 1); j < n; j = Atomics.add(counter, 0, 1)) made.set(j, cropOf(samples, d, spec, j));
+  return made;
 }
 
 /** The crops' pixels end to end (one batch tensor's data). */
@@ -343,6 +366,8 @@ export interface ReplicaInit {
   grads: SharedArrayBuffer;
   present: SharedArrayBuffer;
   version: SharedArrayBuffer;
+  /** Int32 counter of the leader's crops claimed this step (claimCrops). */
+  claims: SharedArrayBuffer;
 }
 
 export const LOG_SCALE_KEY = 'heatseg/logHeatScale';
@@ -352,8 +377,9 @@ interface Counts {
   taggedImages: number;
   uniformSum: number;
 }
-type ToReplica = { type: 'prepare'; draw: StepDraw } | { type: 'grad'; totalPixels: number; totalTagged: number } | { type: 'close' };
-type FromReplica = { type: 'ready' } | { type: 'prepared'; counts: Counts } | { type: 'done'; losses: ShardLosses } | { type: 'error'; message: string };
+/** `lead`: after its own shard, also claim crops of the leader's shard (claimCrops) and send them back. */
+type ToReplica = { type: 'prepare'; draw: StepDraw; lead?: StepDraw } | { type: 'grad'; totalPixels: number; totalTagged: number } | { type: 'close' };
+type FromReplica = { type: 'ready' } | { type: 'prepared'; counts: Counts; lead?: Array<[number, Crop]> } | { type: 'done'; losses: ShardLosses } | { type: 'error'; message: string };
 
 /** Where the engine worker script is: the Electron bundle's engineWorker.js, or the tsx bootstrap from source. */
 function replicaUrl(): URL {
@@ -390,13 +416,16 @@ export class DataParallel {
   private readonly gradsView: Float32Array;
   private readonly presentView: Uint8Array;
   private readonly versionView: Int32Array;
+  private readonly claimsView: Int32Array;
   private readonly waiting: Array<{ resolve: (m: FromReplica) => void; reject: (e: Error) => void } | null>;
+  /** A draw whose shards the replicas are already cropping (see `prepare`). */
+  private pending: { draw: StepDraw; replies: Array<Promise<FromReplica>> } | null = null;
 
   private constructor(
     readonly threads: number,
     private readonly varList: tf.Variable[],
     private readonly workers: Worker[],
-    bufs: { weights: SharedArrayBuffer; grads: SharedArrayBuffer; present: SharedArrayBuffer; version: SharedArrayBuffer },
+    bufs: { weights: SharedArrayBuffer; grads: SharedArrayBuffer; present: SharedArrayBuffer; version: SharedArrayBuffer; claims: SharedArrayBuffer },
   ) {
     this.sizes = varList.map((v) => v.size);
     this.offsets = [];
@@ -410,6 +439,7 @@ export class DataParallel {
     this.gradsView = new Float32Array(bufs.grads);
     this.presentView = new Uint8Array(bufs.present);
     this.versionView = new Int32Array(bufs.version);
+    this.claimsView = new Int32Array(bufs.claims);
     this.waiting = workers.map(() => null);
     workers.forEach((w, i) => {
       w.on('message', (m: FromReplica) => {
@@ -450,6 +480,7 @@ export class DataParallel {
       grads: new SharedArrayBuffer(Math.max(1, replicas) * total * 4),
       present: new SharedArrayBuffer(Math.max(1, replicas) * varList.length),
       version: new SharedArrayBuffer(4),
+      claims: new SharedArrayBuffer(4),
     };
     const shared = shareSamples(samples);
     const workers: Worker[] = [];
@@ -486,17 +517,51 @@ export class DataParallel {
     return p;
   }
 
+  /**
+   * Starts cropping the next step's batch before that step is asked for: call it with the next
+   * draw right after `gradients` returned, and the replicas crop their shards while the leader
+   * sums the gradients and runs the optimizers (serial work the replicas would otherwise wait
+   * through), then take crops of the leader's shard until the leader, back in `gradients`, takes
+   * the rest (claimCrops). A crop depends only on its image and seed, so the step's result is the
+   * same bit for bit whoever makes it; `gradients` with another draw crops as before.
+   */
+  prepare(draw: StepDraw): void {
+    if (this.closed || this.pending) return;
+    const draws = splitDraw(draw, this.threads);
+    Atomics.store(this.claimsView, 0, 0);
+    const replies = this.workers.map((_, i) => this.ask(i, { type: 'prepare', draw: draws[i + 1]!, lead: draws[0]! }));
+    // a failure surfaces when the step awaits these (or not at all if training stops first)
+    for (const r of replies) r.catch(() => undefined);
+    this.pending = { draw, replies };
+  }
+
   /** The full batch's gradients (summed over shards in slot order) and losses. */
   async gradients(model: Segmenter, logScale: tf.Variable, samples: readonly Sample[], draw: StepDraw, spec: StepSpec): Promise<StepGradients> {
     if (this.closed) throw new Error('data-parallel trainer is closed');
     // 1. publish the leader's current weights (the optimizers ran since the last step)
     this.varList.forEach((v, j) => this.weightsView.set(v.dataSync() as Float32Array, this.offsets[j]!));
     Atomics.add(this.versionView, 0, 1);
-    // 2. every thread crops its shard and reports what the losses normalise by
-    const draws = splitDraw(draw, this.threads);
-    const preparing = this.workers.map((_, i) => this.ask(i, { type: 'prepare', draw: draws[i + 1]! }));
-    const mine = prepareBatch(samples, draws[0]!, spec);
-    const counts = [mine as Counts, ...(await Promise.all(preparing)).map((m) => (m as Extract<FromReplica, { type: 'prepared' }>).counts)];
+    // 2. every thread crops its shard and reports what the losses normalise by (already under way
+    //    when `prepare` was called with this draw; the leader's shard then comes from a replica)
+    const pending = this.pending;
+    this.pending = null;
+    let mine: StepBatch;
+    let replies: FromReplica[];
+    if (pending?.draw === draw) {
+      const lead = splitDraw(draw, this.threads)[0]!;
+      const crops: Array<Crop | undefined> = [];
+      for (const [j, c] of claimCrops(samples, lead, spec, this.claimsView)) crops[j] = c;
+      replies = await Promise.all(pending.replies);
+      for (const r of replies) for (const [j, c] of (r as Extract<FromReplica, { type: 'prepared' }>).lead ?? []) crops[j] = c;
+      mine = prepareBatch(samples, lead, spec, crops);
+    } else {
+      if (pending) await Promise.allSettled(pending.replies); // one request per replica at a time
+      const draws = splitDraw(draw, this.threads);
+      const preparing = this.workers.map((_, i) => this.ask(i, { type: 'prepare', draw: draws[i + 1]! }));
+      mine = prepareBatch(samples, draws[0]!, spec);
+      replies = await Promise.all(preparing);
+    }
+    const counts = [mine as Counts, ...replies.map((m) => (m as Extract<FromReplica, { type: 'prepared' }>).counts)];
     const totalPixels = counts.reduce((a, c) => a + c.labelledPixels, 0);
     const totalTagged = counts.reduce((a, c) => a + c.taggedImages, 0);
     // 3. gradients of the shards' weighted losses: shard 0 here, the others in the replicas
@@ -575,6 +640,7 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
   const grads = new Float32Array(init.grads, (init.slot - 1) * total * 4, total);
   const present = new Uint8Array(init.present, (init.slot - 1) * varList.length, varList.length);
   const version = new Int32Array(init.version);
+  const claims = new Int32Array(init.claims);
   let seen = -1;
   let prepared: StepBatch | null = null;
   port.on('message', (m: ToReplica) => {
@@ -588,7 +654,9 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
       if (m.type === 'prepare') {
         prepared = prepareBatch(samples, m.draw, init.spec);
         const { labelledPixels, taggedImages, uniformSum } = prepared;
-        port.postMessage({ type: 'prepared', counts: { labelledPixels, taggedImages, uniformSum } } satisfies FromReplica);
+        const lead = m.lead ? [...claimCrops(samples, m.lead, init.spec, claims)] : [];
+        const buffers = [...new Set(lead.flatMap(([, c]) => [c.x.buffer, ...(c.labels ? [c.labels.buffer] : [])]))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+        port.postMessage({ type: 'prepared', counts: { labelledPixels, taggedImages, uniformSum }, ...(m.lead ? { lead } : {}) } satisfies FromReplica, buffers);
         return;
       }
       if (!prepared) throw new Error('gradient asked before its shard was prepared');

@@ -228,9 +228,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const headOpt = adam(cfg.lr);
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
   const decodesAny = decodes && labelledPool.length > 0;
-  const initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
-  const logScale = tf.tidy(() => tf.variable(tf.scalar(Math.log(initScale)), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
-  if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
+  // the heatmap temperature (log): its starting value is set once calibrated, below
+  const logScale = tf.tidy(() => tf.variable(tf.scalar(0), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
   const scaleOpt = adam(cfg.lr * 10);
   // every variable a step may update, in a fixed order (the heatmap temperature last, always
   // listed so replicas receive its value; it gets no gradient when not trainable)
@@ -247,13 +246,32 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     always: cfg.alwaysDecode ?? [],
     ...(tagWeights ? { tagWeights: { pos: Array.from(tagWeights.pos), neg: Array.from(tagWeights.neg) } } : {}),
   };
-  const pool =
+  // the replicas start (a thread, a backend and a model each: seconds) while this thread calibrates
+  // the temperature; they receive the weights with the first step
+  const starting =
     threads > 1
-      ? await DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples).catch((e: unknown) => {
-          logScale.dispose();
-          throw e;
-        })
+      ? DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples)
       : null;
+  starting?.catch(() => undefined); // awaited below
+  let initScale: number;
+  try {
+    initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
+  } catch (e) {
+    await starting?.then(
+      (p) => p.close(),
+      () => undefined,
+    );
+    logScale.dispose();
+    throw e;
+  }
+  tf.tidy(() => logScale.assign(tf.scalar(Math.log(initScale))));
+  if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
+  const pool = starting
+    ? await starting.catch((e: unknown) => {
+        logScale.dispose();
+        throw e;
+      })
+    : null;
   if (pool) hooks.onEvent?.({ type: 'log', message: `data-parallel training on ${threads} threads` });
 
   const t0 = Date.now();
@@ -284,6 +302,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   // a crop seed per image: the crop depends on its image and seed only, whichever thread makes it
   const seed = () => Math.floor(rand() * 4294967296);
   let stepTimeAvg = 0;
+  const drawStep = (at: number): StepDraw => {
+    const lab = Array.from({ length: nLab }, nextLabelled);
+    const tag = Array.from({ length: nTag }, nextTagged);
+    return { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight: segWeightAt(cfg, at) };
+  };
+  // with replicas, the next step is drawn as soon as this one's gradient is in, so they crop it
+  // while the leader updates (DataParallel.prepare); the draws come in the same order either way
+  let next: StepDraw | null = null;
 
   try {
     while (true) {
@@ -294,13 +320,16 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         break;
       }
       const ts = Date.now();
-      const lab = Array.from({ length: nLab }, nextLabelled);
-      const tag = Array.from({ length: nTag }, nextTagged);
-      const segWeight = segWeightAt(cfg, step);
-      const draw: StepDraw = { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight };
+      const draw = next ?? drawStep(step);
+      next = null;
+      const segWeight = draw.segWeight;
       const { grads, losses, labelledPixels, uniformSum } = pool
         ? await pool.gradients(model, logScale, data.samples, draw, spec)
         : await localStep(model, logScale, varList, data.samples, draw, spec);
+      if (pool && (totalSteps === null || step + 1 < totalSteps)) {
+        next = drawStep(step + 1);
+        pool.prepare(next);
+      }
       const uniform = labelledPixels > 0 ? uniformSum / labelledPixels : 0;
       const lossTag = losses.tag;
       const lossSeg = losses.seg;

@@ -12,6 +12,7 @@ import {
   DataParallel,
   LOG_SCALE_KEY,
   type StepDraw,
+  claimCrops,
   type StepSpec,
   localStep,
   physicalCores,
@@ -67,6 +68,14 @@ describe('splitting', () => {
       [3, 4, 5],
     ]);
     expect(shardList([1], 4)).toEqual([[1]]);
+    // crops claimed from a shared counter: each index once, the same crop whoever makes it
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    counter[0] = 2;
+    const claimed = claimCrops(data.samples, draw, spec, counter);
+    expect([...claimed.keys()]).toEqual([2, 3, 4]);
+    expect(claimCrops(data.samples, draw, spec, counter).size).toBe(0);
+    const crops = [undefined, undefined, ...claimed.values()];
+    expect(prepareBatch(data.samples, draw, spec, crops)).toEqual(whole);
     expect(physicalCores()).toBeGreaterThanOrEqual(1);
   });
 });
@@ -105,7 +114,13 @@ describe('data-parallel gradients', () => {
           checked++;
         });
         expect(checked).toBeGreaterThan(4);
-        tf.dispose([...single.grads, ...par.grads].filter((t): t is tf.Tensor => t !== null));
+        // cropped ahead (DataParallel.prepare, the replica taking part of the leader's crops): the same step bit for bit
+        pool.prepare(draw);
+        const ahead = await pool.gradients(model, logScale, data.samples, draw, spec);
+        expect(ahead.losses).toEqual(par.losses);
+        expect(ahead.uniformSum).toBe(par.uniformSum);
+        ahead.grads.forEach((g, j) => expect(g?.dataSync()).toEqual(par.grads[j]?.dataSync()));
+        tf.dispose([...single.grads, ...par.grads, ...ahead.grads].filter((t): t is tf.Tensor => t !== null));
       } finally {
         await pool.close();
         logScale.dispose();
