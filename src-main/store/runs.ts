@@ -34,7 +34,6 @@ export interface PredictionRow {
   mask: Buffer | Uint8Array | null;
   heatmaps: Buffer | Uint8Array | null;
   heatmaps_format: string | null;
-  score: number | null;
   created_at: string;
 }
 
@@ -156,8 +155,8 @@ export class RunStore {
   putPrediction(row: Omit<PredictionRow, 'created_at'>): void {
     this.db
       .prepare(
-        `INSERT OR REPLACE INTO predictions (run_id, image_id, tag_probs, mask, heatmaps, heatmaps_format, score)
-         VALUES (@run_id, @image_id, @tag_probs, @mask, @heatmaps, @heatmaps_format, @score)`,
+        `INSERT OR REPLACE INTO predictions (run_id, image_id, tag_probs, mask, heatmaps, heatmaps_format)
+         VALUES (@run_id, @image_id, @tag_probs, @mask, @heatmaps, @heatmaps_format)`,
       )
       .run(row);
   }
