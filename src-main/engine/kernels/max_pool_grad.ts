@@ -32,12 +32,23 @@ export function maxPoolGrad(args: {
   const pl = info.padInfo.left;
   const y = inputs.output;
   const yOk = y != null && y.dtype === 'float32' && y.shape.length === 4 && y.shape.every((d, i) => d === dy.shape[i]);
+  const dims: PoolDims = { n, H, W, C, ho, wo };
   if (yOk && fh === 2 && fw === 2 && info.strideHeight === 2 && info.strideWidth === 2 && pt === 0 && pl === 0) {
-    pool2x2s2(x, f32(backend, y), g, o, n, H, W, C, ho, wo);
+    pool2x2s2(x, f32(backend, y), g, o, dims);
   } else {
-    general(x, g, o, n, H, W, C, ho, wo, fh, fw, info.strideHeight, info.strideWidth, pt, pl);
+    general(x, g, o, dims, { fh, fw, sh: info.strideHeight, sw: info.strideWidth, pt, pl });
   }
   return dx;
+}
+
+/** Input [n, H, W, C] and output [n, ho, wo, C] sizes (NHWC). */
+interface PoolDims {
+  n: number;
+  H: number;
+  W: number;
+  C: number;
+  ho: number;
+  wo: number;
 }
 
 const bits = (a: Float32Array): Int32Array => new Int32Array(a.buffer, a.byteOffset, a.length);
@@ -49,18 +60,8 @@ const bits = (a: Float32Array): Int32Array => new Int32Array(a.buffer, a.byteOff
  * forward output's (maxPool copies one of its inputs; +0/-0 count as equal), the first such cell
  * gets dy, and dy is routed with AND masks. Every covered cell is written exactly once.
  */
-function pool2x2s2(
-  x: Float32Array,
-  y: Float32Array,
-  g: Float32Array,
-  o: Float32Array,
-  n: number,
-  H: number,
-  W: number,
-  C: number,
-  ho: number,
-  wo: number,
-): void {
+function pool2x2s2(x: Float32Array, y: Float32Array, g: Float32Array, o: Float32Array, dims: PoolDims): void {
+  const { n, H, W, C, ho, wo } = dims;
   if (2 * ho < H || 2 * wo < W) o.fill(0); // 'valid' with odd sizes leaves the last row/col out
   const xi = bits(x);
   const yi = bits(y);
@@ -95,28 +96,17 @@ function pool2x2s2(
           oi[p11 + c] = d & e3;
         }
       }
-      for (let ox = fullW; ox < wo; ox++) edgeWindow(x, g, o, b, oy, ox, H, W, C, ho, wo);
+      for (let ox = fullW; ox < wo; ox++) edgeWindow(x, g, o, dims, b, oy, ox);
     }
     for (let oy = fullH; oy < ho; oy++) {
-      for (let ox = 0; ox < wo; ox++) edgeWindow(x, g, o, b, oy, ox, H, W, C, ho, wo);
+      for (let ox = 0; ox < wo; ox++) edgeWindow(x, g, o, dims, b, oy, ox);
     }
   }
 }
 
 /** A window cut by the bottom/right border ('same' padding with odd sizes). */
-function edgeWindow(
-  x: Float32Array,
-  g: Float32Array,
-  o: Float32Array,
-  b: number,
-  oy: number,
-  ox: number,
-  H: number,
-  W: number,
-  C: number,
-  ho: number,
-  wo: number,
-): void {
+function edgeWindow(x: Float32Array, g: Float32Array, o: Float32Array, dims: PoolDims, b: number, oy: number, ox: number): void {
+  const { H, W, C, ho, wo } = dims;
   const y0 = 2 * oy;
   const x0 = 2 * ox;
   const p00 = ((b * H + y0) * W + x0) * C;
@@ -140,23 +130,16 @@ function edgeWindow(
   }
 }
 
+/** Any window: filter fh×fw, strides sh×sw, padding pt (top) and pl (left); overlapping windows add up. */
 function general(
   x: Float32Array,
   g: Float32Array,
   o: Float32Array,
-  n: number,
-  H: number,
-  W: number,
-  C: number,
-  ho: number,
-  wo: number,
-  fh: number,
-  fw: number,
-  sh: number,
-  sw: number,
-  pt: number,
-  pl: number,
+  dims: PoolDims,
+  win: { fh: number; fw: number; sh: number; sw: number; pt: number; pl: number },
 ): void {
+  const { n, H, W, C, ho, wo } = dims;
+  const { fh, fw, sh, sw, pt, pl } = win;
   o.fill(0);
   const best = new Float32Array(C);
   const at = new Int32Array(C);
