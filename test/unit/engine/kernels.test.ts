@@ -1,7 +1,7 @@
 /**
- * Fast wasm kernels vs independent references: the cpu backend's kernels (correct for conv and
- * depthwise gradients), naive loops written here from the definitions (max-pool routing, nearest
- * resize), and float64 finite differences through tf.grad for the end-to-end paths.
+ * Fast wasm kernels vs independent references: the cpu backend's kernels (correct for conv
+ * gradients), naive loops written here from the definitions (max-pool routing), and float64
+ * finite differences through tf.grad for the end-to-end paths.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -490,131 +490,7 @@ describe('MaxPoolGrad (wasm, fast) vs reference (first max in row-major order)',
   });
 });
 
-// ---------- nearest-neighbour resize gradient ----------
-
-interface ResizeCase {
-  name: string;
-  x: Shape4;
-  size: [number, number];
-  alignCorners: boolean;
-  halfPixelCenters: boolean;
-}
-
-const resizeCases: ResizeCase[] = [
-  { name: 'x2, batch 3, odd size', x: [3, 5, 7, 4], size: [10, 14], alignCorners: false, halfPixelCenters: false },
-  { name: 'x2 with half pixel centers', x: [2, 4, 3, 3], size: [8, 6], alignCorners: false, halfPixelCenters: true },
-  { name: 'x3 by x2', x: [2, 3, 4, 2], size: [9, 8], alignCorners: false, halfPixelCenters: false },
-  { name: 'non-integer 5x7 -> 7x12', x: [2, 5, 7, 3], size: [7, 12], alignCorners: false, halfPixelCenters: false },
-  { name: 'non-integer, half pixel centers', x: [2, 5, 7, 3], size: [8, 10], alignCorners: false, halfPixelCenters: true },
-  { name: 'downscale 9x8 -> 4x5', x: [2, 9, 8, 2], size: [4, 5], alignCorners: false, halfPixelCenters: false },
-  { name: 'align corners', x: [2, 5, 4, 2], size: [9, 7], alignCorners: true, halfPixelCenters: false },
-];
-
-/**
- * Reference from the forward kernel itself: resize an image holding each pixel's flat index, then
- * add dy at those indices. Independent of any gradient code, and matches the forward exactly.
- */
-function resizeGradRef(c: ResizeCase, dy: Float32Array): Float32Array {
-  const [n, H, W, C] = c.x;
-  const idx = new Float32Array(size(c.x)).map((_, i) => i);
-  const src = take(tf.tidy(() => tf.image.resizeNearestNeighbor(tf.tensor4d(idx, c.x), c.size, c.alignCorners, c.halfPixelCenters)));
-  const dx = new Float32Array(n * H * W * C);
-  for (let i = 0; i < src.length; i++) dx[src[i]!] = dx[src[i]!]! + dy[i]!;
-  return dx;
-}
-
-describe('ResizeNearestNeighborGrad (wasm, fast) vs the forward index map', () => {
-  it.each(resizeCases)('$name', (c) => {
-    const rand = rng(31);
-    const ys: Shape4 = [c.x[0], c.size[0], c.size[1], c.x[3]];
-    const dy = randn(size(ys), rand);
-    const ref = resizeGradRef(c, dy);
-    let got: Float32Array = new Float32Array(0);
-    expectNoLeak(() => {
-      got = take(
-        tf.tidy(() =>
-          tf.grad((t: tf.Tensor) =>
-            tf.image
-              .resizeNearestNeighbor(t as tf.Tensor4D, c.size, c.alignCorners, c.halfPixelCenters)
-              .mul(tf.tensor(dy, ys))
-              .sum(),
-          )(tf.tensor(randn(size(c.x), rand), c.x)),
-        ),
-      );
-    });
-    expect(relErr(got, ref)).toBeLessThan(1e-6);
-  });
-});
-
 // ---------- optional kernels ----------
-
-describe('depthwise conv gradients (wasm) vs cpu', () => {
-  const cases = [
-    { name: 'multiplier 1, stride 1 same', x: [2, 6, 7, 3] as Shape4, m: 1, s: 1, pad: 'same' as const, d: 1 },
-    { name: 'multiplier 1, stride 2 valid, odd', x: [3, 9, 7, 4] as Shape4, m: 1, s: 2, pad: 'valid' as const, d: 1 },
-    { name: 'multiplier 1, stride 2 same, even', x: [2, 8, 6, 2] as Shape4, m: 1, s: 2, pad: 'same' as const, d: 1 },
-    { name: 'multiplier 2, stride 2 valid, odd', x: [2, 9, 7, 2] as Shape4, m: 2, s: 2, pad: 'valid' as const, d: 1 },
-    { name: 'multiplier 3, stride 2 same', x: [1, 8, 8, 2] as Shape4, m: 3, s: 2, pad: 'same' as const, d: 1 },
-  ];
-  it.each(cases)('$name', (c) => {
-    const rand = rng(41);
-    const ws: Shape4 = [3, 3, c.x[3], c.m];
-    const ys = tf.tidy(
-      () => tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(ws) as tf.Tensor4D, c.s, c.pad, 'NHWC', c.d).shape,
-    ) as number[];
-    const x = randn(size(c.x), rand);
-    const w = randn(size(ws), rand);
-    const dy = randn(size(ys), rand);
-    const common = { strides: [c.s, c.s], dilations: [c.d, c.d], pad: c.pad };
-    const fIn = { x: { values: x, shape: c.x }, dy: { values: dy, shape: ys } };
-    const fAttrs = { ...common, filterShape: ws };
-    const iIn = { dy: { values: dy, shape: ys }, filter: { values: w, shape: ws } };
-    const iAttrs = { ...common, inputShape: c.x };
-    let gf: Float32Array = new Float32Array(0);
-    let gi: Float32Array = new Float32Array(0);
-    expectNoLeak(() => {
-      gf = runWasm('DepthwiseConv2dNativeBackpropFilter', fIn, fAttrs);
-      gi = runWasm('DepthwiseConv2dNativeBackpropInput', iIn, iAttrs);
-    });
-    expect(relErr(gf, runCpu('DepthwiseConv2dNativeBackpropFilter', fIn, fAttrs))).toBeLessThan(1e-5);
-    expect(relErr(gi, runCpu('DepthwiseConv2dNativeBackpropInput', iIn, iAttrs))).toBeLessThan(1e-5);
-  });
-});
-
-describe('depthwise gradients with dilation 2 (cpu ignores dilations) vs the forward kernel', () => {
-  it('dx and dW from linearity: <depthwise(e_i, w), dy> and <depthwise(x, e_k), dy>', () => {
-    const rand = rng(42);
-    const xs: Shape4 = [1, 6, 5, 2];
-    const ws: Shape4 = [3, 3, 2, 2];
-    const pad = 'same' as const;
-    const ys = [1, 6, 5, 4];
-    const x = randn(size(xs), rand);
-    const w = randn(size(ws), rand);
-    const dy = randn(size(ys), rand);
-    const dot = (xv: Float32Array, wv: Float32Array): number =>
-      take(tf.tidy(() => tf.depthwiseConv2d(tf.tensor4d(xv, xs), tf.tensor4d(wv, ws), 1, pad, 'NHWC', 2).mul(tf.tensor(dy, ys)).sum()))[0]!;
-    const basis = (n: number, i: number): Float32Array => {
-      const e = new Float32Array(n);
-      e[i] = 1;
-      return e;
-    };
-    const refDx = new Float32Array(size(xs)).map((_, i) => dot(basis(size(xs), i), w));
-    const refDw = new Float32Array(size(ws)).map((_, k) => dot(x, basis(size(ws), k)));
-    const common = { strides: [1, 1], dilations: [2, 2], pad };
-    const gi = runWasm(
-      'DepthwiseConv2dNativeBackpropInput',
-      { dy: { values: dy, shape: ys }, filter: { values: w, shape: ws } },
-      { ...common, inputShape: xs },
-    );
-    const gf = runWasm(
-      'DepthwiseConv2dNativeBackpropFilter',
-      { x: { values: x, shape: xs }, dy: { values: dy, shape: ys } },
-      { ...common, filterShape: ws },
-    );
-    expect(relErr(gi, refDx)).toBeLessThan(1e-5);
-    expect(relErr(gf, refDw)).toBeLessThan(1e-5);
-  });
-});
 
 describe('UnsortedSegmentSum (wasm) and the gather gradient', () => {
   it('matches cpu, drops out-of-range ids', () => {
