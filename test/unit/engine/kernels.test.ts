@@ -12,7 +12,6 @@ import {
   FAST_WASM_KERNELS,
   fastWasmKernelsRegistered,
   setFilterGradOptions,
-  useStockWasmKernels,
   type FilterGradOptions,
 } from '../../../src-main/engine/kernels/index';
 import { maxPoolSwitched, noGrad, switchMask } from '../../../src-main/engine/models/ops';
