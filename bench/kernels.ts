@@ -1,40 +1,55 @@
 /**
- * Benchmark of the fast wasm training kernels vs the stock ones, and of a VGG-lite training
- * step. Run: npx tsx bench/kernels.ts [--quick] [--profile]
+ * Benchmark of heatseg's wasm training kernels (src-main/engine/kernels) on the app's own encoders
+ * — the shipped default darknet-tiny and 'small' (from scratch) — at the app's training size
+ * (128 px, batch 8, one thread):
+ *   1. usage: which of the replaced kernels one training step calls, per method (lrp, gradcam,
+ *      unet, mtunet) × encoder (calls counted through wrapped kernels, at 64 px, batch 4);
+ *   2. kernels: each replaced kernel at every shape the 128 px LRP step calls it with, ours vs the
+ *      wasm backend's own where wasm has one (Identity and Cast left out);
+ *   3. steps: the app's training step (trainer.train, LRP, λ on) with our kernels vs the wasm
+ *      backend's own wherever it has one, over 3 seeds (model init and data), mean ± s.e. of each
+ *      seed's median step.
+ * Run: npx tsx bench/kernels.ts [--quick]
  * Output: human-readable lines, then one JSON line (last line).
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { NamedAttrMap } from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc, NamedAttrMap } from '@tensorflow/tfjs';
+import { shippedBackboneDir } from '../src-main/backbones';
+import { writeShapesDataset } from '../src-main/demo/shapes';
 import { initBackend } from '../src-main/engine/backend';
-import {
-  FAST_WASM_KERNELS,
-  setFilterGradOptions,
-  stockWasmKernel,
-  useStockWasmKernels,
-  type FilterGradOptions,
-} from '../src-main/engine/kernels/index';
+import { type Dataset, datasetFromMaskFolder } from '../src-main/engine/data';
+import { FAST_WASM_KERNELS, stockWasmKernel, useStockWasmKernels } from '../src-main/engine/kernels/index';
+import { createSegmenter, type EncoderChoice, type SegMethod } from '../src-main/engine/models/index';
+import { DEFAULT_TRAIN, train } from '../src-main/engine/trainer';
 
-const args = new Set(process.argv.slice(2));
-const QUICK = args.has('--quick');
-const PROFILE = args.has('--profile');
+const QUICK = process.argv.includes('--quick');
+const SIZE = 128;
+const BATCH = 8;
+const SEEDS = [1, 2, 3];
+const METHODS: SegMethod[] = ['lrp', 'gradcam', 'unet', 'mtunet'];
+const ENCODERS: Array<{ label: string; choice: EncoderChoice }> = [
+  { label: 'darknet-tiny', choice: { kind: 'pretrained', path: shippedBackboneDir('darknet-tiny') } },
+  { label: 'small', choice: { kind: 'small' } },
+];
 
-function median(xs: number[]): number {
+const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+};
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** standard error of the mean */
+const se = (xs: number[]): number => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1) / xs.length));
+const fmt = (ms: number | null): string => (ms == null ? '      –' : ms.toFixed(2).padStart(7));
 
-/**
- * Wall-clock and process CPU milliseconds of one call. On a shared machine other jobs stretch the
- * wall time (waiting for a core); CPU time counts only our running time (plus V8's GC helper
- * threads), so it is the steadier figure when the load average is high.
- */
+/** Wall-clock and process CPU ms (other jobs on a shared machine stretch wall time; CPU time counts only ours). */
 interface Timing {
   wall: number;
   cpu: number;
 }
-
 function sample(fn: () => void): Timing {
   const c = process.cpuUsage();
   const t = performance.now();
@@ -43,280 +58,164 @@ function sample(fn: () => void): Timing {
   const d = process.cpuUsage(c);
   return { wall, cpu: (d.user + d.system) / 1000 };
 }
-
 /** Per-call minima (other jobs only ever add time), warm-up calls excluded. */
-function timeIt(fn: () => void, warmup = 2, minMs = QUICK ? 300 : 1500, minReps = 5): Timing {
+function timeIt(fn: () => void, warmup: number, minMs: number, minReps: number): Timing {
   for (let i = 0; i < warmup; i++) fn();
   const samples: Timing[] = [];
   const t0 = performance.now();
-  while (samples.length < minReps || (performance.now() - t0 < minMs && samples.length < 200)) samples.push(sample(fn));
+  while (samples.length < minReps || (performance.now() - t0 < minMs && samples.length < 100)) samples.push(sample(fn));
   return { wall: Math.min(...samples.map((x) => x.wall)), cpu: Math.min(...samples.map((x) => x.cpu)) };
 }
 
-const fmt = (ms: number | null): string => (ms == null ? '      –' : ms.toFixed(2).padStart(7));
+// ---------- the app's training step ----------
 
-// ---------- kernel micro-benchmarks ----------
+/** Step events of the current trainSteps run (recordCalls tags each call with it). */
+let stepEvents = 0;
 
-interface KernelCase {
-  label: string;
-  kernel: string;
-  inputs: () => Record<string, tf.Tensor>;
-  attrs: NamedAttrMap;
-  flops?: number;
-  /** runs around the timing (e.g. selecting a formulation) */
-  options?: Partial<FilterGradOptions>;
+async function shapes(size: number, seed: number): Promise<Dataset> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'heatseg-kernels-'));
+  try {
+    await writeShapesDataset(dir, { count: 16, width: 160, height: 120, masks: 'scribbles', maskedImages: 8, seed });
+    return await datasetFromMaskFolder(dir, size, { withLabels: true });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-function convCases(n: number, h: number, c: number): KernelCase[] {
-  const xs: [number, number, number, number] = [n, h, h, c];
-  const ws: [number, number, number, number] = [3, 3, c, c];
-  const flops = 2 * n * h * h * c * c * 9;
-  const common = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC' };
-  return [
-    {
-      label: `Conv2D (forward, reference) ${xs.join('x')} k3 ->${c}`,
-      kernel: 'Conv2D',
-      inputs: () => ({ x: tf.randomNormal(xs), filter: tf.randomNormal(ws) }),
-      attrs: { ...common, dilations: [1, 1] } as unknown as NamedAttrMap,
-      flops,
-    },
-    {
-      label: `Conv2DBackpropFilter ${xs.join('x')} k3 ->${c}`,
-      kernel: 'Conv2DBackpropFilter',
-      inputs: () => ({ x: tf.randomNormal(xs), dy: tf.randomNormal(xs) }),
-      attrs: { ...common, filterShape: ws } as unknown as NamedAttrMap,
-      flops,
-    },
-    {
-      label: `Conv2DBackpropFilter [one-conv formulation] ${xs.join('x')} k3`,
-      kernel: 'Conv2DBackpropFilter',
-      inputs: () => ({ x: tf.randomNormal(xs), dy: tf.randomNormal(xs) }),
-      attrs: { ...common, filterShape: ws } as unknown as NamedAttrMap,
-      flops,
-      options: { method: 'conv' },
-    },
-    {
-      label: `Conv2DBackpropInput ${xs.join('x')} k3 ->${c}`,
-      kernel: 'Conv2DBackpropInput',
-      inputs: () => ({ dy: tf.randomNormal(xs), filter: tf.randomNormal(ws) }),
-      attrs: { ...common, inputShape: xs } as unknown as NamedAttrMap,
-      flops,
-    },
-  ];
-}
-
-function poolCases(n: number, h: number, c: number): KernelCase[] {
-  const xs: [number, number, number, number] = [n, h, h, c];
-  const ys = [n, h / 2, h / 2, c];
-  return [
-    {
-      label: `MaxPoolGrad 2x2 s2 ${xs.join('x')}`,
-      kernel: 'MaxPoolGrad',
-      inputs: () => {
-        const input = tf.randomNormal(xs) as tf.Tensor4D;
-        return { dy: tf.randomNormal(ys), input, output: tf.maxPool(input, 2, 2, 'valid') };
+/** Trains `steps` steps (λ on from the first), returning the wall/CPU ms between successive step events. */
+async function trainSteps(method: SegMethod, encoder: EncoderChoice, data: Dataset, size: number, batch: number, steps: number, seed: number): Promise<Timing[]> {
+  const model = await createSegmenter({ method, classes: data.classes.length, inputSize: size, encoder, seed });
+  const marks: Array<{ wall: number; cpu: NodeJS.CpuUsage }> = [];
+  stepEvents = 0;
+  try {
+    await train(
+      model,
+      data,
+      { ...DEFAULT_TRAIN, size, batch, epochs: 1000, warmupSteps: 0, tagWarmupSteps: 0, seed, threads: 1, validateEvery: 0 },
+      {
+        onEvent: (e) => {
+          if (e.type !== 'step') return;
+          marks.push({ wall: performance.now(), cpu: process.cpuUsage() });
+          stepEvents++;
+        },
+        shouldStop: () => marks.length >= steps,
       },
-      attrs: { filterSize: [2, 2], strides: [2, 2], pad: 'valid' } as unknown as NamedAttrMap,
-    },
-    {
-      label: `ResizeNearestNeighborGrad x2 ${ys.join('x')}->${xs.join('x')}`,
-      kernel: 'ResizeNearestNeighborGrad',
-      inputs: () => ({ images: tf.randomNormal(ys), dy: tf.randomNormal(xs) }),
-      attrs: { alignCorners: false, halfPixelCenters: false, size: [h, h] } as unknown as NamedAttrMap,
-    },
-  ];
+    );
+  } finally {
+    model.dispose();
+  }
+  const out: Timing[] = [];
+  for (let i = 1; i < marks.length; i++) {
+    const a = marks[i - 1]!,
+      b = marks[i]!;
+    out.push({ wall: b.wall - a.wall, cpu: (b.cpu.user + b.cpu.system - a.cpu.user - a.cpu.system) / 1000 });
+  }
+  return out;
 }
 
-function otherCases(n: number, h: number, c: number): KernelCase[] {
-  const xs: [number, number, number, number] = [n, h, h, c];
-  const ws: [number, number, number, number] = [3, 3, c, 1];
-  const common = { strides: [1, 1], dilations: [1, 1], pad: 'same' };
-  return [
-    {
-      label: `DepthwiseConv2dNativeBackpropFilter ${xs.join('x')} k3`,
-      kernel: 'DepthwiseConv2dNativeBackpropFilter',
-      inputs: () => ({ x: tf.randomNormal(xs), dy: tf.randomNormal(xs) }),
-      attrs: { ...common, filterShape: ws } as unknown as NamedAttrMap,
-      flops: 2 * n * h * h * c * 9,
-    },
-    {
-      label: `DepthwiseConv2dNativeBackpropInput ${xs.join('x')} k3`,
-      kernel: 'DepthwiseConv2dNativeBackpropInput',
-      inputs: () => ({ dy: tf.randomNormal(xs), filter: tf.randomNormal(ws) }),
-      attrs: { ...common, inputShape: xs } as unknown as NamedAttrMap,
-      flops: 2 * n * h * h * c * 9,
-    },
-    {
-      label: 'UnsortedSegmentSum 65536x64 -> 1000 segments',
-      kernel: 'UnsortedSegmentSum',
-      inputs: () => ({ x: tf.randomNormal([65536, 64]), segmentIds: tf.randomUniform([65536], 0, 1000, 'int32') }),
-      attrs: { numSegments: 1000 } as unknown as NamedAttrMap,
-    },
-  ];
+// ---------- which replaced kernels run, with what ----------
+
+interface Call {
+  /** step events seen when the kernel ran: 1 = during the second step */
+  step: number;
+  kernel: string;
+  shapes: Record<string, number[]>;
+  dtypes: Record<string, string>;
+  attrs: NamedAttrMap;
 }
+
+/** Runs `fn` with every replaced kernel wrapped to record its calls; the kernels are restored after. */
+async function recordCalls(fn: () => Promise<unknown>): Promise<Call[]> {
+  const calls: Call[] = [];
+  const wrapped = FAST_WASM_KERNELS.filter((c) => tf.getKernel(c.kernelName, 'wasm') === c);
+  for (const config of wrapped) {
+    const kernelFunc = ((args: Parameters<KernelFunc>[0]) => {
+      const inputs = Object.entries(args.inputs).filter(([, t]) => t != null);
+      calls.push({
+        step: stepEvents,
+        kernel: config.kernelName,
+        shapes: Object.fromEntries(inputs.map(([k, t]) => [k, [...t!.shape]])),
+        dtypes: Object.fromEntries(inputs.map(([k, t]) => [k, t!.dtype])),
+        attrs: { ...(args.attrs ?? {}) },
+      });
+      return config.kernelFunc(args);
+    }) as KernelFunc;
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel({ ...config, kernelFunc } as KernelConfig);
+  }
+  try {
+    await fn();
+  } finally {
+    for (const config of wrapped) {
+      tf.unregisterKernel(config.kernelName, 'wasm');
+      tf.registerKernel(config);
+    }
+  }
+  return calls;
+}
+
+/**
+ * The calls of a training run's second step: the first also holds the heatmap-temperature
+ * calibration before it and the optimizer's first-use set-up.
+ */
+async function secondStepCalls(fn: () => Promise<unknown>): Promise<Call[]> {
+  return (await recordCalls(fn)).filter((c) => c.step === 1);
+}
+
+// ---------- one kernel at one shape ----------
 
 interface KernelResult {
-  label: string;
+  encoder: string;
   kernel: string;
+  shapes: Record<string, number[]>;
+  callsPerStep: number;
   fastMs: number;
   fastCpuMs: number;
   stockMs: number | null;
   stockCpuMs: number | null;
   speedup: number | null;
-  gflops: number | null;
 }
 
-function benchKernel(c: KernelCase): KernelResult {
-  const inputs = c.inputs();
+function inputsFor(c: Call): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [k, s] of Object.entries(c.shapes)) {
+    if (c.dtypes[k] === 'int32') {
+      const hi = c.kernel === 'UnsortedSegmentSum' ? Number(c.attrs.numSegments) : 2;
+      out[k] = tf.randomUniform(s, 0, hi, 'int32');
+    } else out[k] = tf.randomNormal(s);
+  }
+  return out;
+}
+
+function benchCall(encoder: string, c: Call, callsPerStep: number): KernelResult {
+  const inputs = inputsFor(c);
   const run = (): void => {
     tf.tidy(() => {
       tf.engine().runKernel(c.kernel, inputs, c.attrs);
     });
   };
-  const isOurs = FAST_WASM_KERNELS.some((k) => k.kernelName === c.kernel);
-  const previous = setFilterGradOptions(c.options ?? {});
-  let fast: Timing;
-  try {
-    fast = timeIt(run);
-  } finally {
-    setFilterGradOptions(previous);
-  }
+  const fast = timeIt(run, 1, QUICK ? 200 : 500, QUICK ? 3 : 5);
   let stock: Timing | null = null;
-  if (isOurs && stockWasmKernel(c.kernel)) {
+  if (stockWasmKernel(c.kernel)) {
     useStockWasmKernels(true, [c.kernel]);
     try {
-      stock = timeIt(run, 1, QUICK ? 300 : 1500, 3);
+      stock = timeIt(run, 1, QUICK ? 200 : 500, 3);
     } finally {
       useStockWasmKernels(false, [c.kernel]);
     }
   }
   tf.dispose(Object.values(inputs));
   return {
-    label: c.label,
+    encoder,
     kernel: c.kernel,
+    shapes: c.shapes,
+    callsPerStep,
     fastMs: fast.wall,
     fastCpuMs: fast.cpu,
     stockMs: stock?.wall ?? null,
     stockCpuMs: stock?.cpu ?? null,
     speedup: stock == null ? null : stock.cpu / fast.cpu,
-    gflops: c.flops ? c.flops / fast.cpu / 1e6 : null,
   };
-}
-
-// ---------- VGG-lite training step ----------
-
-const CHANNELS = [16, 32, 64, 128];
-const CLASSES = 21;
-
-interface StepResult {
-  kernels: 'fast' | 'stock';
-  size: number;
-  batch: number;
-  /** wall clock, median and minimum */
-  msPerStep: number;
-  minMsPerStep: number;
-  /** process CPU time, median; GFLOP/s are computed from it */
-  cpuMsPerStep: number;
-  gflopPerStep: number;
-  gflops: number;
-  steps: number;
-}
-
-/** conv FLOPs counted as 3x forward (fwd, input grad, filter grad) minus the unused first-layer input grad. */
-function stepFlops(size: number, batch: number): number {
-  let fwd = 0;
-  let first = 0;
-  let h = size;
-  let cin = 3;
-  CHANNELS.forEach((c, i) => {
-    const f = 2 * batch * h * h * cin * c * 9;
-    fwd += f;
-    if (i === 0) first = f;
-    h /= 2;
-    cin = c;
-  });
-  fwd += 2 * batch * cin * CLASSES;
-  return 3 * fwd - first;
-}
-
-function makeModel(): { vars: tf.Variable[]; loss: (x: tf.Tensor4D, y: tf.Tensor2D) => tf.Scalar } {
-  const vars: tf.Variable[] = [];
-  let cin = 3;
-  for (const c of CHANNELS) {
-    vars.push(tf.variable(tf.randomNormal([3, 3, cin, c], 0, Math.sqrt(2 / (9 * cin)))));
-    vars.push(tf.variable(tf.zeros([c])));
-    cin = c;
-  }
-  vars.push(tf.variable(tf.randomNormal([cin, CLASSES], 0, Math.sqrt(1 / cin))));
-  vars.push(tf.variable(tf.zeros([CLASSES])));
-  const loss = (x: tf.Tensor4D, y: tf.Tensor2D): tf.Scalar => {
-    let h = x;
-    for (let i = 0; i < CHANNELS.length; i++) {
-      const z = tf.fused.conv2d({
-        x: h,
-        filter: vars[2 * i] as tf.Tensor4D,
-        strides: 1,
-        pad: 'same',
-        bias: vars[2 * i + 1],
-        activation: 'relu',
-      });
-      h = tf.maxPool(z, 2, 2, 'valid');
-    }
-    const logits = tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, vars[8] as tf.Tensor2D).add(vars[9]!);
-    return tf.losses.sigmoidCrossEntropy(y, logits) as tf.Scalar;
-  };
-  return { vars, loss };
-}
-
-async function benchStep(size: number, batch: number, kernels: 'fast' | 'stock'): Promise<StepResult> {
-  useStockWasmKernels(kernels === 'stock');
-  const { vars, loss } = makeModel();
-  const opt = tf.train.adam(1e-3, 0.9, 0.999, 1e-7);
-  const x = tf.randomUniform([batch, size, size, 3]) as tf.Tensor4D;
-  const y = tf.cast(tf.randomUniform([batch, CLASSES]).greater(0.8), 'float32') as tf.Tensor2D;
-  const step = (): void => {
-    const cost = opt.minimize(() => loss(x, y), true);
-    cost?.dataSync();
-    cost?.dispose();
-  };
-  const warmup = 2;
-  const reps = QUICK ? 2 : kernels === 'stock' ? 4 : 10;
-  for (let i = 0; i < warmup; i++) step();
-  const samples: Timing[] = [];
-  for (let i = 0; i < reps; i++) samples.push(sample(step));
-  if (PROFILE && kernels === 'fast') await profileStep(step, size);
-  opt.dispose();
-  tf.dispose([x, y, ...vars]);
-  useStockWasmKernels(false);
-  const wall = samples.map((x) => x.wall);
-  const cpu = samples.map((x) => x.cpu);
-  const flops = stepFlops(size, batch);
-  return {
-    kernels,
-    size,
-    batch,
-    msPerStep: median(wall),
-    minMsPerStep: Math.min(...wall),
-    cpuMsPerStep: median(cpu),
-    gflopPerStep: flops / 1e9,
-    gflops: flops / median(cpu) / 1e6,
-    steps: reps,
-  };
-}
-
-/** Per-kernel time of one step (tf.profile times each kernel call), to see what is left. */
-async function profileStep(step: () => void, size: number): Promise<void> {
-  const info = await tf.profile(step);
-  const totals = new Map<string, number>();
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    const key = `${k.name} ${k.inputShapes.map((s) => (s ? s.join('x') : '')).join(',')}`;
-    totals.set(key, (totals.get(key) ?? 0) + ms);
-  }
-  const rows = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20);
-  const sum = [...totals.values()].reduce((a, b) => a + b, 0);
-  console.log(`  profile of one ${size}px step: ${sum.toFixed(1)} ms in kernels; top kernels (ms, inputs):`);
-  for (const [k, v] of rows) console.log(`    ${v.toFixed(1).padStart(7)}  ${k}`);
 }
 
 // ---------- main ----------
@@ -330,48 +229,106 @@ async function main(): Promise<void> {
     node: process.version,
     tfjs: tf.version_core,
     backend: info.detail,
+    size: SIZE,
+    batch: BATCH,
+    seeds: SEEDS,
     quick: QUICK,
     // other jobs on the machine inflate times: recorded so results can be judged
     loadAvg1mStart: Number(os.loadavg()[0]!.toFixed(2)),
   };
   console.log(`CPU: ${config.cpu} (${config.logicalCores} logical cores)`);
   console.log(`Node ${config.node}, @tensorflow/tfjs ${config.tfjs}, backend: ${config.backend}`);
-  console.log(`load average (1 min) at start: ${config.loadAvg1mStart}`);
-  console.log('ms per call, minimum of >= 5 calls (3 for stock), warm-up excluded: wall clock and process CPU time;');
-  console.log("speedup and GFLOP/s from CPU time. stock = the wasm backend's own kernel; – = wasm has none\n");
+  console.log(`load average (1 min) at start: ${config.loadAvg1mStart}\n`);
 
-  const cases = [
-    ...convCases(8, 112, 32),
-    ...convCases(8, 56, 64),
-    ...poolCases(8, 112, 32),
-    ...poolCases(8, 56, 64),
-    ...otherCases(8, 56, 64),
-  ];
-  const kernelResults: KernelResult[] = [];
-  console.log(`${'kernel'.padEnd(62)}  fast wall/cpu    stock wall/cpu  speedup  GFLOP/s`);
-  for (const c of cases) {
-    const r = benchKernel(c);
-    kernelResults.push(r);
-    console.log(
-      `${r.label.padEnd(62)} ${fmt(r.fastMs)} ${fmt(r.fastCpuMs)}  ${fmt(r.stockMs)} ${fmt(r.stockCpuMs)} ${r.speedup == null ? '      –' : (r.speedup.toFixed(1) + 'x').padStart(7)}  ${r.gflops == null ? '     –' : r.gflops.toFixed(1).padStart(6)}`,
-    );
+  // 1. usage
+  const replaced = FAST_WASM_KERNELS.map((k) => k.kernelName);
+  console.log(`1. Replaced kernels called by a training step (the second; 64 px, batch 4), calls per step; replaced: ${replaced.join(', ')}`);
+  const small = await shapes(64, 1);
+  const usage: Array<{ method: string; encoder: string; calls: Record<string, number> }> = [];
+  for (const enc of ENCODERS) {
+    for (const method of METHODS) {
+      const calls = await secondStepCalls(() => trainSteps(method, enc.choice, small, 64, 4, 2, 1));
+      const counts: Record<string, number> = {};
+      for (const c of calls) counts[c.kernel] = (counts[c.kernel] ?? 0) + 1;
+      usage.push({ method, encoder: enc.label, calls: counts });
+      console.log(`  ${enc.label.padEnd(13)} ${method.padEnd(7)} ${replaced.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
+    }
   }
+  const unused = replaced.filter((k) => usage.every((u) => !u.calls[k]));
+  console.log(`  called by no model: ${unused.join(', ') || 'none'}\n`);
 
-  console.log('\nVGG-lite training step (fused conv3x3+bias+ReLU, maxpool2; 16-32-64-128, GAP, dense 21, sigmoid BCE, Adam), batch 8');
-  console.log("stock = wasm's own kernels wherever we replace one (+ our Conv2DBackpropFilter: wasm has none)");
-  const steps: StepResult[] = [];
-  for (const size of [128, 224]) {
-    for (const k of ['fast', 'stock'] as const) {
-      const r = await benchStep(size, 8, k);
-      steps.push(r);
+  // 2. kernels at the shapes of the 128 px LRP step
+  console.log(`2. Replaced kernels at the shapes of a ${SIZE} px, batch ${BATCH} LRP training step: ms per call, minimum of >= 5 calls (3 for stock),`);
+  console.log("   warm-up excluded, wall clock and process CPU; speedup from CPU time. stock = the wasm backend's own kernel; – = wasm has none");
+  console.log(`   ${'encoder'.padEnd(13)} ${'kernel'.padEnd(21)} ${'inputs'.padEnd(44)} calls  fast wall/cpu    stock wall/cpu  speedup`);
+  const kernelResults: KernelResult[] = [];
+  const data = await shapes(SIZE, 1);
+  for (const enc of ENCODERS) {
+    const calls = await secondStepCalls(() => trainSteps('lrp', enc.choice, data, SIZE, BATCH, 2, 1));
+    const groups = new Map<string, { call: Call; n: number }>();
+    for (const c of calls) {
+      if (c.kernel === 'Identity' || c.kernel === 'Cast') continue;
+      const key = JSON.stringify([c.kernel, c.shapes, c.attrs]);
+      const g = groups.get(key);
+      if (g) g.n++;
+      else groups.set(key, { call: c, n: 1 });
+    }
+    for (const { call, n } of groups.values()) {
+      const r = benchCall(enc.label, call, n);
+      kernelResults.push(r);
+      const shapeText = Object.entries(r.shapes)
+        .map(([k, s]) => `${k} ${s.join('x')}`)
+        .join(', ');
       console.log(
-        `  ${String(size).padStart(3)}px ${k.padEnd(5)}: wall ${r.msPerStep.toFixed(1).padStart(7)} ms/step (min ${r.minMsPerStep.toFixed(1).padStart(7)}), cpu ${r.cpuMsPerStep.toFixed(1).padStart(7)} ms/step; ${r.gflopPerStep.toFixed(2)} GFLOP/step, ${r.gflops.toFixed(1).padStart(5)} GFLOP/s (cpu); median of ${r.steps}`,
+        `   ${enc.label.padEnd(13)} ${r.kernel.padEnd(21)} ${shapeText.padEnd(44)} ${String(n).padStart(5)} ${fmt(r.fastMs)} ${fmt(r.fastCpuMs)}  ${fmt(r.stockMs)} ${fmt(r.stockCpuMs)} ${r.speedup == null ? '      –' : (r.speedup.toFixed(1) + 'x').padStart(7)}`,
       );
     }
   }
+  for (const enc of ENCODERS) {
+    const rows = kernelResults.filter((r) => r.encoder === enc.label);
+    for (const kernel of [...new Set(rows.map((r) => r.kernel))]) {
+      const of = rows.filter((r) => r.kernel === kernel);
+      const fast = of.reduce((a, r) => a + r.callsPerStep * r.fastCpuMs, 0);
+      const stock = of.every((r) => r.stockCpuMs != null) ? of.reduce((a, r) => a + r.callsPerStep * r.stockCpuMs!, 0) : null;
+      console.log(`   ${enc.label}: ${kernel} per step ${fast.toFixed(1)} ms CPU (ours)${stock == null ? ', wasm has none' : ` vs ${stock.toFixed(1)} ms (stock)`}`);
+    }
+  }
+
+  // 3. the app's training step, our kernels vs wasm's own (where it has one)
+  const warm = 1;
+  const reps = QUICK ? 2 : 3;
+  const withStock = FAST_WASM_KERNELS.map((k) => k.kernelName).filter((k) => stockWasmKernel(k));
+  console.log(
+    `\n3. The app's training step (LRP, ${SIZE} px, batch ${BATCH}, 1 thread, λ on): ours vs stock = wasm's own ${withStock.join(', ')}; ` +
+      `each seed's median of ${reps} steps after ${warm} warm-up, mean ± s.e. over seeds ${SEEDS.join(', ')}`,
+  );
+  const steps: Array<{ encoder: string; kernels: 'fast' | 'stock'; seed: number; wallMs: number; cpuMs: number }> = [];
+  for (const enc of ENCODERS) {
+    for (const seed of SEEDS) {
+      const seedData = seed === 1 ? data : await shapes(SIZE, seed);
+      for (const kernels of ['fast', 'stock'] as const) {
+        useStockWasmKernels(kernels !== 'fast');
+        try {
+          const t = (await trainSteps('lrp', enc.choice, seedData, SIZE, BATCH, warm + reps + 1, seed)).slice(warm);
+          steps.push({ encoder: enc.label, kernels, seed, wallMs: median(t.map((x) => x.wall)), cpuMs: median(t.map((x) => x.cpu)) });
+        } finally {
+          useStockWasmKernels(false);
+        }
+      }
+    }
+    const pick = (k: string) => steps.filter((s) => s.encoder === enc.label && s.kernels === k);
+    const f = pick('fast'),
+      s = pick('stock');
+    const saved = f.map((x, i) => s[i]!.cpuMs - x.cpuMs);
+    const ratio = f.map((x, i) => s[i]!.cpuMs / x.cpuMs);
+    const pm = (xs: number[], d = 0) => `${mean(xs).toFixed(d)} ± ${se(xs).toFixed(d)}`;
+    console.log(`   ${enc.label.padEnd(13)} ours:  wall ${pm(f.map((x) => x.wallMs))} ms/step, cpu ${pm(f.map((x) => x.cpuMs))} ms/step`);
+    console.log(`   ${''.padEnd(13)} stock: wall ${pm(s.map((x) => x.wallMs))} ms/step, cpu ${pm(s.map((x) => x.cpuMs))} ms/step`);
+    console.log(`   ${''.padEnd(13)} paired: stock − ours ${pm(saved)} ms CPU per step, stock / ours ${pm(ratio, 3)}`);
+  }
   const loadAvg1mEnd = Number(os.loadavg()[0]!.toFixed(2));
   console.log(`load average (1 min) at end: ${loadAvg1mEnd}`);
-  console.log(JSON.stringify({ config: { ...config, loadAvg1mEnd }, kernels: kernelResults, steps }));
+  console.log(JSON.stringify({ config: { ...config, loadAvg1mEnd }, usage, unused, kernels: kernelResults, steps }));
 }
 
 main().catch((err: unknown) => {

@@ -124,7 +124,6 @@ export class Session {
         mask: compressRaster(p.mask),
         heatmaps: compressRaster(p.confidence),
         heatmaps_format: 'confidence-u8',
-        score: null,
       });
       cached = store.prediction(run.id, imageId)!;
     }

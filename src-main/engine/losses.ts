@@ -11,7 +11,6 @@
  * that `maskPaddedChannels` pushes to -1e9 before any softmax or argmax.
  */
 import * as tf from '@tensorflow/tfjs';
-import { decodeRule } from './decode-rule.js';
 import { noGrad } from './models/ops.js';
 
 /** A finite stand-in for -∞: exp underflows to 0 but 0·(-1e9) stays 0, so masked slots never make NaN. */
@@ -178,43 +177,6 @@ export function planDecode(opts: PlanDecodeOptions): DecodePlan {
     }
   }
   return { n, k, decodeClasses, targets };
-}
-
-export interface PredictedDecodeOptions {
-  /** Tag probability from which a class counts as present. */
-  threshold?: number;
-  /** When fewer classes pass the threshold, the most probable ones fill up to this many. */
-  minClasses?: number;
-  /** Cap on classes per image (most probable first), and the K of the result when `k` is unset. */
-  maxClasses?: number;
-  /** Fixed K; default the longest list. */
-  k?: number;
-  always?: ReadonlyArray<number>;
-}
-
-/**
- * Inference decode lists from tag probabilities [N·C] (row-major): classes with p ≥ threshold,
- * at least `minClasses` (top-k fallback), at most `maxClasses`, plus `always`; sorted, padded with -1.
- */
-export function predictedDecodeClasses(
-  probs: ArrayLike<number>,
-  n: number,
-  classes: number,
-  opts: PredictedDecodeOptions = {},
-): { n: number; k: number; decodeClasses: Int32Array } {
-  if (probs.length !== n * classes) throw new Error(`probabilities have ${probs.length} values for ${n}×${classes}`);
-  const rule = { threshold: opts.threshold ?? 0.5, minClasses: opts.minClasses ?? 1, maxClasses: opts.maxClasses ?? classes };
-  const lists: number[][] = [];
-  for (let i = 0; i < n; i++) {
-    const chosen = decodeRule(probs, classes, rule, i * classes);
-    lists.push([...new Set([...chosen, ...(opts.always ?? [])])].sort((a, b) => a - b));
-  }
-  const longest = Math.max(1, ...lists.map((l) => l.length));
-  const k = opts.k ?? longest;
-  if (k < longest) throw new Error(`k = ${k} is smaller than the longest decode list (${longest} classes)`);
-  const decodeClasses = new Int32Array(n * k).fill(-1);
-  lists.forEach((l, i) => decodeClasses.set(l, i * k));
-  return { n, k, decodeClasses };
 }
 
 /** 0/1 tag targets [N·C] and an image mask [N] (0 for images with no tags, which carry no tag information). */

@@ -55,6 +55,30 @@ describe('migrations', () => {
     });
   }
 
+  it('v3 drops the never-filled predictions.score column and keeps the cached predictions', () => {
+    const dir = tmpDir();
+    const db = new Database(path.join(dir, DB_FILE));
+    migrate(db, 'old', migrations, 2);
+    seed(db, 2);
+    db.prepare("INSERT INTO predictions (run_id, image_id, tag_probs, mask, heatmaps, heatmaps_format, score) VALUES (1, 1, '{\"format\":2}', x'0102', x'03', 'confidence-u8', NULL)").run();
+    db.close();
+    const store = ProjectStore.open(dir);
+    expect(store.upgradedFrom).toBe(2);
+    const columns = (store.db.prepare('PRAGMA table_info(predictions)').all() as { name: string }[]).map((c) => c.name);
+    expect(columns).not.toContain('score');
+    expect(columns).toEqual(expect.arrayContaining(['run_id', 'image_id', 'tag_probs', 'mask', 'heatmaps', 'heatmaps_format', 'created_at']));
+    const p = store.prediction(1, 1)!;
+    expect(p.tag_probs).toBe('{"format":2}');
+    expect([...p.mask!]).toEqual([1, 2]);
+    expect([...p.heatmaps!]).toEqual([3]);
+    expect(p.heatmaps_format).toBe('confidence-u8');
+    // and the store writes predictions without the column
+    store.putPrediction({ run_id: 1, image_id: 1, tag_probs: '{}', mask: null, heatmaps: null, heatmaps_format: null });
+    expect(store.prediction(1, 1)!.tag_probs).toBe('{}');
+    expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    store.close();
+  });
+
   it('refuse a project from a newer heatseg without touching it', () => {
     const dir = tmpDir();
     const file = path.join(dir, DB_FILE);

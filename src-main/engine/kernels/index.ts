@@ -6,25 +6,15 @@
 import { findBackend, getKernel, registerKernel, unregisterKernel, version_core, type KernelConfig } from '@tensorflow/tfjs';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d_backprop';
-import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise_backprop';
 import { castConfig, identityConfig, setIdentityFallbacks } from './identity';
-import { maxPoolGradConfig } from './max_pool_grad';
-import { resizeNearestNeighborGradConfig } from './resize_nearest_grad';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum';
 
 export { conv2dBackpropFilter, conv2dBackpropInput, setFilterGradOptions, type FilterGradOptions } from './conv2d_backprop';
-export { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise_backprop';
-export { maxPoolGrad } from './max_pool_grad';
-export { nearestSourceIndex, resizeNearestNeighborGrad } from './resize_nearest_grad';
 export { unsortedSegmentSum } from './unsorted_segment_sum';
 
 export const FAST_WASM_KERNELS: readonly KernelConfig[] = [
   conv2dBackpropFilterConfig,
   conv2dBackpropInputConfig,
-  maxPoolGradConfig,
-  resizeNearestNeighborGradConfig,
-  depthwiseBackpropFilterConfig,
-  depthwiseBackpropInputConfig,
   unsortedSegmentSumConfig,
   identityConfig,
   castConfig,

@@ -10,11 +10,11 @@ import {
   smallEncoderSpec,
   type SegMethod,
 } from '../../../src-main/engine/models/index.js';
+import { DECODE_DEFAULTS, decodeRule, decodeWithDefaults } from '../../../src-main/engine/decode-rule.js';
 import { bilinearMatrix, resizeBilinearLinear, upsampleNearest } from '../../../src-main/engine/models/ops.js';
 import {
   maskPaddedChannels,
   planDecode,
-  predictedDecodeClasses,
   predictMask,
   segmentationLoss,
   tagLoss,
@@ -407,11 +407,19 @@ describe('losses', () => {
     expect(() => planDecode({ classes: 5, tags: [[7]] })).toThrow(/class index 7/);
   });
 
-  it('predictedDecodeClasses: threshold with top-k fallback and cap; predictMask maps slots back to classes', () => {
+  it('decodeRule: threshold with top-k fallback and cap, per image at an offset; decodeWithDefaults caps at DECODE_DEFAULTS', () => {
     const probs = [0.9, 0.1, 0.6, 0.2, /* */ 0.1, 0.3, 0.2, 0.05, /* */ 0.7, 0.8, 0.9, 0.95];
-    const p = predictedDecodeClasses(probs, 3, 4, { threshold: 0.5, minClasses: 1, maxClasses: 3 });
-    expect(p.k).toBe(3);
-    expect(Array.from(p.decodeClasses)).toEqual([0, 2, -1, 1, -1, -1, 1, 2, 3]);
+    const rule = { threshold: 0.5, minClasses: 1, maxClasses: 3 };
+    expect([0, 1, 2].map((i) => decodeRule(probs, 4, rule, i * 4))).toEqual([[0, 2], [1], [1, 2, 3]]);
+    expect(decodeRule(probs, 4, { ...rule, minClasses: 3 }, 4)).toEqual([0, 1, 2]);
+    const five = [0.6, 0.7, 0.8, 0.9, 0.95];
+    expect(decodeWithDefaults(five, 5)).toHaveLength(DECODE_DEFAULTS.maxClasses);
+    expect(decodeWithDefaults(five, 5)).toEqual([1, 2, 3, 4]);
+    expect(decodeWithDefaults(five, 5, { threshold: 0.85 })).toEqual([3, 4]);
+    expect(decodeWithDefaults([0.1, 0.2, 0.05], 3)).toEqual([1]);
+  });
+
+  it('predictMask maps slots back to classes; tagTargets', () => {
     const seg = tf.tensor4d([1, 5, 9, /* */ 2, 1, 0], [1, 1, 2, 3]);
     const dc = tf.tensor2d([[0, 2, -1]], [1, 3], 'int32');
     const mask = predictMask(seg, dc); // pixel 0: slot 2 is padding → slot 1 (class 2); pixel 1: slot 0 (class 0)
