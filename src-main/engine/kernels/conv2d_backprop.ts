@@ -15,12 +15,10 @@ import {
   Transpose,
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropInputAttrs,
-  type KernelConfig,
-  type KernelFunc,
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs';
-import { assertNHWC, borrow, f32, free, heapF32, release, runWasm, shape4, type BackendWasm } from './wasm_util';
+import { assertNHWC, borrow, f32, free, heapF32, release, runWasm, shape4, wasmKernel, type BackendWasm } from './wasm_util';
 
 export type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 
@@ -361,14 +359,6 @@ export function transposedViaForward(
   return out;
 }
 
-export const conv2dBackpropFilterConfig: KernelConfig = {
-  kernelName: Conv2DBackpropFilter,
-  backendName: 'wasm',
-  kernelFunc: conv2dBackpropFilter as unknown as KernelFunc,
-};
+export const conv2dBackpropFilterConfig = wasmKernel(Conv2DBackpropFilter, conv2dBackpropFilter);
 
-export const conv2dBackpropInputConfig: KernelConfig = {
-  kernelName: Conv2DBackpropInput,
-  backendName: 'wasm',
-  kernelFunc: conv2dBackpropInput as unknown as KernelFunc,
-};
+export const conv2dBackpropInputConfig = wasmKernel(Conv2DBackpropInput, conv2dBackpropInput);

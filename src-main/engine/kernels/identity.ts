@@ -6,8 +6,8 @@
  * stock wasm copies each time (~13 ms of a 165 ms 128px VGG-lite step). Tensors are immutable, so
  * sharing is what the cpu backend does too and what wasm's own Reshape does.
  */
-import { Cast, Identity, type CastAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
-import type { BackendWasm } from './wasm_util';
+import { Cast, Identity, type CastAttrs, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs';
+import { wasmKernel, type BackendWasm } from './wasm_util';
 
 /** The stock kernels, for what we do not handle (strings, real casts); set at registration. */
 const fallback: { identity?: KernelFunc; cast?: KernelFunc } = {};
@@ -45,14 +45,6 @@ function cast(args: { inputs: { x: TensorInfo }; backend: BackendWasm; attrs: Ca
   return fallback.cast(args as unknown as Parameters<KernelFunc>[0]);
 }
 
-export const identityConfig: KernelConfig = {
-  kernelName: Identity,
-  backendName: 'wasm',
-  kernelFunc: identity as unknown as KernelFunc,
-};
+export const identityConfig = wasmKernel(Identity, identity);
 
-export const castConfig: KernelConfig = {
-  kernelName: Cast,
-  backendName: 'wasm',
-  kernelFunc: cast as unknown as KernelFunc,
-};
+export const castConfig = wasmKernel(Cast, cast);

@@ -2,15 +2,8 @@
  * UnsortedSegmentSum for wasm (the gradient of gather; missing from the backend). Ids outside
  * [0, numSegments) are dropped, as in TF.
  */
-import {
-  UnsortedSegmentSum,
-  util,
-  type KernelConfig,
-  type KernelFunc,
-  type TensorInfo,
-  type UnsortedSegmentSumAttrs,
-} from '@tensorflow/tfjs';
-import type { BackendWasm } from './wasm_util';
+import { UnsortedSegmentSum, util, type TensorInfo, type UnsortedSegmentSumAttrs } from '@tensorflow/tfjs';
+import { wasmKernel, type BackendWasm } from './wasm_util';
 
 export function unsortedSegmentSum(args: {
   inputs: { x: TensorInfo; segmentIds: TensorInfo };
@@ -41,8 +34,4 @@ export function unsortedSegmentSum(args: {
   return out;
 }
 
-export const unsortedSegmentSumConfig: KernelConfig = {
-  kernelName: UnsortedSegmentSum,
-  backendName: 'wasm',
-  kernelFunc: unsortedSegmentSum as unknown as KernelFunc,
-};
+export const unsortedSegmentSumConfig = wasmKernel(UnsortedSegmentSum, unsortedSegmentSum);

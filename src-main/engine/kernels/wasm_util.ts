@@ -2,10 +2,15 @@
  * Helpers shared by the fast wasm kernels: calling stock wasm kernels directly (no engine
  * bookkeeping, no gradient tape) and reading/writing tensors on the wasm heap.
  */
-import { getKernel, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
+import { getKernel, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type { BackendWasm };
+
+/** A wasm-backend kernel registration for one of our kernel functions (typed on BackendWasm). */
+export function wasmKernel<F>(kernelName: string, kernelFunc: F): KernelConfig {
+  return { kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as KernelFunc };
+}
 
 /** Runs a registered wasm kernel on raw TensorInfos; the caller owns (and must free) the result. */
 export function runWasm(
