@@ -49,7 +49,16 @@ describe('predict with a tag prior', () => {
     const s = sample();
     const stride = encoderStride(model);
     const w = 1.5;
-    const p = await predict(model, s, { stride, heatScale: 2, heatNorm: 'pixel', threshold: 0, minClasses: 3, maxClasses: 3, tagPrior: w, probs: true });
+    const p = await predict(model, s, {
+      stride,
+      heatScale: 2,
+      heatNorm: 'pixel',
+      threshold: 0,
+      minClasses: 3,
+      maxClasses: 3,
+      tagPrior: w,
+      probs: true,
+    });
     expect(p.classes).toHaveLength(3);
     const x = inputTensor(s, stride);
     const ref = tf.tidy(() => {
@@ -70,7 +79,15 @@ describe('predict with a tag prior', () => {
     const model = await createSegmenter({ method: 'gradcam', classes: 4, inputSize: 32, seed: 7 });
     const s = sample();
     const stride = encoderStride(model);
-    const p = await predict(model, s, { stride, heatScale: 1, heatNorm: 'none', threshold: 0, minClasses: 4, maxClasses: 4, tagPrior: 1e4 });
+    const p = await predict(model, s, {
+      stride,
+      heatScale: 1,
+      heatNorm: 'none',
+      threshold: 0,
+      minClasses: 4,
+      maxClasses: 4,
+      tagPrior: 1e4,
+    });
     const top = Array.from(p.tagProbs!).indexOf(Math.max(...p.tagProbs!));
     expect(new Set(p.mask)).toEqual(new Set([top]));
     const plain = await predict(model, s, { stride, heatScale: 1, heatNorm: 'none', givenTags: [0, 1, 2, 3] });
