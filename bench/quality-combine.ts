@@ -4,7 +4,8 @@
  * of mIoU (predicted tags) under a chosen decode rule, true-tag mIoU, tag mAP and steps; the paired
  * differences LRP − each method over the seeds both have; and every measured decode rule per method
  * with its paired difference to the runs' own rule (the numbers a decode rule is chosen by). Reads
- * the JSON line each run prints last. Files must share their benchmark settings (split, budget,
+ * the JSON line each run prints last; a run stopped before it contributes the methods its log shows
+ * finished (their logged 3-decimal numbers). Files must share their benchmark settings (split, budget,
  * size, labels, …): one that differs is refused, naming the setting; a (method, seed) pair seen
  * twice is refused too.
  *
@@ -57,12 +58,63 @@ const SHARED = [
   'decode',
 ];
 
+/**
+ * A run stopped before its JSON line: the methods it finished, from its progress log (the
+ * `config:` line, each method's `decode rules:` line and its `METHOD: mIoU …` line).
+ */
+function parseProgressLog(text: string, file: string): QualityRun | null {
+  const cfg = /^config: (\{.*\})$/m.exec(text);
+  if (!cfg) return null;
+  const methods: QualityRun['methods'] = {};
+  let current: { method: string; seed: number } | null = null;
+  let rules: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const head = /^== (\w+) \(seed (\d+)\): training/.exec(line);
+    if (head) {
+      current = { method: head[1]!, seed: Number(head[2]) };
+      rules = {};
+      continue;
+    }
+    const dr = /^ {2}decode rules: (.*)$/.exec(line);
+    if (dr && current) {
+      for (const part of dr[1]!.split(', ')) {
+        const [k, v] = part.split(' ');
+        rules[k!] = Number(v);
+      }
+      continue;
+    }
+    const done =
+      /^ {2}(\w+): mIoU ([\d.]+)(?: \(true tags ([\d.]+)\))?(?:, tag mAP ([\d.]+))?.*?, (\d+) steps in \d+ s \(([\d.]+) CPU s\)/.exec(line);
+    if (done && current && done[1] === current.method) {
+      const m = (methods[current.method] ??= { per_seed: [] });
+      m.per_seed.push({
+        seed: current.seed,
+        miou: Number(done[2]),
+        miou_given_tags: done[3] ? Number(done[3]) : null,
+        tag_map: done[4] ? Number(done[4]) : null,
+        steps: Number(done[5]),
+        cpu_s: Number(done[6]),
+        decode_rules: Object.keys(rules).length
+          ? rules
+          : { [String((JSON.parse(cfg[1]!) as { decode?: string }).decode)]: Number(done[2]) },
+      });
+      current = null;
+    }
+  }
+  return Object.keys(methods).length ? { file, config: JSON.parse(cfg[1]!) as Record<string, unknown>, methods } : null;
+}
+
+/** The run's JSON line, or for a run stopped early the methods its log shows finished (3 decimals). */
 export function parseQualityResult(text: string, file: string): QualityRun {
   const line = text
     .split('\n')
     .reverse()
     .find((l) => l.startsWith('{"methods"'));
-  if (!line) throw new Error(`${file}: no result line (a JSON line starting {"methods"): did the run finish?`);
+  if (!line) {
+    const partial = parseProgressLog(text, file);
+    if (partial) return partial;
+    throw new Error(`${file}: no result line (a JSON line starting {"methods") and no finished method in its log: did the run finish?`);
+  }
   const j = JSON.parse(line) as Record<string, unknown> & { methods: QualityRun['methods'] };
   const { methods, ...config } = j;
   return { file, config, methods };

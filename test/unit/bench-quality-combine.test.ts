@@ -52,6 +52,29 @@ describe('combineQuality', () => {
     );
     expect(() => combineQuality([runs[0]!, run('d', { lrp: { per_seed: [row(2, 0.1)] } })])).toThrow(/seed 2 is already/);
   });
+  it('takes the finished methods of a run stopped before its JSON line from its log', () => {
+    const log = [
+      `config: ${JSON.stringify(config)}`,
+      '== lrp (seed 2): training (3 min)',
+      '  decode rules: p0.5/min1/max4 0.209, p0/min4/max4/w1 0.201',
+      '  lrp: mIoU 0.209 (true tags 0.553), tag mAP 0.589, 149 steps in 3532 s (181 CPU s)',
+      '== gradcam (seed 2): training (3 min)',
+      '  step 4: tag 0.5 heat 1.0 scale 1.0 0.3 img/s',
+    ].join('\n');
+    const r = parseQualityResult(log, 'stopped');
+    expect(Object.keys(r.methods)).toEqual(['lrp']);
+    expect(r.methods.lrp!.per_seed).toEqual([
+      {
+        seed: 2,
+        miou: 0.209,
+        miou_given_tags: 0.553,
+        tag_map: 0.589,
+        steps: 149,
+        cpu_s: 181,
+        decode_rules: { 'p0.5/min1/max4': 0.209, 'p0/min4/max4/w1': 0.201 },
+      },
+    ]);
+  });
   it('reads the last JSON line of a result file, and says when there is none', () => {
     const text = `$ npx heatseg bench quality …\nlog\n${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2)] } }, ...config })}\n\nreal 1m\n`;
     expect(parseQualityResult(text, 'f').config.size).toBe(128);
