@@ -413,7 +413,8 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--background <class>', 'treat this class as the background: always decoded, and foreground IoU reported')
-    .option('--decode <t,min,max>', 'decode rule of predicted tags for mIoU: threshold,min classes,max classes (default 0.5,1,4)')
+    .option('--decode <t,min,max[,w]>', 'decode rule of predicted tags for mIoU: threshold,min classes,max classes[,soft weight w: w·ln p added to each class\'s logits] (default the app\'s)')
+    .option('--decode-variants <list>', "decode rules also measured on each trained model, ';'-separated t,min,max[,w] (default: a fixed set), or 'none'")
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed (one run)', num('int', 0))
     .option('--seeds <list>', 'comma-separated seeds: one run each, mean ± s.e. and paired differences LRP − each method')
@@ -426,14 +427,19 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
       if (o.seed !== undefined && o.seeds !== undefined) throw new Error('give --seed or --seeds, not both');
       const seeds = o.seeds !== undefined ? String(o.seeds).split(',').map((x) => num('int', 0)(x.trim())) : [(o.seed as number | undefined) ?? 1];
       if (new Set(seeds).size !== seeds.length) throw new Error('--seeds: a seed is listed twice');
-      const list = (flag: string, v: unknown, n: number) => {
+      const list = (flag: string, v: unknown, n: number, upTo = n) => {
         const xs = String(v).split(',').map((x) => Number(x.trim()));
-        if (xs.length !== n || xs.some((x) => !Number.isFinite(x) || x < 0)) throw new Error(`${flag}: expected ${n} comma-separated non-negative numbers, got "${String(v)}"`);
+        if (xs.length < n || xs.length > upTo || xs.some((x) => !Number.isFinite(x) || x < 0)) throw new Error(`${flag}: expected ${n === upTo ? n : `${n}–${upTo}`} comma-separated non-negative numbers, got "${String(v)}"`);
         return xs;
       };
       const parts = o.parts !== undefined ? (list('--parts', o.parts, 3) as [number, number, number]) : undefined;
       if (parts && (o.test !== undefined || parts.some((x) => x <= 0))) throw new Error('--parts: three positive fractions, and no --test');
-      const decode = o.decode !== undefined ? list('--decode', o.decode, 3) : undefined;
+      const rule = (flag: string, v: string) => {
+        const [threshold, minClasses, maxClasses, tagPrior] = list(flag, v, 3, 4);
+        return { threshold: threshold!, minClasses: minClasses!, maxClasses: maxClasses!, ...(tagPrior ? { tagPrior } : {}) };
+      };
+      const decode = o.decode !== undefined ? rule('--decode', String(o.decode)) : undefined;
+      const decodeVariants = o.decodeVariants === undefined ? undefined : String(o.decodeVariants) === 'none' ? [] : String(o.decodeVariants).split(';').map((v) => rule('--decode-variants', v));
       const { benchQuality } = await import('../studies/quality.js');
       const backbone = resolveBackbone(String(o.backbone));
       const result = await benchQuality({
@@ -455,7 +461,8 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup as number } : {}),
         ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance as 'none' | 'balanced' } : {}),
         ...(o.background !== undefined ? { background: String(o.background) } : {}),
-        ...(decode ? { decode: { threshold: decode[0]!, minClasses: decode[1]!, maxClasses: decode[2]! } } : {}),
+        ...(decode ? { decode } : {}),
+        ...(decodeVariants ? { decodeVariants } : {}),
         ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
         ...trainingOverrides(o),
         ...(o.heatScale !== undefined ? { heatScaleInit: o.heatScale as number } : {}),

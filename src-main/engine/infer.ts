@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
-import { chooseClasses, classMask, inputSides, normalise } from './prepost.js';
+import { chooseClasses, classMask, DECODE_DEFAULTS, inputSides, normalise, tagPriorOffsets } from './prepost.js';
 
 export interface PredictOptions {
   /** Decode these classes instead of the predicted ones (evaluation "with true tags"). */
@@ -25,6 +25,8 @@ export interface PredictOptions {
   heatNorm?: HeatNorm;
   /** At least this many classes are decoded (top-k fallback below the threshold). */
   minClasses?: number;
+  /** Soft decode weight w: predicted classes' logits get w · ln p (tagPriorOffsets); 0 = off. */
+  tagPrior?: number;
   /**
    * Classes decoded for every image whatever the tag head says, e.g. the project's background
    * class (METHOD.md: "plus background where the task has one"); also added to `givenTags`.
@@ -85,7 +87,9 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
         seg = model.forward(x, { decodeClasses: dc }).seg!;
       }
       const decodes = model.method === 'lrp' || model.method === 'gradcam';
-      return decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
+      const out = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
+      const prior = opts.givenTags?.length || !tagProbs ? 0 : (opts.tagPrior ?? DECODE_DEFAULTS.tagPrior);
+      return prior ? tf.add(out, tf.tensor1d(tagPriorOffsets(tagProbs!, classes, prior, opts.always ?? []))) as tf.Tensor4D : out;
     });
     const [, h, w] = scaled.shape;
     const logits = (await scaled.data()) as Float32Array;

@@ -112,7 +112,25 @@ export function planarInput(img: { rgb: Uint8Array; width: number; height: numbe
 // ---- 3. decode rule ----
 
 /** The app's defaults for showing a whole image (inference, suggestions, the ONNX path, the ONNX metadata). */
-export const DECODE_DEFAULTS = { threshold: 0.5, minClasses: 1, maxClasses: 4 } as const;
+export const DECODE_DEFAULTS = { threshold: 0.5, minClasses: 1, maxClasses: 4, tagPrior: 0 } as const;
+
+/**
+ * Soft decoding (`tagPrior` w > 0): per decoded class, the offset w · ln p_c added to every pixel's
+ * segmentation logit of that class before the per-pixel argmax, so a class the tag head doubts wins
+ * only where its heatmap is clearly ahead (a product of the pixel posterior and the tag
+ * probability); w = 0 is the plain rule. Classes in `exempt` (always decoded, e.g. the background,
+ * or given tags) get 0. Pure; adding a per-class constant commutes with bilinear upsampling.
+ */
+export function tagPriorOffsets(
+  probs: ArrayLike<number>,
+  decoded: ReadonlyArray<number>,
+  weight: number,
+  exempt: ReadonlyArray<number> = [],
+  /** Where this image's probabilities start in `probs`. */
+  offset = 0,
+): number[] {
+  return decoded.map((c) => (weight === 0 || exempt.includes(c) ? 0 : weight * Math.log(Math.max(probs[offset + c]!, 1e-6))));
+}
 
 export interface DecodeOptions {
   threshold?: number;

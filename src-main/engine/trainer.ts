@@ -151,6 +151,8 @@ export interface EvalOptions {
   threshold?: number;
   minClasses?: number;
   maxClasses?: number;
+  /** Soft decode weight (PredictOptions.tagPrior). */
+  tagPrior?: number;
   /** Each image's own confusion matrix (predicted tags), e.g. to find the images behind a cell. */
   onImage?: (id: string, confusion: Confusion) => void;
   /** Called after each image (progress). */
@@ -171,7 +173,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   const withTruth = data.samples.filter((s) => s.truth);
   for (const [i, s] of withTruth.entries()) {
     opts.onProgress?.(i, withTruth.length);
-    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), always });
+    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), ...(opts.tagPrior !== undefined ? { tagPrior: opts.tagPrior } : {}), always });
     if (opts.onImage) {
       const own = new Confusion(C);
       own.add(s.truth!, p.mask);

@@ -11,6 +11,7 @@ import { readClassesJson } from '../dataset/maskfolder.js';
 import type { ResolvedBackbone } from '../backbones.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
+import { DECODE_DEFAULTS } from '../engine/decode-rule.js';
 import { predict } from '../engine/infer.js';
 import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
@@ -56,7 +57,9 @@ export interface QualityOptions {
   /** A class name treated as the background: always decoded, and `foreground_iou` is reported. */
   background?: string;
   /** Decode rule of predicted tags used for `miou` (default the app's: p ≥ 0.5, at least 1, at most 4). */
-  decode?: { threshold: number; minClasses: number; maxClasses: number };
+  decode?: DecodeSpec;
+  /** Decode rules measured beside `decode` (default DECODE_VARIANTS). */
+  decodeVariants?: DecodeSpec[];
   /** What --minutes measures (default cpu: the same compute per method whatever else runs). */
   budgetClock?: 'wall' | 'cpu';
 }
@@ -82,14 +85,25 @@ interface MethodResult {
   heat_loss_uniform: number | null;
 }
 
-/** Other decode rules measured beside the one `miou` uses. */
-const DECODE_VARIANTS: Array<{ threshold: number; minClasses: number; maxClasses: number }> = [
+/** A decode rule of predicted tags: threshold, at least / at most, soft weight w (decode-rule.ts). */
+export interface DecodeSpec {
+  threshold: number;
+  minClasses: number;
+  maxClasses: number;
+  tagPrior?: number;
+}
+
+/** Other decode rules measured beside the one `miou` uses (the last three soft: top 4 or 6, w · ln p added). */
+export const DECODE_VARIANTS: DecodeSpec[] = [
   { threshold: 0.3, minClasses: 1, maxClasses: 4 },
   { threshold: 0.5, minClasses: 2, maxClasses: 4 },
   { threshold: 0.5, minClasses: 1, maxClasses: 2 },
   { threshold: 0.7, minClasses: 1, maxClasses: 4 },
+  { threshold: 0, minClasses: 4, maxClasses: 4, tagPrior: 1 },
+  { threshold: 0, minClasses: 4, maxClasses: 4, tagPrior: 2 },
+  { threshold: 0, minClasses: 6, maxClasses: 6, tagPrior: 1 },
 ];
-const ruleKey = (r: { threshold: number; minClasses: number; maxClasses: number }) => `p${r.threshold}/min${r.minClasses}/max${r.maxClasses}`;
+export const ruleKey = (r: DecodeSpec) => `p${r.threshold}/min${r.minClasses}/max${r.maxClasses}${r.tagPrior ? `/w${r.tagPrior}` : ''}`;
 
 function fromEval(e: EvalResult, extra: Omit<MethodResult, 'miou' | 'miou_given_tags' | 'pixel_accuracy' | 'tag_accuracy' | 'tag_map' | 'tag_per_class' | 'foreground_iou' | 'per_class'>): MethodResult {
   return {
@@ -164,7 +178,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
   const freq = new Array<number>(C).fill(0);
   for (const s of trainData.samples) for (const c of s.tags) freq[c]!++;
   const byFrequency = [...freq.keys()].sort((a, b) => freq[b]! - freq[a]!);
-  const decode = o.decode ?? { threshold: 0.5, minClasses: 1, maxClasses: 4 };
+  const decode: DecodeSpec = o.decode ?? { ...DECODE_DEFAULTS };
 
   const config = {
     train: o.train,
@@ -303,7 +317,7 @@ async function runSeed(
   testData: Dataset,
   byFrequency: number[],
   always: number[],
-  decode: { threshold: number; minClasses: number; maxClasses: number },
+  decode: DecodeSpec,
 ): Promise<Record<string, MethodResult>> {
   const C = trainData.classes.length;
   const encoder = o.backbone.dir ? ({ kind: 'pretrained', path: o.backbone.dir } as const) : ({ kind: 'small' } as const);
@@ -356,7 +370,7 @@ async function runSeed(
     const rules: Record<string, number> = { [ruleKey(decode)]: ev.predicted.miou };
     if (method !== 'unet') {
       // How the choice of decoded classes at test time matters: measured, for choosing on dev-val.
-      for (const rule of DECODE_VARIANTS) {
+      for (const rule of o.decodeVariants ?? DECODE_VARIANTS) {
         if (ruleKey(rule) === ruleKey(decode)) continue;
         const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: false, ...rule });
         rules[ruleKey(rule)] = v.predicted.miou;
