@@ -9,7 +9,7 @@
  *      instead of the graph's over all classes (renormalise, with HEAT_NORM_FLOOR / HEAT_NORM_EPS);
  *   5. upsampling and argmax over the chosen classes: logits at the model's resolution → class
  *      mask + confidence bytes at the original size, never float maps at that size (classMask).
- * decode-rule.ts and upsample.ts re-export the pieces under their earlier module names.
+ * (It replaced the earlier decode-rule.ts and upsample.ts.)
  */
 
 // ---- 2. normalisation ----

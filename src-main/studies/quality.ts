@@ -11,7 +11,7 @@ import { readClassesJson } from '../dataset/maskfolder.js';
 import type { ResolvedBackbone } from '../backbones.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
-import { DECODE_DEFAULTS } from '../engine/decode-rule.js';
+import { DECODE_DEFAULTS } from '../engine/prepost.js';
 import { predict } from '../engine/infer.js';
 import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
@@ -85,7 +85,7 @@ interface MethodResult {
   heat_loss_uniform: number | null;
 }
 
-/** A decode rule of predicted tags: threshold, at least / at most, soft weight w (decode-rule.ts). */
+/** A decode rule of predicted tags: threshold, at least / at most, soft weight w (prepost.ts). */
 export interface DecodeSpec {
   threshold: number;
   minClasses: number;

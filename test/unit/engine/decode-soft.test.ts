@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
-import { DECODE_DEFAULTS, tagPriorOffsets } from '../../../src-main/engine/decode-rule';
+import { DECODE_DEFAULTS, tagPriorOffsets } from '../../../src-main/engine/prepost';
 import { inputTensor, predict } from '../../../src-main/engine/infer';
 import { heatLogits } from '../../../src-main/engine/losses';
 import { createSegmenter } from '../../../src-main/engine/models';

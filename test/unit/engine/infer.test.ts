@@ -8,12 +8,11 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { MAX_WORKING_AREA, decodeToWorking, workingSize } from '../../../src-main/engine/data';
-import { inputSides } from '../../../src-main/engine/decode-rule';
+import { inputSides, upsampleSoftmax } from '../../../src-main/engine/prepost';
 import { inputTensor, predict } from '../../../src-main/engine/infer';
 import { heatLogits } from '../../../src-main/engine/losses';
 import { createSegmenter } from '../../../src-main/engine/models';
 import { encoderStride } from '../../../src-main/engine/trainer';
-import { upsampleSoftmax } from '../../../src-main/engine/upsample';
 import { rng } from '../../../src-shared/random';
 
 beforeAll(async () => {

@@ -10,7 +10,7 @@ import {
   smallEncoderSpec,
   type SegMethod,
 } from '../../../src-main/engine/models/index.js';
-import { DECODE_DEFAULTS, decodeRule, decodeWithDefaults } from '../../../src-main/engine/decode-rule.js';
+import { DECODE_DEFAULTS, decodeRule, decodeWithDefaults } from '../../../src-main/engine/prepost.js';
 import { bilinearMatrix, resizeBilinearLinear, upsampleNearest } from '../../../src-main/engine/models/ops.js';
 import {
   maskPaddedChannels,
