@@ -337,6 +337,8 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
       throw new Error(`cannot resume ${job.resumeFrom}: ${mismatch}; train a new run`);
     }
   }
+  // a resumed model's tag head is trained: never refit it on the frozen features
+  if (resumed) cfg.tagProbe = false;
   const model = resumed
     ? resumed.segmenter
     : await createSegmenter({

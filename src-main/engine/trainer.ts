@@ -19,14 +19,10 @@ import { type HeatNorm, heatLogits, planDecode } from './losses.js';
 import { type Segmenter, specStride } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
-/**
- * Adam with the epsilon stated: tfjs' default is the backend's (1e-7 on cpu/wasm/webgpu, but 1e-4
- * on WebGL — tfjs#6980), so the same run must not train differently on another backend.
- */
-export const ADAM_EPSILON = 1e-7;
-export function adam(lr: number): tf.AdamOptimizer {
-  return tf.train.adam(lr, 0.9, 0.999, ADAM_EPSILON);
-}
+import { ADAM_EPSILON, adam } from './adam.js';
+import { DEFAULT_PROBE, probeTagHead } from './tag-probe.js';
+
+export { ADAM_EPSILON, adam };
 
 export interface TrainConfig {
   size: number;
@@ -70,6 +66,11 @@ export interface TrainConfig {
    * classes are not learnt as "always absent".
    */
   tagBalance?: 'none' | 'balanced';
+  /**
+   * Fit the tag head on the frozen pretrained encoder's pooled features before joint training
+   * (tag-probe.ts; pretrained encoders with a tag head only). Default on; its time counts in the budget.
+   */
+  tagProbe?: boolean;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -250,6 +251,15 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   };
   // the replicas start (a thread, a backend and a model each: seconds) while this thread calibrates
   // the temperature; they receive the weights with the first step
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const cpu0 = cpuMs();
+  const clock = cfg.budgetClock === 'cpu' ? cpuMs : () => Date.now();
+  // the budget starts here: the tag probe and the temperature calibration spend it too
+  const c0 = clock();
+  const t0 = Date.now();
   const starting =
     threads > 1
       ? DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples)
@@ -257,6 +267,18 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   starting?.catch(() => undefined); // awaited below
   let initScale: number;
   try {
+    if (cfg.tagProbe !== false && pretrained && usesTags) {
+      const p = await probeTagHead(model, taggedPool, C, {
+        ...DEFAULT_PROBE,
+        augment: { ...cfg.augment, size: S },
+        seed: cfg.seed + 7919,
+        tagWeights: tagWeights ?? undefined,
+      });
+      hooks.onEvent?.({
+        type: 'log',
+        message: `tag head fitted on the pretrained features of ${p.images} tagged images × ${p.views} views (tag loss ${p.lossBefore.toFixed(3)} → ${p.lossAfter.toFixed(3)})`,
+      });
+    }
     initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
   } catch (e) {
     await starting?.then(
@@ -276,14 +298,6 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     : null;
   if (pool) hooks.onEvent?.({ type: 'log', message: `data-parallel training on ${threads} threads` });
 
-  const t0 = Date.now();
-  const cpu0 = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
-  const cpuMs = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  };
-  const clock = cfg.budgetClock === 'cpu' ? cpuMs : () => Date.now();
-  const c0 = clock();
   const deadline = cfg.minutes ? c0 + cfg.minutes * 60_000 : Infinity;
   let step = 0;
   let cancelled = false;

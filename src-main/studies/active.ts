@@ -81,6 +81,8 @@ export interface ActiveOptions {
   lr?: number;
   encoderLr?: number;
   warmupSteps?: number;
+  /** Fit the tag head on the frozen pretrained features when a round starts from fresh weights (default on). */
+  tagProbe?: boolean;
   /** SVG output path (null: no plot). */
   plot: string | null;
   /**
@@ -225,6 +227,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     lr: o.lr ?? DEFAULT_TRAIN.lr,
     encoder_lr: o.encoderLr ?? (o.backbone === 'small' ? (o.lr ?? DEFAULT_TRAIN.lr) : (o.lr ?? DEFAULT_TRAIN.lr) / 10),
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
+    tag_probe: o.tagProbe ?? true,
     backend: backend.name,
     backend_detail: backend.detail,
     machine: `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}`,
@@ -279,6 +282,9 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       // warm-started round
       warmupSteps: tagStage ? 0 : round === 0 || o.cold ? (o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps) : 0,
       ...(heatScaleInit !== undefined ? { heatScaleInit } : {}),
+      // the tag-head probe only on fresh weights (the tag stage, or a round that starts from the
+      // initial model); never over a head that has been trained
+      tagProbe: (o.tagProbe ?? true) && (round < 0 || (!tagStage && (round === 0 || !!o.cold))),
     });
     const trainRound = async (model: Segmenter, labelled: Set<string>, round: number, heatScaleInit: number | undefined, tag: string) => {
       const cfg = cfgFor(round, heatScaleInit);

@@ -54,6 +54,8 @@ export interface QualityOptions {
   lrpRule?: LrpRuleName;
   tagWarmupSteps?: number;
   tagBalance?: 'none' | 'balanced';
+  /** Fit the tag head on the frozen pretrained features first (TrainConfig.tagProbe; default on). */
+  tagProbe?: boolean;
   /** A class name treated as the background: always decoded, and `foreground_iou` is reported. */
   background?: string;
   /** Decode rule of predicted tags used for `miou` (default the app's: p ≥ 0.5, at least 1, at most 4). */
@@ -202,6 +204,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     heat_norm: o.heatNorm ?? DEFAULT_TRAIN.heatNorm,
     tag_warmup_steps: o.tagWarmupSteps ?? 0,
     tag_balance: o.tagBalance ?? 'none',
+    tag_probe: o.tagProbe ?? true,
+    warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
     background: o.background ?? null,
     decode: ruleKey(decode),
   };
@@ -341,6 +345,7 @@ async function runSeed(
       ...(o.heatNorm !== undefined ? { heatNorm: o.heatNorm } : {}),
       ...(o.tagWarmupSteps !== undefined ? { tagWarmupSteps: o.tagWarmupSteps } : {}),
       ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance } : {}),
+      ...(o.tagProbe !== undefined ? { tagProbe: o.tagProbe } : {}),
       alwaysDecode: always,
       budgetClock: o.budgetClock ?? 'cpu',
     };

@@ -148,7 +148,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
             let lastCpu = cpuNow();
             const { epochs: _e, ...untimed } = DEFAULT_TRAIN;
             try {
-              await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, threads, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
+              await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, tagProbe: false, threads, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
                 onEvent: (e) => {
                   if (e.type !== 'step') return;
                   const now = Date.now();

@@ -43,7 +43,9 @@ describe('a killed heatseg train', () => {
     const ckpt = path.join(dir, 'models', 'run-1.checkpoint', 'heatseg-model.json');
     await waitFor(() => fs.existsSync(ckpt), 90_000, 'the first epoch checkpoint');
     train.child.kill('SIGKILL');
-    await train.done;
+    const killed = await train.done;
+    // a fresh model on the shipped pretrained backbone starts from a fitted tag head (tag-probe.ts)
+    expect(killed.err).toMatch(/tag head fitted on the pretrained features of \d+ tagged images/);
 
     // The folder a finished run would have is not a model; the row says failed and how to go on.
     expect(fs.existsSync(path.join(dir, 'models', 'run-1', 'heatseg-model.json'))).toBe(false);
@@ -68,6 +70,8 @@ describe('a killed heatseg train', () => {
     const resumed = await cli(['train', dir, '--resume', '1', '--epochs', '1', '--json']).done;
     expect(resumed.code, resumed.err).toBe(0);
     expect(resumed.err).toMatch(/resuming run 1 from its last checkpoint \(epoch \d+, step \d+\)/);
+    // …and a resumed one keeps its trained head
+    expect(resumed.err).not.toMatch(/tag head fitted/);
     const summary = JSON.parse(resumed.out.trim().split('\n').pop()!) as { run: number; status: string; steps: number; model: string };
     expect(summary).toMatchObject({ run: 2, status: 'completed' });
     expect(summary.steps).toBeGreaterThan(0);

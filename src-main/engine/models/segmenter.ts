@@ -215,8 +215,10 @@ class TfSegmenter implements Segmenter {
       const dc = decode && decode.dtype !== 'int32' ? (decode.toInt() as tf.Tensor2D) : decode;
       const trace = this.encoder.forward(x, { gates: this.method === 'lrp' && dc !== undefined });
       const out: ForwardResult = {};
+      const pooled = trace.features.mean([1, 2]) as tf.Tensor2D;
+      if (opts.pooled) out.pooled = pooled;
       if (this.head) {
-        out.logits = trace.features.mean([1, 2]).matMul(this.head.kernel).add(this.head.bias) as tf.Tensor2D;
+        out.logits = pooled.matMul(this.head.kernel).add(this.head.bias) as tf.Tensor2D;
       }
       const [, h, w] = x.shape;
       if (this.method === 'lrp' && dc && this.head) {

@@ -96,6 +96,8 @@ export interface ForwardOptions {
   decodeClasses?: tf.Tensor2D;
   /** Only the tag logits are wanted (tag-only images): U-Nets skip their decoder. */
   tagsOnly?: boolean;
+  /** Also return the globally average-pooled encoder features (the tag head's input). */
+  pooled?: boolean;
 }
 
 export interface ForwardResult {
@@ -103,6 +105,8 @@ export interface ForwardResult {
   logits?: tf.Tensor2D;
   /** [N, H, W, K] per-pixel segmentation logits for the decoded classes (K = C for U-Net without decodeClasses). */
   seg?: tf.Tensor4D;
+  /** [N, Cf] average-pooled encoder features (only with `pooled`). */
+  pooled?: tf.Tensor2D;
 }
 
 export interface Segmenter {
