@@ -6,6 +6,7 @@
  * fewer epochs (or stopping early) would give the same model sooner. Per seed, then mean ± s.e.
  *
  *   npx tsx bench/demo-curve.ts [--seeds 1,2,3] [--every 4] [--epochs 20] [--backbone darknet-tiny|small]
+ *     [--warmup STEPS] [--tag-probe on|off]   (defaults: the trainer's)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
   const every = Number(arg('every', '4'));
   const epochs = Number(arg('epochs', '20'));
   const backbone = resolveBackbone(arg('backbone', 'darknet-tiny'));
+  const warmupSteps = Number(arg('warmup', String(DEFAULT_TRAIN.warmupSteps)));
+  const tagProbe = arg('tag-probe', 'on') === 'on';
   const threads = physicalCores();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'heatseg-demo-curve-'));
   try {
@@ -42,7 +45,7 @@ async function main(): Promise<void> {
     await writeShapesDataset(path.join(root, 'truth'), { count: 48, seed: 7, masks: 'dense' });
     const truth = await datasetFromMaskFolder(path.join(root, 'truth'), 128, { withTruth: true });
     console.log(`heatseg demo curve (bench/demo-curve.ts): demo mIoU on all ${truth.samples.length} images (full masks) every ${every} epochs`);
-    console.log(`lrp, backbone ${backbone.label}, ${epochs} epochs, 128 px, ${split.heldOut.length} of ${split.heldOut.length + split.trainedLabelled.length} scribbled images held out, backend ${info.detail} per thread, ${threads} data-parallel threads; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`lrp, backbone ${backbone.label}, ${epochs} epochs, 128 px, ${split.heldOut.length} of ${split.heldOut.length + split.trainedLabelled.length} scribbled images held out, backend ${info.detail} per thread, ${threads} data-parallel threads, λ warm-up ${warmupSteps} steps, tag probe ${tagProbe ? 'on' : 'off'}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const byEpoch = new Map<number, number[]>();
     for (const seed of seeds) {
       const model = await createSegmenter({
@@ -57,7 +60,7 @@ async function main(): Promise<void> {
         model,
         trainData,
         // as the Train button: a pretrained encoder learns at 1e-4 (src-main/api/training.ts)
-        { ...DEFAULT_TRAIN, epochs, size: 128, seed, threads, alwaysDecode: always, validateEvery: every, ...(backbone.dir ? { encoderLr: 1e-4 } : {}) },
+        { ...DEFAULT_TRAIN, epochs, size: 128, seed, threads, warmupSteps, tagProbe, alwaysDecode: always, validateEvery: every, ...(backbone.dir ? { encoderLr: 1e-4 } : {}) },
         {
           onEvent: (e) => {
             if (e.type !== 'epoch' || !e.val) return;

@@ -56,7 +56,12 @@ const SHARED = [
   'tag_balance',
   'background',
   'decode',
+  'tag_probe',
+  'warmup_steps',
 ];
+
+/** Settings older result files do not state: the values in force before the key existed. */
+const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100 };
 
 /**
  * A run stopped before its JSON line: the methods it finished, from its progress log (the
@@ -101,7 +106,7 @@ function parseProgressLog(text: string, file: string): QualityRun | null {
       current = null;
     }
   }
-  return Object.keys(methods).length ? { file, config: JSON.parse(cfg[1]!) as Record<string, unknown>, methods } : null;
+  return Object.keys(methods).length ? { file, config: { ...BEFORE_KEY, ...(JSON.parse(cfg[1]!) as Record<string, unknown>) }, methods } : null;
 }
 
 /** The run's JSON line, or for a run stopped early the methods its log shows finished (3 decimals). */
@@ -117,7 +122,7 @@ export function parseQualityResult(text: string, file: string): QualityRun {
   }
   const j = JSON.parse(line) as Record<string, unknown> & { methods: QualityRun['methods'] };
   const { methods, ...config } = j;
-  return { file, config, methods };
+  return { file, config: { ...BEFORE_KEY, ...config }, methods };
 }
 
 export interface MethodSummary {
@@ -254,7 +259,13 @@ export function formatCombined(c: Combined): string {
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const args = process.argv.slice(2);
+  if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
+    process.stdout.write('usage: npx tsx bench/quality-combine.ts RESULT... [--rule p0/min4/max4/w1] [--json]\n  (pools `heatseg bench quality` result files: see the comment at the top of this file)\n');
+    process.exit(args.length === 0 ? 1 : 0);
+  }
   const ruleAt = args.indexOf('--rule');
+  const unknown = args.find((a, i) => a.startsWith('--') && a !== '--json' && a !== '--rule' && !(ruleAt >= 0 && i === ruleAt + 1));
+  if (unknown) throw new Error(`unknown option ${unknown} (see --help)`);
   const rule = ruleAt >= 0 ? args[ruleAt + 1] : undefined;
   if (ruleAt >= 0 && !rule) throw new Error('--rule needs a rule key, e.g. p0/min4/max4/w1');
   const json = args.includes('--json');

@@ -80,4 +80,13 @@ describe('combineQuality', () => {
     expect(parseQualityResult(text, 'f').config.size).toBe(128);
     expect(() => parseQualityResult('log only', 'g')).toThrow(/no result line/);
   });
+
+  it('reads a file from before tag_probe / warmup_steps were stated as their values then (off, 100): pooled with such runs, refused beside probed ones', () => {
+    const old = parseQualityResult(`${JSON.stringify({ methods: { unet: { per_seed: [row(1, 0.1, { 'p0.5/min1/max4': 0.1 })] } }, ...config })}\n`, 'old');
+    expect(old.config).toMatchObject({ tag_probe: false, warmup_steps: 100 });
+    const same = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2, { 'p0.5/min1/max4': 0.2 })] } }, ...config, tag_probe: false, warmup_steps: 100 })}\n`, 'same');
+    expect(combineQuality([old, same]).paired.unet!.diff).toBeCloseTo(0.1);
+    const probed = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2)] } }, ...config, tag_probe: true, warmup_steps: 20 })}\n`, 'new');
+    expect(() => combineQuality([old, probed])).toThrow(/"tag_probe"/);
+  });
 });
