@@ -76,7 +76,7 @@ export const ONNX_READING_NOTE =
   '"stride" (any such size when "dynamic_size" is true, else exactly input_size). Output "tag_logits" [N, C]: sigmoid gives the ' +
   'probability that class c is present (absent for method unet). Output "seg_logits" [N, C, H, W]: per-pixel logits of every ' +
   `class. The app decodes only the classes the tag head predicts, so to get its masks: take the classes with sigmoid(tag) >= ${DECODE_DEFAULTS.threshold} ` +
-  `(i.e. tag_logit >= ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold))}), at least the ${DECODE_DEFAULTS.minClasses === 1 ? 'single most probable one' : `${DECODE_DEFAULTS.minClasses} most probable`} ` +
+  `(i.e. tag_logit >= ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold)).toFixed(3)}), at least the ${DECODE_DEFAULTS.minClasses === 1 ? 'single most probable one' : `${DECODE_DEFAULTS.minClasses} most probable`} ` +
   `(the app also caps the list at the ${DECODE_DEFAULTS.maxClasses} most probable), and take the ` +
   'per-pixel argmax of seg_logits over those classes only (all classes for method unet). Letting all C heatmaps compete is a different, ' +
   'much worse segmentation. Softmax over the chosen classes gives per-pixel probabilities.';
@@ -449,7 +449,7 @@ function buildGraph(
   outputs.push({ name: 'seg_logits', shape: [dimN, C, dimH, dimW], doc: segDoc });
   if (tagLogits) {
     g.rename(tagLogits, 'tag_logits');
-    outputs.push({ name: 'tag_logits', shape: [dimN, C], doc: `multi-label tag logits; sigmoid ≥ ${DECODE_DEFAULTS.threshold} (logit ≥ ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold))}) = class present` });
+    outputs.push({ name: 'tag_logits', shape: [dimN, C], doc: `multi-label tag logits; sigmoid ≥ ${DECODE_DEFAULTS.threshold} (logit ≥ ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold)).toFixed(3)}) = class present` });
   }
   const inputs: OnnxTensorInfo[] = [
     {

@@ -112,7 +112,7 @@ export function planarInput(img: { rgb: Uint8Array; width: number; height: numbe
 // ---- 3. decode rule ----
 
 /** The app's defaults for showing a whole image (inference, suggestions, the ONNX path, the ONNX metadata). */
-export const DECODE_DEFAULTS = { threshold: 0.5, minClasses: 1, maxClasses: 4, tagPrior: 0 } as const;
+export const DECODE_DEFAULTS = { threshold: 0.3, minClasses: 1, maxClasses: 4, tagPrior: 0 } as const;
 
 /**
  * Soft decoding (`tagPrior` w > 0): per decoded class, the offset w · ln p_c added to every pixel's

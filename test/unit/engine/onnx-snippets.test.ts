@@ -141,7 +141,7 @@ describe('the ONNX export describes itself with the pipeline constants', () => {
     expect(JSON.parse(props.decode_defaults!)).toEqual(DECODE_DEFAULTS);
     expect(JSON.parse(props.stride!)).toEqual([specStride(spec, 0), specStride(spec, 1)]);
     expect(props.how_to_read).toBe(ONNX_READING_NOTE);
-    expect(ONNX_READING_NOTE).toContain(`sigmoid(tag) >= ${DECODE_DEFAULTS.threshold} (i.e. tag_logit >= 0)`);
+    expect(ONNX_READING_NOTE).toContain(`sigmoid(tag) >= ${DECODE_DEFAULTS.threshold} (i.e. tag_logit >= ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold)).toFixed(3)})`);
     expect(ONNX_READING_NOTE).toContain(`caps the list at the ${DECODE_DEFAULTS.maxClasses} most probable`);
     const side = JSON.parse(fs.readFileSync(`${onnxFile}.json`, 'utf8'));
     expect(side).toMatchObject({ normalisation: NORMALISATION_NOTE, decodeDefaults: DECODE_DEFAULTS, stride: JSON.parse(props.stride!) });
