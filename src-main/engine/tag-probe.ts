@@ -10,6 +10,12 @@
  * The fit runs on standardised features (well conditioned, an L2 penalty that does not depend on
  * the backbone's activation scale) with full-batch Adam, then is mapped back to the head's raw
  * feature scale, so the model is unchanged apart from its head's two variables.
+ *
+ * The penalty is a fixed prior on the weights against a *mean* loss, so it is divided by the number of
+ * images: l2 = l2PerImage / images. On MSRC dev-train (265 images) that is 3 / 265 = 0.011, where
+ * 0.01–0.03 were best on dev-val (bench/results/probe/probe-devval.txt); a fixed 0.01 over-fitted
+ * a 9-image project (its tag head's top class was right on 0.26 of held-out scribble pixels vs
+ * 0.41–0.47 at 0.1–1; test/unit/first-train.test.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { rng } from '../../src-shared/random.js';
@@ -23,8 +29,8 @@ export interface ProbeOptions {
   views: number;
   /** Full-batch Adam iterations of the logistic regression. */
   iterations: number;
-  /** L2 penalty on the standardised-feature weights (per weight, added to the mean BCE). */
-  l2: number;
+  /** L2 penalty on the standardised-feature weights (per weight, added to the mean BCE) is this / images. */
+  l2PerImage: number;
   augment: AugmentOptions;
   seed: number;
   /** Class-balanced loss weights (as the training loss uses), or none. */
@@ -33,11 +39,13 @@ export interface ProbeOptions {
   chunk?: number;
 }
 
-export const DEFAULT_PROBE = { views: 2, iterations: 300, l2: 1e-2 };
+export const DEFAULT_PROBE = { views: 2, iterations: 300, l2PerImage: 3 };
 
 export interface ProbeResult {
   images: number;
   views: number;
+  /** The L2 penalty used (l2PerImage / images). */
+  l2: number;
   /** Mean BCE of the fitted head on its own training views (before → after). */
   lossBefore: number;
   lossAfter: number;
@@ -90,7 +98,7 @@ export async function fitLogistic(
   n: number,
   f: number,
   classes: number,
-  opts: Pick<ProbeOptions, 'iterations' | 'l2' | 'tagWeights'>,
+  opts: Pick<ProbeOptions, 'iterations' | 'tagWeights'> & { l2: number },
 ): Promise<{ kernel: Float32Array; bias: Float32Array; lossBefore: number; lossAfter: number }> {
   // per-feature standardisation in float64; a (numerically) constant feature gets z = 0 and no weight
   const mu = new Float64Array(f), sd = new Float64Array(f);
@@ -160,10 +168,11 @@ export async function probeTagHead(model: Segmenter, samples: readonly Sample[],
   if (kernelVar.shape[0] !== feats.f || kernelVar.shape[1] !== classes) {
     throw new Error(`tag head is [${kernelVar.shape.join(', ')}], the features give [${feats.f}, ${classes}]`);
   }
-  const fit = await fitLogistic(feats.x, feats.y, feats.n, feats.f, classes, opts);
+  const l2 = opts.l2PerImage / tagged.length;
+  const fit = await fitLogistic(feats.x, feats.y, feats.n, feats.f, classes, { ...opts, l2 });
   model.setWeights(
     { 'head/kernel': { shape: [feats.f, classes], data: fit.kernel }, 'head/bias': { shape: [classes], data: fit.bias } },
     { allowMissing: true },
   );
-  return { images: tagged.length, views: opts.views, lossBefore: fit.lossBefore, lossAfter: fit.lossAfter };
+  return { images: tagged.length, views: opts.views, l2, lossBefore: fit.lossBefore, lossAfter: fit.lossAfter };
 }

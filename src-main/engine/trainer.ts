@@ -276,7 +276,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       });
       hooks.onEvent?.({
         type: 'log',
-        message: `tag head fitted on the pretrained features of ${p.images} tagged images × ${p.views} views (tag loss ${p.lossBefore.toFixed(3)} → ${p.lossAfter.toFixed(3)})`,
+        message: `tag head fitted on the pretrained features of ${p.images} tagged images × ${p.views} views, L2 ${p.l2.toPrecision(2)} (tag loss ${p.lossBefore.toFixed(3)} → ${p.lossAfter.toFixed(3)})`,
       });
     }
     initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));

@@ -102,7 +102,8 @@ describe.skipIf(!hasMsrc21)('first Train on 10 real photos with the defaults', (
     // The tags were learnt too (issue 12: from scratch the tag loss stayed at the uniform level): the
     // tag head's top class alone paints over a third of the held-out scribble pixels right. With the
     // old default ('small', from scratch) these photos give 0.247 here (masks 0.622), the shipped
-    // darknet-tiny 0.459 (masks 0.580): the mask check alone passes with either backbone.
+    // darknet-tiny 0.459 (masks 0.580) without the tag probe, 0.451 (masks 0.513) with it at L2 3 / images;
+    // a fixed L2 0.01 over-fitted the 9 tagged images here (0.263): the mask check alone passes with either.
     expect(fillAgree / total).toBeGreaterThan(1 / 3);
   });
 });

@@ -70,7 +70,7 @@ describe('probeTagHead', () => {
   it('sets only the head: its logits on the probe views equal the fit, and the tag loss falls', async () => {
     const model = await createSegmenter({ method: 'lrp', classes: data.classes.length, inputSize: SIZE, encoder: { kind: 'pretrained', path: DARKNET }, seed: 3 });
     const before = model.getWeights();
-    const opts = { views: 2, iterations: 200, l2: 1e-2, augment, seed: 11 };
+    const opts = { views: 2, iterations: 200, l2PerImage: 0.1, augment, seed: 11 };
     const feats = await pooledFeatures(model, data.samples, data.classes.length, opts);
     const loss = (m: typeof model) =>
       tf.tidy(() => {
@@ -80,6 +80,7 @@ describe('probeTagHead', () => {
     const lossRandomHead = loss(model);
     const p = await probeTagHead(model, data.samples, data.classes.length, opts);
     expect(p.images).toBe(data.samples.filter((s) => s.tags.length).length);
+    expect(p.l2).toBeCloseTo(0.1 / p.images, 12); // the prior's weight against the mean loss falls with the images
     expect(loss(model)).toBeLessThan(lossRandomHead / 2);
     // the pooled features are the head's input: the model's own forward gives the same logits
     const centre = await pooledFeatures(model, data.samples.slice(0, 3), data.classes.length, { ...opts, views: 1 });
@@ -98,7 +99,7 @@ describe('probeTagHead', () => {
 
   it('refuses a model without a tag head', async () => {
     const unet = await createSegmenter({ method: 'unet', classes: data.classes.length, inputSize: SIZE, seed: 1 });
-    await expect(probeTagHead(unet, data.samples, data.classes.length, { views: 1, iterations: 1, l2: 0, augment, seed: 1 })).rejects.toThrow(/no tag head/);
+    await expect(probeTagHead(unet, data.samples, data.classes.length, { views: 1, iterations: 1, l2PerImage: 0, augment, seed: 1 })).rejects.toThrow(/no tag head/);
     unet.dispose();
   });
 });
