@@ -58,10 +58,11 @@ const SHARED = [
   'decode',
   'tag_probe',
   'warmup_steps',
+  'head_lr',
 ];
 
 /** Settings older result files do not state: the values in force before the key existed. */
-const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100 };
+const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null };
 
 /**
  * A run stopped before its JSON line: the methods it finished, from its progress log (the

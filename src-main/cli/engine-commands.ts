@@ -376,16 +376,18 @@ function trainingOptions(cmd: Command, warmupHelp: string): Command {
     .option('--batch <n>', 'batch size', num('int', 2), 8)
     .option('--lr <lr>', 'learning rate', num('float', 0))
     .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
+    .option('--head-lr <lr>', 'learning rate of the tag head (default --lr)', num('float', 0))
     .option('--warmup <steps>', warmupHelp, num('int', 0))
     .addOption(new Option('--tag-probe <onoff>', 'fit the tag head on the frozen pretrained features before training (default on)').choices(['on', 'off']));
 }
 
 /** Those options as the studies take them (only the ones given). */
-function trainingOverrides(o: Record<string, unknown>): { lr?: number; encoderLr?: number; warmupSteps?: number; tagProbe?: boolean } {
+function trainingOverrides(o: Record<string, unknown>): { lr?: number; encoderLr?: number; headLr?: number; warmupSteps?: number; tagProbe?: boolean } {
   return {
     ...(o.tagProbe !== undefined ? { tagProbe: o.tagProbe === 'on' } : {}),
     ...(o.lr !== undefined ? { lr: o.lr as number } : {}),
     ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr as number } : {}),
+    ...(o.headLr !== undefined ? { headLr: o.headLr as number } : {}),
     ...(o.warmup !== undefined ? { warmupSteps: o.warmup as number } : {}),
   };
 }

@@ -33,6 +33,8 @@ export interface TrainConfig {
   lr: number;
   /** Learning rate of a pretrained encoder (default lr / 10). */
   encoderLr?: number;
+  /** Learning rate of the tag head (`head/` variables; default lr). */
+  headLr?: number;
   /** Weight λ of the heatmap loss after warm-up. */
   segWeight: number;
   /** Steps over which λ ramps up linearly from 0 (tag head learns first). */
@@ -229,6 +231,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const otherVars = Object.entries(named).filter(([n]) => !n.startsWith('encoder/')).map(([, v]) => v);
   const encOpt = adam(pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr);
   const headOpt = adam(cfg.lr);
+  const tagHeadOpt = adam(cfg.headLr ?? cfg.lr);
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
   const decodesAny = decodes && labelledPool.length > 0;
   // the heatmap temperature (log): its starting value is set once calibrated, below
@@ -238,7 +241,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   // listed so replicas receive its value; it gets no gradient when not trainable)
   const varList = [...encVars, ...otherVars, logScale];
   const encSet = new Set(encVars);
-  const otherSet = new Set(otherVars);
+  const tagHeadSet = new Set(Object.entries(named).filter(([n]) => n.startsWith('head/')).map(([, v]) => v));
+  const otherSet = new Set(otherVars.filter((v) => !tagHeadSet.has(v)));
   const tagWeights = usesTags && cfg.tagBalance === 'balanced' ? balancedTagWeights(taggedPool, C) : null;
   const spec: StepSpec = {
     decodes,
@@ -353,6 +357,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         varList.flatMap((v, j) => (group.has(v) && grads[j] ? [{ name: v.name, tensor: grads[j]! }] : []));
       encOpt.applyGradients(pick(encSet));
       headOpt.applyGradients(pick(otherSet));
+      tagHeadOpt.applyGradients(pick(tagHeadSet));
       if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
       const lossVal = losses.value;
       tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));

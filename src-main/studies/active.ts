@@ -80,6 +80,8 @@ export interface ActiveOptions {
   backend?: BackendName;
   lr?: number;
   encoderLr?: number;
+  /** Learning rate of the tag head (TrainConfig.headLr; default lr). */
+  headLr?: number;
   warmupSteps?: number;
   /** Fit the tag head on the frozen pretrained features when a round starts from fresh weights (default on). */
   tagProbe?: boolean;
@@ -225,6 +227,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     warm_start: !o.cold,
     tag_epochs: o.tagEpochs ?? 0,
     lr: o.lr ?? DEFAULT_TRAIN.lr,
+    head_lr: o.headLr ?? null,
     encoder_lr: o.encoderLr ?? (o.backbone === 'small' ? (o.lr ?? DEFAULT_TRAIN.lr) : (o.lr ?? DEFAULT_TRAIN.lr) / 10),
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
     tag_probe: o.tagProbe ?? true,
@@ -278,6 +281,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
       budgetClock: o.budgetClock ?? 'cpu',
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
       ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr } : {}),
+      ...(o.headLr !== undefined ? { headLr: o.headLr } : {}),
       // the λ warm-up lets a fresh tag head learn first: not needed after the tag stage, nor in a
       // warm-started round
       warmupSteps: tagStage ? 0 : round === 0 || o.cold ? (o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps) : 0,

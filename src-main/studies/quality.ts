@@ -45,6 +45,8 @@ export interface QualityOptions {
   backend?: BackendName;
   lr?: number;
   encoderLr?: number;
+  /** Learning rate of the tag head (TrainConfig.headLr; default lr). */
+  headLr?: number;
   warmupSteps?: number;
   heatScaleInit?: number;
   learnHeatScale?: boolean;
@@ -206,6 +208,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     tag_balance: o.tagBalance ?? 'none',
     tag_probe: o.tagProbe ?? true,
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
+    head_lr: o.headLr ?? null,
     background: o.background ?? null,
     decode: ruleKey(decode),
   };
@@ -338,6 +341,7 @@ async function runSeed(
       minutes: o.minutes,
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
       ...(o.encoderLr !== undefined ? { encoderLr: o.encoderLr } : {}),
+      ...(o.headLr !== undefined ? { headLr: o.headLr } : {}),
       ...(o.warmupSteps !== undefined ? { warmupSteps: o.warmupSteps } : {}),
       ...(o.heatScaleInit !== undefined ? { heatScaleInit: o.heatScaleInit } : {}),
       ...(o.learnHeatScale !== undefined ? { learnHeatScale: o.learnHeatScale } : {}),

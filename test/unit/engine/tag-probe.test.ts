@@ -6,7 +6,7 @@ import { initBackend } from '../../../src-main/engine/backend';
 import { type Dataset, augmentedCrop, datasetFromMaskFolder } from '../../../src-main/engine/data';
 import { tagLoss } from '../../../src-main/engine/losses';
 import { createSegmenter } from '../../../src-main/engine/models';
-import { fitLogistic, pooledFeatures, probeTagHead } from '../../../src-main/engine/tag-probe';
+import { DEFAULT_PROBE, fitLogistic, pooledFeatures, probeTagHead } from '../../../src-main/engine/tag-probe';
 import { DEFAULT_TRAIN, type TrainEvent, train } from '../../../src-main/engine/trainer';
 import { rng } from '../../../src-shared/random';
 import { tmpDir } from '../../helpers/tmp';
@@ -124,5 +124,28 @@ describe('the trainer runs the probe', () => {
     expect((await logs('lrp', true, false)).some((m) => /tag head fitted/.test(m))).toBe(false);
     expect((await logs('lrp', false)).some((m) => /tag head fitted/.test(m))).toBe(false);
     expect((await logs('unet', true)).some((m) => /tag head fitted/.test(m))).toBe(false);
+  }, 120_000);
+
+  it('headLr sets the tag head\'s own learning rate: at 0 the probed head leaves training as the probe set it', async () => {
+    const make = () => createSegmenter({ method: 'lrp', classes: data.classes.length, inputSize: SIZE, encoder: { kind: 'pretrained', path: DARKNET }, seed: 2 });
+    const cfg = { ...DEFAULT_TRAIN, size: SIZE, batch: 4, epochs: 1, warmupSteps: 1 };
+    const probed = await make();
+    await probeTagHead(probed, data.samples, data.classes.length, { ...DEFAULT_PROBE, augment, seed: cfg.seed + 7919 });
+    const probeHead = probed.getWeights()['head/kernel']!.data;
+    probed.dispose();
+    const model = await make();
+    const start = model.getWeights();
+    await train(model, data, { ...cfg, headLr: 0 });
+    const end = model.getWeights();
+    expect(end['head/kernel']!.data).toEqual(probeHead);
+    expect(end['head/kernel']!.data).not.toEqual(start['head/kernel']!.data);
+    const enc = Object.keys(start).find((n) => n.startsWith('encoder/'))!;
+    expect(end[enc]!.data).not.toEqual(start[enc]!.data);
+    model.dispose();
+    // the default (lr) moves it
+    const moved = await make();
+    await train(moved, data, cfg);
+    expect(moved.getWeights()['head/kernel']!.data).not.toEqual(probeHead);
+    moved.dispose();
   }, 120_000);
 });
