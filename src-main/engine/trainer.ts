@@ -406,6 +406,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   logScale.dispose();
   encOpt.dispose();
   headOpt.dispose();
+  tagHeadOpt.dispose();
   scaleOpt.dispose();
   return {
     steps: step,
