@@ -376,7 +376,7 @@ function trainingOptions(cmd: Command, warmupHelp: string): Command {
     .option('--batch <n>', 'batch size', num('int', 2), 8)
     .option('--lr <lr>', 'learning rate', num('float', 0))
     .option('--encoder-lr <lr>', 'learning rate of a pretrained encoder', num('float', 0))
-    .option('--head-lr <lr>', 'learning rate of the tag head (default --lr)', num('float', 0))
+    .option('--head-lr <lr>', 'learning rate of the tag head (default --lr; Grad-CAM --lr / 10)', num('float', 0))
     .option('--warmup <steps>', warmupHelp, num('int', 0))
     .addOption(new Option('--tag-probe <onoff>', 'fit the tag head on the frozen pretrained features before training (default on)').choices(['on', 'off']));
 }

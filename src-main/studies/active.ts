@@ -80,7 +80,7 @@ export interface ActiveOptions {
   backend?: BackendName;
   lr?: number;
   encoderLr?: number;
-  /** Learning rate of the tag head (TrainConfig.headLr; default lr). */
+  /** Learning rate of the tag head (TrainConfig.headLr; default lr, Grad-CAM lr / 10). */
   headLr?: number;
   warmupSteps?: number;
   /** Fit the tag head on the frozen pretrained features when a round starts from fresh weights (default on). */
@@ -227,7 +227,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     warm_start: !o.cold,
     tag_epochs: o.tagEpochs ?? 0,
     lr: o.lr ?? DEFAULT_TRAIN.lr,
-    head_lr: o.headLr ?? null,
+    head_lr: o.headLr ?? 'lr; Grad-CAM lr / 10',
     encoder_lr: o.encoderLr ?? (o.backbone === 'small' ? (o.lr ?? DEFAULT_TRAIN.lr) : (o.lr ?? DEFAULT_TRAIN.lr) / 10),
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
     tag_probe: o.tagProbe ?? true,

@@ -45,7 +45,7 @@ export interface QualityOptions {
   backend?: BackendName;
   lr?: number;
   encoderLr?: number;
-  /** Learning rate of the tag head (TrainConfig.headLr; default lr). */
+  /** Learning rate of the tag head (TrainConfig.headLr; default lr, Grad-CAM lr / 10). */
   headLr?: number;
   warmupSteps?: number;
   heatScaleInit?: number;
@@ -208,7 +208,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     tag_balance: o.tagBalance ?? 'none',
     tag_probe: o.tagProbe ?? true,
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
-    head_lr: o.headLr ?? null,
+    head_lr: o.headLr ?? 'lr; Grad-CAM lr / 10',
     background: o.background ?? null,
     decode: ruleKey(decode),
   };

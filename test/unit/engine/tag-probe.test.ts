@@ -7,7 +7,7 @@ import { type Dataset, augmentedCrop, datasetFromMaskFolder } from '../../../src
 import { tagLoss } from '../../../src-main/engine/losses';
 import { createSegmenter } from '../../../src-main/engine/models';
 import { DEFAULT_PROBE, fitLogistic, pooledFeatures, probeTagHead } from '../../../src-main/engine/tag-probe';
-import { DEFAULT_TRAIN, type TrainEvent, train } from '../../../src-main/engine/trainer';
+import { DEFAULT_TRAIN, type TrainEvent, defaultHeadLr, train } from '../../../src-main/engine/trainer';
 import { rng } from '../../../src-shared/random';
 import { tmpDir } from '../../helpers/tmp';
 
@@ -148,4 +148,25 @@ describe('the trainer runs the probe', () => {
     expect(moved.getWeights()['head/kernel']!.data).not.toEqual(probeHead);
     moved.dispose();
   }, 120_000);
+
+  it('Grad-CAM\'s tag head learns at lr / 10 by default (its heatmap is the head\'s kernel); LRP\'s at lr', async () => {
+    expect(defaultHeadLr('lrp', 1e-3)).toBe(1e-3);
+    const make = () => createSegmenter({ method: 'gradcam', classes: data.classes.length, inputSize: SIZE, encoder: { kind: 'pretrained', path: DARKNET }, seed: 2 });
+    const cfg = { ...DEFAULT_TRAIN, size: SIZE, batch: 4, epochs: 1, warmupSteps: 1 };
+    const run = async (headLr?: number) => {
+      const m = await make();
+      const logs: string[] = [];
+      await train(m, data, headLr === undefined ? cfg : { ...cfg, headLr }, { onEvent: (e: TrainEvent) => { if (e.type === 'log') logs.push(e.message); } });
+      const w = m.getWeights()['head/kernel']!.data;
+      m.dispose();
+      return { w, logs };
+    };
+    const byDefault = await run();
+    const tenth = await run(cfg.lr / 10);
+    const full = await run(cfg.lr);
+    expect(byDefault.w).toEqual(tenth.w);
+    expect(byDefault.w).not.toEqual(full.w);
+    expect(byDefault.logs.some((m) => /tag head learning rate 0\.00010/.test(m))).toBe(true);
+    expect(full.logs.some((m) => /tag head learning rate/.test(m))).toBe(false);
+  }, 180_000);
 });
