@@ -449,14 +449,18 @@ async function calibrateHeatScale(model: Segmenter, pool: Sample[], classes: num
 }
 
 /**
- * The tag head's default learning rate. Grad-CAM's heatmap is the features weighted by the head's
- * own kernel (CAM = f · w_c), so at the full rate the heatmap loss rewrites the (probed) tag head:
- * on MSRC dev-val lr / 10 kept its tag mAP and gained +0.055 ± 0.021 mIoU over 3 seeds, while LRP
- * (whose relevance is normalised per class) gained nothing from it (docs/EXPERIMENTS.md, "head LR").
+ * The tag head's default learning rate. Grad-CAM's heatmap is the last features weighted by the
+ * head's own kernel (CAM = f · w_c), so the heatmap loss pulls on the (probed) tag head directly:
+ * on MSRC dev-val lr / 10 kept its tag mAP and gained +0.055 ± 0.021 mIoU over 3 seeds, while LRP,
+ * whose heatmap passes through the whole transposed encoder, measured no gain from a slower or
+ * frozen head (docs/EXPERIMENTS.md, "the tag head's learning rate").
  */
 export function defaultHeadLr(method: Segmenter['method'], lr: number): number {
   return method === 'gradcam' ? lr / 10 : lr;
 }
+
+/** `defaultHeadLr` in words, for the benches' config lines when no head LR is given. */
+export const DEFAULT_HEAD_LR_RULE = 'lr; Grad-CAM lr / 10';
 
 /** λ at a step: 0 during the tag warm-up, then a linear ramp over `warmupSteps` to `segWeight`. */
 export function segWeightAt(cfg: Pick<TrainConfig, 'segWeight' | 'warmupSteps' | 'tagWarmupSteps'>, step: number): number {

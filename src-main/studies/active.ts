@@ -27,6 +27,7 @@ import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels 
 import { predict } from '../engine/infer.js';
 import { createSegmenter, type SegMethod, type Segmenter, type WeightMap } from '../engine/models/index.js';
 import {
+  DEFAULT_HEAD_LR_RULE,
   DEFAULT_TRAIN,
   type EvalResult,
   type TrainConfig,
@@ -227,7 +228,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
     warm_start: !o.cold,
     tag_epochs: o.tagEpochs ?? 0,
     lr: o.lr ?? DEFAULT_TRAIN.lr,
-    head_lr: o.headLr ?? 'lr; Grad-CAM lr / 10',
+    head_lr: o.headLr ?? DEFAULT_HEAD_LR_RULE,
     encoder_lr: o.encoderLr ?? (o.backbone === 'small' ? (o.lr ?? DEFAULT_TRAIN.lr) : (o.lr ?? DEFAULT_TRAIN.lr) / 10),
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
     tag_probe: o.tagProbe ?? true,

@@ -14,7 +14,7 @@ import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../en
 import { DECODE_DEFAULTS } from '../engine/prepost.js';
 import { predict } from '../engine/infer.js';
 import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
-import { DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
+import { DEFAULT_HEAD_LR_RULE, DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 import { annotatorLabels, chooseLabelled } from './annotator.js';
 import { imageFiles, splitByContent, splitPartsByContent } from './splits.js';
 
@@ -208,7 +208,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     tag_balance: o.tagBalance ?? 'none',
     tag_probe: o.tagProbe ?? true,
     warmup_steps: o.warmupSteps ?? DEFAULT_TRAIN.warmupSteps,
-    head_lr: o.headLr ?? 'lr; Grad-CAM lr / 10',
+    head_lr: o.headLr ?? DEFAULT_HEAD_LR_RULE,
     background: o.background ?? null,
     decode: ruleKey(decode),
   };
