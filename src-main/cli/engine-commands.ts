@@ -12,7 +12,7 @@ import { CHECKPOINT_SUFFIX, ProjectStore, isProjectDir } from '../store/project.
 import { openProject } from './open.js';
 import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
-import { LRP_RULES, type LrpRuleName } from '../engine/models/types.js';
+import { LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from '../engine/models/types.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 
@@ -414,6 +414,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .addOption(new Option('--heat-norm <n>', 'per-pixel normalisation of heatmaps in the loss').choices(['none', 'pixel']))
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)', num('int', 0))
     .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
+    .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--background <class>', 'treat this class as the background: always decoded, and foreground IoU reported')
@@ -462,6 +463,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.splitSeed !== undefined ? { splitSeed: o.splitSeed as number } : {}),
         ...(parts ? { parts, evalPart: o.evalOn as 'val' | 'test' } : {}),
         ...(o.lrpRule !== undefined ? { lrpRule: o.lrpRule as LrpRuleName } : {}),
+        ...(o.lrpPool !== undefined ? { lrpPool: o.lrpPool as LrpPoolRule } : {}),
         ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup as number } : {}),
         ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance as 'none' | 'balanced' } : {}),
         ...(o.background !== undefined ? { background: String(o.background) } : {}),

@@ -294,6 +294,8 @@ function buildGraph(
   const image = g.name('image');
   const downsampling = layers.flatMap((l, i) => (downsamples(l) ? [i] : []));
   const lrpStop = method === 'lrp' && cfg.lrpDepth > 0 ? downsampling[cfg.lrpDepth - 1]! : 0;
+  if (method === 'lrp' && (cfg.lrpPool ?? 'winner') !== 'winner')
+    throw new Error(`ONNX export writes the winner-take-all max-pool of the LRP-0 decoder only; this model uses the '${cfg.lrpPool}' pool rule: export it in heatseg format`);
   if (method === 'lrp' && (cfg.lrpRule ?? 'lrp0') !== 'lrp0')
     throw new Error(`ONNX export writes the LRP-0 (gate form) decoder only; this model uses the '${cfg.lrpRule}' rule set: export it in heatseg format`);
   if (method === 'lrp' && cfg.lrpDepth > downsampling.length)

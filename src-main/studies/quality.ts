@@ -13,7 +13,7 @@ import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { DECODE_DEFAULTS } from '../engine/prepost.js';
 import { predict } from '../engine/infer.js';
-import { DEFAULT_LRP_RULE, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
+import { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, type LrpPoolRule, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_HEAD_LR_RULE, DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 import { annotatorLabels, chooseLabelled } from './annotator.js';
 import { imageFiles, splitByContent, splitPartsByContent } from './splits.js';
@@ -54,6 +54,8 @@ export interface QualityOptions {
   lrpDepth?: number;
   heatNorm?: 'none' | 'pixel';
   lrpRule?: LrpRuleName;
+  /** LRP max-pool rule (default DEFAULT_LRP_POOL). */
+  lrpPool?: LrpPoolRule;
   tagWarmupSteps?: number;
   tagBalance?: 'none' | 'balanced';
   /** Fit the tag head on the frozen pretrained features first (TrainConfig.tagProbe; default on). */
@@ -203,6 +205,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     split_seed: splitSeed,
     lrp_depth: o.lrpDepth ?? 'auto',
     lrp_rule: o.lrpRule ?? DEFAULT_LRP_RULE,
+    lrp_pool: o.lrpPool ?? DEFAULT_LRP_POOL,
     heat_norm: o.heatNorm ?? DEFAULT_TRAIN.heatNorm,
     tag_warmup_steps: o.tagWarmupSteps ?? 0,
     tag_balance: o.tagBalance ?? 'none',
@@ -362,6 +365,7 @@ async function runSeed(
       seed,
       lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 'auto') : 0,
       ...(method === 'lrp' && o.lrpRule ? { lrpRule: o.lrpRule } : {}),
+      ...(method === 'lrp' && o.lrpPool ? { lrpPool: o.lrpPool } : {}),
     });
     log(`\n== ${method} (seed ${seed}): training (${cfg.minutes ? `${cfg.minutes} min` : `${cfg.epochs} epochs`})`);
     let lastLog = 0;

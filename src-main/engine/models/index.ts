@@ -29,14 +29,17 @@ export {
   type KerasBackbone,
 } from './keras-import.js';
 export {
+  DEFAULT_LRP_POOL,
   DEFAULT_LRP_RULE,
   LRP_ALPHA,
   LRP_BETA,
   LRP_EPSILON,
+  LRP_POOL_RULES,
   LRP_RULES,
   layerRules,
   lrpDecode,
   type LrpLayerRule,
+  type LrpPoolRule,
   type LrpRuleName,
   type LrpTrace,
 } from './lrp.js';

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Encoder, EncoderTrace, Shape4 } from './encoder.js';
-import type { EncoderLayer, LrpRuleName } from './types.js';
+import type { EncoderLayer, LrpPoolRule, LrpRuleName } from './types.js';
 import { classColumns, noGrad, upsampleNearest } from './ops.js';
 
 /**
@@ -32,7 +32,11 @@ export type LrpTrace = Pick<EncoderTrace, 'input' | 'inputShapes' | 'constants'>
  * - 'alphabeta': R_j = Σ_k (α (z_jk)⁺ / Σ_j (z_jk)⁺ − β (z_jk)⁻ / Σ_j (z_jk)⁻) · R_k, α = 2, β = 1.
  * All of them are conv2dTranspose with the very same (tied) filter Variable, or its positive /
  * negative part relu(W) / W − relu(W); denominators are constants for the gradient, like gates.
- * Activations pass relevance unchanged; max-pools route it to the window's winner (switch mask).
+ * Activations pass relevance unchanged. Max-pools (LrpPoolRule): 'winner' routes a window's relevance
+ * to its largest input (the switch mask, as the gradient does); 'proportional' shares it among the
+ * window's inputs j in proportion to a_j⁺ + δ (R_j = (a_j⁺ + δ) / Σ_window (a⁺ + δ) · R_out, δ = 1e-6 ×
+ * the layer's mean a⁺: an all-negative window spreads evenly), the pool treated as a sum-pool under
+ * z+ — relevance reaches every active pixel of the window, not one in four.
  */
 export type LrpLayerRule = '0' | 'epsilon' | 'zplus' | 'alphabeta';
 /**
@@ -41,7 +45,7 @@ export type LrpLayerRule = '0' | 'epsilon' | 'zplus' | 'alphabeta';
  * 'lrp0' everywhere LRP-0 (Gradient×Input); 'epsilon' everywhere ε; 'zplus' / 'alphabeta' that rule
  * in the lower third, LRP-0 above; 'composite' z+ lower, ε middle, LRP-0 top (Montavon et al. 2019).
  */
-export { DEFAULT_LRP_RULE, LRP_RULES, type LrpRuleName } from './types.js';
+export { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from './types.js';
 export const LRP_EPSILON = 0.25;
 export const LRP_ALPHA = 2;
 export const LRP_BETA = 1;
@@ -97,6 +101,7 @@ export function lrpDecode(
   decodeClasses: tf.Tensor2D,
   stop?: LrpStop,
   rule: LrpRuleName = 'lrp0',
+  pool: LrpPoolRule = 'winner',
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, k] = decodeClasses.shape;
@@ -142,13 +147,13 @@ export function lrpDecode(
       const layer = layers[i]!;
       const inShape = trace.inputShapes[i]!;
       const outShape: Shape4 = trace.inputShapes[i + 1] ?? trace.featureShape;
-      if (R || (layer.type === 'conv' && rules[i] !== '0')) {
+      if (R || (layer.type === 'conv' && rules[i] !== '0') || (layer.type === 'maxpool' && pool === 'proportional')) {
         if (!R) {
           // From gate form to relevance at this conv's output z: R_z = z ⊙ ∂y/∂z (Gradient×Input at z).
           t = flush(outShape);
           R = perImage(t, layerTensor(i + 1), 'mul');
         }
-        R = relevanceStep(encoder, layer, i, R, layerTensor(i), layerTensor(i + 1), rules[i] ?? '0', nonNegativeInput(layers, i), trace, perImage, n * k);
+        R = relevanceStep(encoder, layer, i, R, layerTensor(i), layerTensor(i + 1), rules[i] ?? '0', pool, nonNegativeInput(layers, i), trace, perImage, n * k);
         continue;
       }
       switch (layer.type) {
@@ -204,6 +209,7 @@ function relevanceStep(
   input: tf.Tensor4D,
   output: tf.Tensor4D,
   rule: LrpLayerRule,
+  pool: LrpPoolRule,
   nonNegative: boolean,
   trace: LrpTrace,
   perImage: (x: tf.Tensor4D, y: tf.Tensor4D, op: 'mul' | 'div') => tf.Tensor4D,
@@ -216,8 +222,15 @@ function relevanceStep(
     case 'leaky':
       return R; // relevance of the activation's output = of its input
     case 'maxpool': {
+      const [kh, kw] = layer.pool;
+      if (pool === 'proportional') {
+        // shares (a⁺ + δ) carry the gradient like the activations of the other rules; the window sums are constants
+        const share = tf.relu(input).add(noGrad(() => tf.relu(input).mean([1, 2, 3], true).mul(1e-6).add(1e-12))) as tf.Tensor4D;
+        const total = noGrad(() => tf.avgPool(share, [kh, kw], [kh, kw], 'valid').mul(kh * kw) as tf.Tensor4D);
+        return perImage(upsampleNearest(perImage(R, total, 'div'), kh, kw), share, 'mul');
+      }
       const mask = requireConstant(trace, i, layer.name);
-      return perImage(upsampleNearest(R, layer.pool[0], layer.pool[1]), mask, 'mul');
+      return perImage(upsampleNearest(R, kh, kw), mask, 'mul');
     }
     case 'pad': {
       const [[top], [left]] = layer.pad;

@@ -6,8 +6,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
+  DEFAULT_LRP_POOL,
   downsamples,
   type EncoderSpec,
+  type LrpPoolRule,
   type ForwardOptions,
   type ForwardResult,
   type SegMethod,
@@ -55,6 +57,7 @@ export const segmenterConfigSchema = z.strictObject({
   gradcamRelu: z.boolean().default(false),
   lrpDepth: z.number().int().min(0).max(8).default(0),
   lrpRule: z.enum(['lrp0', 'epsilon', 'zplus', 'alphabeta', 'composite']).default('lrp0'),
+  lrpPool: z.enum(['winner', 'proportional']).default('winner'),
   unetConvsPerStage: posInt.default(1),
   seed: z.number().int().default(1),
 });
@@ -83,6 +86,8 @@ export interface CreateSegmenterOptions {
   lrpDepth?: number | 'auto';
   /** LRP rule set (default DEFAULT_LRP_RULE). */
   lrpRule?: LrpRuleName;
+  /** LRP max-pool rule (default DEFAULT_LRP_POOL). */
+  lrpPool?: LrpPoolRule;
   unetConvsPerStage?: number;
   seed?: number;
 }
@@ -98,6 +103,7 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
     gradcamRelu: opts.gradcamRelu ?? false,
     lrpDepth: 0,
     lrpRule: opts.lrpRule ?? DEFAULT_LRP_RULE,
+    lrpPool: opts.lrpPool ?? DEFAULT_LRP_POOL,
     unetConvsPerStage: opts.unetConvsPerStage ?? 1,
     seed: opts.seed ?? 1,
   };
@@ -224,7 +230,7 @@ class TfSegmenter implements Segmenter {
       if (this.method === 'lrp' && dc && this.head) {
         const depth = this.cfg.lrpDepth;
         const stop = depth > 0 ? { layer: this.downsamplingLayers[depth - 1]!, activation: trace.skips[depth - 1]! } : undefined;
-        const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop, this.cfg.lrpRule ?? 'lrp0');
+        const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop, this.cfg.lrpRule ?? 'lrp0', this.cfg.lrpPool ?? 'winner');
         out.seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
       } else if (this.method === 'gradcam' && dc && this.head) {
         out.seg = gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);

@@ -10,6 +10,14 @@ export type SegMethod = 'lrp' | 'gradcam' | 'unet' | 'mtunet';
 export type LrpRuleName = 'lrp0' | 'epsilon' | 'zplus' | 'alphabeta' | 'composite';
 export const LRP_RULES: readonly LrpRuleName[] = ['lrp0', 'epsilon', 'zplus', 'alphabeta', 'composite'];
 export const DEFAULT_LRP_RULE: LrpRuleName = 'lrp0';
+/**
+ * How the LRP decoder passes relevance down a max-pool (models/lrp.ts): 'winner' to the window's
+ * largest input (the switch mask: Gradient×Input), 'proportional' shared by the window's inputs in
+ * proportion to their positive activations (the pool treated as a sum-pool under the z+ rule).
+ */
+export type LrpPoolRule = 'winner' | 'proportional';
+export const LRP_POOL_RULES: readonly LrpPoolRule[] = ['winner', 'proportional'];
+export const DEFAULT_LRP_POOL: LrpPoolRule = 'winner';
 
 /**
  * One layer of a plain feed-forward conv encoder. Activations are separate layers (not a conv
@@ -73,6 +81,8 @@ export interface SegmenterConfig {
   lrpDepth: number;
   /** LRP only: the rule set of the decoder's conv layers (see lrp.ts; absent or 'lrp0' = Gradient×Input). */
   lrpRule?: LrpRuleName;
+  /** LRP only: the max-pool rule (absent or 'winner' = the switch mask, Gradient×Input). */
+  lrpPool?: LrpPoolRule;
   /** U-Net only: 3×3 conv+ReLU layers per decoder stage. */
   unetConvsPerStage: number;
   /** Seed of the random initialisation of every parameter not loaded from a file. */

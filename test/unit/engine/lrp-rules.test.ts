@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { Encoder, LRP_ALPHA, LRP_BETA, LRP_EPSILON, layerRules, lrpDecode, type EncoderLayer, type EncoderSpec, type LrpLayerRule, type LrpRuleName } from '../../../src-main/engine/models/index.js';
+import { Encoder, LRP_ALPHA, LRP_BETA, LRP_EPSILON, layerRules, lrpDecode, type EncoderLayer, type EncoderSpec, type LrpLayerRule, type LrpPoolRule, type LrpRuleName } from '../../../src-main/engine/models/index.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -89,7 +89,7 @@ function refConv(a: Img, R: Img, W: Float32Array, b: Float32Array, layer: Extrac
 }
 
 /** Reference heatmap of one image and class, down to the input of layer `stop` (0 = pixels). */
-function reference(enc: Encoder, ins: tf.Tensor4D[], feats: tf.Tensor4D, head: Float32Array, n: number, cls: number, stop: number, rules: (LrpLayerRule | null)[]): Img {
+function reference(enc: Encoder, ins: tf.Tensor4D[], feats: tf.Tensor4D, head: Float32Array, n: number, cls: number, stop: number, rules: (LrpLayerRule | null)[], pool: LrpPoolRule = 'winner'): Img {
   const A = imgOf(feats, n);
   // top: GAP + dense, LRP-0 without the bias: R = A ⊙ w_c / (h·w)
   let R: Img = { ...A, v: A.v.map((v, i) => (v * head[(i % A.c) * C + cls]!) / (A.h * A.w)) };
@@ -101,6 +101,21 @@ function reference(enc: Encoder, ins: tf.Tensor4D[], feats: tf.Tensor4D, head: F
       R = refConv(a, R, p.kernel.dataSync() as Float32Array, p.bias.dataSync() as Float32Array, layer, rules[i]!);
     } else if (layer.type === 'maxpool') {
       const out: Img = { h: a.h, w: a.w, c: a.c, v: new Float64Array(a.v.length) };
+      if (pool === 'proportional') {
+        // R_j = (a_j⁺ + δ) / Σ_window (a⁺ + δ) · R_out, δ = 1e-6 × the image's mean a⁺ over the layer
+        const delta = (a.v.reduce((s, v) => s + Math.max(v, 0), 0) / a.v.length) * 1e-6 + 1e-12;
+        const share = (y: number, x: number, c: number) => Math.max(at(a, y, x, c), 0) + delta;
+        for (let oy = 0; oy < R.h; oy++)
+          for (let ox = 0; ox < R.w; ox++)
+            for (let c = 0; c < a.c; c++) {
+              let total = 0;
+              for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) total += share(oy * 2 + dy, ox * 2 + dx, c);
+              for (let dy = 0; dy < 2; dy++)
+                for (let dx = 0; dx < 2; dx++) out.v[((oy * 2 + dy) * a.w + ox * 2 + dx) * a.c + c] = (share(oy * 2 + dy, ox * 2 + dx, c) / total) * at(R, oy, ox, c);
+            }
+        R = out;
+        continue;
+      }
       for (let oy = 0; oy < R.h; oy++)
         for (let ox = 0; ox < R.w; ox++)
           for (let c = 0; c < a.c; c++) {
@@ -133,7 +148,7 @@ describe('LRP rules: the tied decoder equals a per-layer reference', () => {
     expect(layerRules(spec.layers, 0, 'lrp0')).toEqual(['0', null, null, '0', null, '0', null]);
   });
 
-  const cases: Array<{ rule: LrpRuleName; stop: number; zeroBias: string[] }> = [
+  const cases: Array<{ rule: LrpRuleName; stop: number; zeroBias: string[]; pool?: LrpPoolRule }> = [
     { rule: 'epsilon', stop: 0, zeroBias: [] },
     { rule: 'zplus', stop: 0, zeroBias: ['c2', 'c3'] }, // z+ on the image (inputs ≥ 0)
     { rule: 'zplus', stop: 2, zeroBias: ['c3'] }, // z+ on leaky-ReLU outputs (inputs of both signs)
@@ -141,23 +156,27 @@ describe('LRP rules: the tied decoder equals a per-layer reference', () => {
     { rule: 'alphabeta', stop: 2, zeroBias: ['c3'] },
     { rule: 'composite', stop: 0, zeroBias: ['c3'] },
     { rule: 'composite', stop: 2, zeroBias: [] },
+    // the proportional max-pool: below it the decoder carries relevance (LRP-0 with biases)
+    { rule: 'lrp0', stop: 0, zeroBias: ['c2', 'c3'], pool: 'proportional' },
+    { rule: 'lrp0', stop: 2, zeroBias: ['c2', 'c3'], pool: 'proportional' },
+    { rule: 'composite', stop: 0, zeroBias: ['c3'], pool: 'proportional' },
   ];
   // LRP-0 layers above the first other rule run in gate form (Gradient×Input, a bias keeps no
   // relevance); the reference's LRP-0 equals that when those layers' biases are 0.
-  for (const { rule, stop, zeroBias } of cases) {
-    it(`${rule}, decoded down to layer ${stop}`, () => {
+  for (const { rule, stop, zeroBias, pool } of cases) {
+    it(`${rule}${pool ? ` with the ${pool} max-pool` : ''}, decoded down to layer ${stop}`, () => {
       const { enc, x, head } = setup(11 + stop, zeroBias);
       const trace = enc.forward(x, { gates: true });
       const dc = tf.tensor2d([0, 2, 1, -1], [2, 2], 'int32');
       const stopArg = stop > 0 ? { layer: stop, activation: trace.layerInputs[stop]! } : undefined;
-      const heat = lrpDecode(enc, { ...trace, featureShape: trace.features.shape }, head, dc, stopArg, rule);
+      const heat = lrpDecode(enc, { ...trace, featureShape: trace.features.shape }, head, dc, stopArg, rule, pool);
       const rules = layerRules(spec.layers, stop, rule);
       const [, hh, ww] = heat.shape;
       const got = heat.dataSync();
       const headW = head.dataSync() as Float32Array;
       let maxAbs = 0, maxErr = 0;
       for (const [n, slot, cls] of [[0, 0, 0], [0, 1, 2], [1, 0, 1]] as const) {
-        const ref = reference(enc, trace.layerInputs, trace.features, headW, n, cls, stop, rules);
+        const ref = reference(enc, trace.layerInputs, trace.features, headW, n, cls, stop, rules, pool);
         expect([ref.h, ref.w]).toEqual([hh, ww]);
         for (let p = 0; p < ref.v.length; p++) {
           maxAbs = Math.max(maxAbs, Math.abs(ref.v[p]!));
@@ -185,4 +204,24 @@ describe('LRP rules: the tied decoder equals a per-layer reference', () => {
     expect(Math.abs(eps[0]! - logits[0]!)).toBeGreaterThan(1e-3);
     enc.dispose();
   });
+
+  it('the proportional max-pool spreads a window\'s relevance over its active inputs and keeps the window\'s total', () => {
+    const { enc, x, head } = setup(7, ['c2', 'c3']);
+    const trace = enc.forward(x, { gates: true });
+    const dc = tf.tensor2d([0, 2, 1, 0], [2, 2], 'int32');
+    const stopArg = { layer: 2, activation: trace.layerInputs[2]! };
+    const decode = (pool: LrpPoolRule) => lrpDecode(enc, { ...trace, featureShape: trace.features.shape }, head, dc, stopArg, 'lrp0', pool);
+    const winner = decode('winner');
+    const prop = decode('proportional');
+    const windowSum = (t: tf.Tensor4D) => tf.avgPool(t, 2, 2, 'valid').mul(4);
+    const [wSum, pSum] = [windowSum(winner).dataSync(), windowSum(prop).dataSync()];
+    const scale = Math.max(...Array.from(wSum, Math.abs));
+    expect(scale).toBeGreaterThan(1e-4);
+    for (let i = 0; i < wSum.length; i++) expect(Math.abs(pSum[i]! - wSum[i]!)).toBeLessThan(1e-4 * scale);
+    // winner-take-all leaves at least 3 of 4 pixels of a window without relevance in a 4-channel layer far more often
+    const zeros = (t: tf.Tensor4D) => Array.from(t.dataSync()).filter((v) => v === 0).length;
+    expect(zeros(prop)).toBeLessThan(zeros(winner));
+    enc.dispose();
+  });
 });
+

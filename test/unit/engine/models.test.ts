@@ -255,9 +255,11 @@ describe('save / load', () => {
 
   it('parseSegmenterConfig rejects malformed configs with the path of the problem', () => {
     const good = baseConfig('unet');
-    // a config from before LRP rule sets reads as LRP-0 (Gradient×Input, what those models computed)
-    expect(parseSegmenterConfig(JSON.parse(JSON.stringify(good)))).toEqual({ ...good, lrpRule: 'lrp0' });
+    // a config from before LRP rule sets and pool rules reads as LRP-0 with winner-take-all pools
+    // (Gradient×Input, what those models computed)
+    expect(parseSegmenterConfig(JSON.parse(JSON.stringify(good)))).toEqual({ ...good, lrpRule: 'lrp0', lrpPool: 'winner' });
     expect(() => parseSegmenterConfig({ ...good, lrpRule: 'zminus' })).toThrow(/lrpRule/);
+    expect(() => parseSegmenterConfig({ ...good, lrpPool: 'average' })).toThrow(/lrpPool/);
     const bad = JSON.parse(JSON.stringify(good));
     bad.encoder.layers[0].kernel = [3, 0];
     expect(() => parseSegmenterConfig(bad)).toThrow(/encoder\.layers\.0\.kernel/);

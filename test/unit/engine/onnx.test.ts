@@ -566,6 +566,16 @@ describe('ONNX export: bad input gives a clear message and leaves nothing that l
     expect(fs.existsSync(outDir) || fs.existsSync(`${outDir}.partial`)).toBe(false);
   });
 
+  it('an LRP model with the proportional max-pool rule: refused with the rule named, nothing written', async () => {
+    const model = await createSegmenter({ method: 'lrp', classes: 2, inputSize: 16, encoder: small('relu'), lrpPool: 'proportional' });
+    const modelDir = path.join(tmp, 'prop-pool-model');
+    saveModel(modelDir, model, { classes, inputSize: 16, normalisation: 'RGB / 255', method: 'lrp', backbone: 'small', heatScale: 1, heatNorm: 'none', training: {}, metrics: null });
+    model.dispose();
+    const outFile = path.join(tmp, 'prop-pool-out', 'model.onnx');
+    expect(() => exportOnnx(modelDir, outFile)).toThrow(/winner-take-all max-pool .* 'proportional' pool rule: export it in heatseg format/);
+    expect(filesIn(path.dirname(outFile))).toEqual([]);
+  });
+
   it('an unwritable destination: a clear message, nothing left behind', async () => {
     const modelDir = await savedModel(path.join(tmp, 'unwritable-model'));
     // a path through a regular file cannot be created, even by root
