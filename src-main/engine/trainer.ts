@@ -239,187 +239,187 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   // the heatmap temperature (log): its starting value is set once calibrated, below
   const logScale = tf.tidy(() => tf.variable(tf.scalar(0), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
   const scaleOpt = adam(cfg.lr * 10);
-  // every variable a step may update, in a fixed order (the heatmap temperature last, always
-  // listed so replicas receive its value; it gets no gradient when not trainable)
-  const varList = [...encVars, ...otherVars, logScale];
-  const encSet = new Set(encVars);
-  const tagHeadSet = new Set(Object.entries(named).filter(([n]) => n.startsWith('head/')).map(([, v]) => v));
-  const otherSet = new Set(otherVars.filter((v) => !tagHeadSet.has(v)));
-  const tagWeights = usesTags && cfg.tagBalance === 'balanced' ? balancedTagWeights(taggedPool, C) : null;
-  const spec: StepSpec = {
-    decodes,
-    usesTags,
-    heatNorm: cfg.heatNorm ?? 'none',
-    classes: C,
-    augment: { ...cfg.augment, size: S },
-    always: cfg.alwaysDecode ?? [],
-    ...(tagWeights ? { tagWeights: { pos: Array.from(tagWeights.pos), neg: Array.from(tagWeights.neg) } } : {}),
-  };
-  // the replicas start (a thread, a backend and a model each: seconds) while this thread calibrates
-  // the temperature; they receive the weights with the first step
-  const cpuMs = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  };
-  const cpu0 = cpuMs();
-  const clock = cfg.budgetClock === 'cpu' ? cpuMs : () => Date.now();
-  // the budget starts here: the tag probe and the temperature calibration spend it too
-  const c0 = clock();
-  const t0 = Date.now();
-  const starting =
-    threads > 1
-      ? DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples)
-      : null;
-  starting?.catch(() => undefined); // awaited below
-  let initScale: number;
+  // the optimizers' slots and the temperature are freed however the run ends (a throw included)
   try {
-    if (cfg.tagProbe !== false && pretrained && usesTags) {
-      const p = await probeTagHead(model, taggedPool, C, {
-        ...DEFAULT_PROBE,
-        augment: { ...cfg.augment, size: S },
-        seed: cfg.seed + 7919,
-        tagWeights: tagWeights ?? undefined,
-      });
-      hooks.onEvent?.({
-        type: 'log',
-        message: `tag head fitted on the pretrained features of ${p.images} tagged images × ${p.views} views, L2 ${p.l2.toPrecision(2)} (tag loss ${p.lossBefore.toFixed(3)} → ${p.lossAfter.toFixed(3)})`,
-      });
-    }
-    initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
-  } catch (e) {
-    await starting?.then(
-      (p) => p.close(),
-      () => undefined,
-    );
-    logScale.dispose();
-    throw e;
-  }
-  tf.tidy(() => logScale.assign(tf.scalar(Math.log(initScale))));
-  if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
-  const pool = starting
-    ? await starting.catch((e: unknown) => {
-        logScale.dispose();
-        throw e;
-      })
-    : null;
-  if (pool) hooks.onEvent?.({ type: 'log', message: `data-parallel training on ${threads} threads` });
-
-  const deadline = cfg.minutes ? c0 + cfg.minutes * 60_000 : Infinity;
-  let step = 0;
-  let cancelled = false;
-  let epochTag = 0, epochSeg = 0, epochUniform = 0, epochCount = 0;
-  let last = { tagLoss: NaN, segLoss: NaN, uniformSegLoss: NaN };
-  let lastVal: EvalResult | undefined;
-  // Epoch-wise shuffled order of each pool (sample indices), so every image is seen once per epoch.
-  const order = (pool: number[]) => {
-    let queue: number[] = [];
-    return () => {
-      if (queue.length === 0) queue = [...pool].map((s) => ({ s, k: rand() })).sort((a, b) => a.k - b.k).map((e) => e.s);
-      return queue.pop()!;
+    // every variable a step may update, in a fixed order (the heatmap temperature last, always
+    // listed so replicas receive its value; it gets no gradient when not trainable)
+    const varList = [...encVars, ...otherVars, logScale];
+    const encSet = new Set(encVars);
+    const tagHeadSet = new Set(Object.entries(named).filter(([n]) => n.startsWith('head/')).map(([, v]) => v));
+    const otherSet = new Set(otherVars.filter((v) => !tagHeadSet.has(v)));
+    const tagWeights = usesTags && cfg.tagBalance === 'balanced' ? balancedTagWeights(taggedPool, C) : null;
+    const spec: StepSpec = {
+      decodes,
+      usesTags,
+      heatNorm: cfg.heatNorm ?? 'none',
+      classes: C,
+      augment: { ...cfg.augment, size: S },
+      always: cfg.alwaysDecode ?? [],
+      ...(tagWeights ? { tagWeights: { pos: Array.from(tagWeights.pos), neg: Array.from(tagWeights.neg) } } : {}),
     };
-  };
-  const indexOf = new Map(data.samples.map((s, i) => [s, i]));
-  const nextLabelled = order(labelledPool.map((s) => indexOf.get(s)!));
-  const nextTagged = order(taggedPool.map((s) => indexOf.get(s)!));
-  // a crop seed per image: the crop depends on its image and seed only, whichever thread makes it
-  const seed = () => Math.floor(rand() * 4294967296);
-  let stepTimeAvg = 0;
-  const drawStep = (at: number): StepDraw => {
-    const lab = Array.from({ length: nLab }, nextLabelled);
-    const tag = Array.from({ length: nTag }, nextTagged);
-    return { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight: segWeightAt(cfg, at) };
-  };
-  // with replicas, the next step is drawn as soon as this one's gradient is in, so they crop it
-  // while the leader updates (DataParallel.prepare); the draws come in the same order either way
-  let next: StepDraw | null = null;
-
-  try {
-    while (true) {
-      if (totalSteps !== null && step >= totalSteps) break;
-      if (clock() >= deadline) break;
-      if (hooks.shouldStop?.()) {
-        cancelled = true;
-        break;
+    // the replicas start (a thread, a backend and a model each: seconds) while this thread calibrates
+    // the temperature; they receive the weights with the first step
+    const cpuMs = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    const cpu0 = cpuMs();
+    const clock = cfg.budgetClock === 'cpu' ? cpuMs : () => Date.now();
+    // the budget starts here: the tag probe and the temperature calibration spend it too
+    const c0 = clock();
+    const t0 = Date.now();
+    const starting =
+      threads > 1
+        ? DataParallel.start(model, logScale, varList, [...Object.keys(named).filter((n) => n.startsWith('encoder/')), ...Object.keys(named).filter((n) => !n.startsWith('encoder/')), LOG_SCALE_KEY], threads, spec, data.samples)
+        : null;
+    starting?.catch(() => undefined); // awaited below
+    let initScale: number;
+    try {
+      if (cfg.tagProbe !== false && pretrained && usesTags) {
+        const p = await probeTagHead(model, taggedPool, C, {
+          ...DEFAULT_PROBE,
+          augment: { ...cfg.augment, size: S },
+          seed: cfg.seed + 7919,
+          tagWeights: tagWeights ?? undefined,
+        });
+        hooks.onEvent?.({
+          type: 'log',
+          message: `tag head fitted on the pretrained features of ${p.images} tagged images × ${p.views} views, L2 ${p.l2.toPrecision(2)} (tag loss ${p.lossBefore.toFixed(3)} → ${p.lossAfter.toFixed(3)})`,
+        });
       }
-      const ts = Date.now();
-      const draw = next ?? drawStep(step);
-      next = null;
-      const segWeight = draw.segWeight;
-      const { grads, losses, labelledPixels, uniformSum } = pool
-        ? await pool.gradients(model, logScale, data.samples, draw, spec)
-        : await localStep(model, logScale, varList, data.samples, draw, spec);
-      if (pool && (totalSteps === null || step + 1 < totalSteps)) {
-        next = drawStep(step + 1);
-        pool.prepare(next);
-      }
-      const uniform = labelledPixels > 0 ? uniformSum / labelledPixels : 0;
-      const lossTag = losses.tag;
-      const lossSeg = losses.seg;
-      const pick = (group: Set<tf.Variable>) =>
-        varList.flatMap((v, j) => (group.has(v) && grads[j] ? [{ name: v.name, tensor: grads[j]! }] : []));
-      encOpt.applyGradients(pick(encSet));
-      headOpt.applyGradients(pick(otherSet));
-      tagHeadOpt.applyGradients(pick(tagHeadSet));
-      if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
-      const lossVal = losses.value;
-      tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));
-      if (!Number.isFinite(lossVal)) throw new Error(`training diverged at step ${step} (loss ${lossVal}); lower the learning rate`);
-
-      step++;
-      const dt = (Date.now() - ts) / 1000;
-      stepTimeAvg = step <= 2 ? dt : stepTimeAvg * 0.9 + dt * 0.1;
-      epochTag += lossTag;
-      epochSeg += lossSeg;
-      epochUniform += uniform;
-      epochCount++;
-      const heatScale = Math.exp((await logScale.data())[0]!);
-      const remainingByEpochs = totalSteps !== null ? (totalSteps - step) * stepTimeAvg : Infinity;
-      const remainingByTime = Number.isFinite(deadline) ? (deadline - clock()) / 1000 : Infinity;
-      const eta = Math.min(remainingByEpochs, remainingByTime);
-      hooks.onEvent?.({
-        type: 'step',
-        step,
-        epoch: Math.floor((step - 1) / stepsPerEpoch) + 1,
-        loss: lossVal,
-        tagLoss: lossTag,
-        segLoss: lossSeg,
-        segWeight,
-        heatScale,
-        imagesPerSec: (nLab + nTag) / Math.max(1e-6, stepTimeAvg),
-        etaSec: Number.isFinite(eta) ? eta : null,
-      });
-      if (step % stepsPerEpoch === 0) {
-        const epoch = step / stepsPerEpoch;
-        await prefetch(model.variables()); // the epoch's checkpoint reads the weights synchronously
-        last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
-        const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
-        if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true, always: cfg.alwaysDecode ?? [] });
-        hooks.onEvent?.({ type: 'epoch', epoch, step, ...last, ...(doVal && lastVal ? { val: lastVal } : {}) });
-        epochTag = epochSeg = epochUniform = epochCount = 0;
-      }
-      if (step % (hooks.yieldEvery ?? 1) === 0) await new Promise((r) => setImmediate(r));
+      initScale = cfg.heatScaleInit || (decodesAny ? await calibrateHeatScale(model, labelledPool, C, cfg, rand) : defaultHeatScale(model, S));
+    } catch (e) {
+      await starting?.then(
+        (p) => p.close(),
+        () => undefined,
+      );
+      throw e;
     }
+    tf.tidy(() => logScale.assign(tf.scalar(Math.log(initScale))));
+    if (decodesAny) hooks.onEvent?.({ type: 'log', message: `heatmap temperature starts at ${initScale.toPrecision(3)} (1 / std of the untrained heatmaps)` });
+    const pool = starting
+      ? await starting
+      : null;
+    if (pool) hooks.onEvent?.({ type: 'log', message: `data-parallel training on ${threads} threads` });
+
+    const deadline = cfg.minutes ? c0 + cfg.minutes * 60_000 : Infinity;
+    let step = 0;
+    let cancelled = false;
+    let epochTag = 0, epochSeg = 0, epochUniform = 0, epochCount = 0;
+    let last = { tagLoss: NaN, segLoss: NaN, uniformSegLoss: NaN };
+    let lastVal: EvalResult | undefined;
+    // Epoch-wise shuffled order of each pool (sample indices), so every image is seen once per epoch.
+    const order = (pool: number[]) => {
+      let queue: number[] = [];
+      return () => {
+        if (queue.length === 0) queue = [...pool].map((s) => ({ s, k: rand() })).sort((a, b) => a.k - b.k).map((e) => e.s);
+        return queue.pop()!;
+      };
+    };
+    const indexOf = new Map(data.samples.map((s, i) => [s, i]));
+    const nextLabelled = order(labelledPool.map((s) => indexOf.get(s)!));
+    const nextTagged = order(taggedPool.map((s) => indexOf.get(s)!));
+    // a crop seed per image: the crop depends on its image and seed only, whichever thread makes it
+    const seed = () => Math.floor(rand() * 4294967296);
+    let stepTimeAvg = 0;
+    const drawStep = (at: number): StepDraw => {
+      const lab = Array.from({ length: nLab }, nextLabelled);
+      const tag = Array.from({ length: nTag }, nextTagged);
+      return { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight: segWeightAt(cfg, at) };
+    };
+    // with replicas, the next step is drawn as soon as this one's gradient is in, so they crop it
+    // while the leader updates (DataParallel.prepare); the draws come in the same order either way
+    let next: StepDraw | null = null;
+
+    try {
+      while (true) {
+        if (totalSteps !== null && step >= totalSteps) break;
+        if (clock() >= deadline) break;
+        if (hooks.shouldStop?.()) {
+          cancelled = true;
+          break;
+        }
+        const ts = Date.now();
+        const draw = next ?? drawStep(step);
+        next = null;
+        const segWeight = draw.segWeight;
+        const { grads, losses, labelledPixels, uniformSum } = pool
+          ? await pool.gradients(model, logScale, data.samples, draw, spec)
+          : await localStep(model, logScale, varList, data.samples, draw, spec);
+        if (pool && (totalSteps === null || step + 1 < totalSteps)) {
+          next = drawStep(step + 1);
+          pool.prepare(next);
+        }
+        const uniform = labelledPixels > 0 ? uniformSum / labelledPixels : 0;
+        const lossTag = losses.tag;
+        const lossSeg = losses.seg;
+        const pick = (group: Set<tf.Variable>) =>
+          varList.flatMap((v, j) => (group.has(v) && grads[j] ? [{ name: v.name, tensor: grads[j]! }] : []));
+        encOpt.applyGradients(pick(encSet));
+        headOpt.applyGradients(pick(otherSet));
+        tagHeadOpt.applyGradients(pick(tagHeadSet));
+        if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
+        const lossVal = losses.value;
+        tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));
+        if (!Number.isFinite(lossVal)) throw new Error(`training diverged at step ${step} (loss ${lossVal}); lower the learning rate`);
+
+        step++;
+        const dt = (Date.now() - ts) / 1000;
+        stepTimeAvg = step <= 2 ? dt : stepTimeAvg * 0.9 + dt * 0.1;
+        epochTag += lossTag;
+        epochSeg += lossSeg;
+        epochUniform += uniform;
+        epochCount++;
+        const heatScale = Math.exp((await logScale.data())[0]!);
+        const remainingByEpochs = totalSteps !== null ? (totalSteps - step) * stepTimeAvg : Infinity;
+        const remainingByTime = Number.isFinite(deadline) ? (deadline - clock()) / 1000 : Infinity;
+        const eta = Math.min(remainingByEpochs, remainingByTime);
+        hooks.onEvent?.({
+          type: 'step',
+          step,
+          epoch: Math.floor((step - 1) / stepsPerEpoch) + 1,
+          loss: lossVal,
+          tagLoss: lossTag,
+          segLoss: lossSeg,
+          segWeight,
+          heatScale,
+          imagesPerSec: (nLab + nTag) / Math.max(1e-6, stepTimeAvg),
+          etaSec: Number.isFinite(eta) ? eta : null,
+        });
+        if (step % stepsPerEpoch === 0) {
+          const epoch = step / stepsPerEpoch;
+          await prefetch(model.variables()); // the epoch's checkpoint reads the weights synchronously
+          last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
+          const doVal = val && cfg.validateEvery && epoch % cfg.validateEvery === 0;
+          if (doVal) lastVal = await evaluate(model, val!, { heatScale, heatNorm: cfg.heatNorm ?? 'none', withGivenTags: true, always: cfg.alwaysDecode ?? [] });
+          hooks.onEvent?.({ type: 'epoch', epoch, step, ...last, ...(doVal && lastVal ? { val: lastVal } : {}) });
+          epochTag = epochSeg = epochUniform = epochCount = 0;
+        }
+        if (step % (hooks.yieldEvery ?? 1) === 0) await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      await pool?.close();
+    }
+    if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
+    const heatScale = Math.exp((await logScale.data())[0]!);
+    await prefetch(model.variables()); // the caller saves the weights (synchronous reads)
+    return {
+      steps: step,
+      epochs: step / stepsPerEpoch,
+      seconds: (Date.now() - t0) / 1000,
+      cpuSeconds: (cpuMs() - cpu0) / 1000,
+      cancelled,
+      heatScale,
+      final: last,
+      ...(lastVal ? { val: lastVal } : {}),
+    };
   } finally {
-    await pool?.close();
+    logScale.dispose();
+    encOpt.dispose();
+    headOpt.dispose();
+    tagHeadOpt.dispose();
+    scaleOpt.dispose();
   }
-  if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
-  const heatScale = Math.exp((await logScale.data())[0]!);
-  await prefetch(model.variables()); // the caller saves the weights (synchronous reads)
-  logScale.dispose();
-  encOpt.dispose();
-  headOpt.dispose();
-  tagHeadOpt.dispose();
-  scaleOpt.dispose();
-  return {
-    steps: step,
-    epochs: step / stepsPerEpoch,
-    seconds: (Date.now() - t0) / 1000,
-    cpuSeconds: (cpuMs() - cpu0) / 1000,
-    cancelled,
-    heatScale,
-    final: last,
-    ...(lastVal ? { val: lastVal } : {}),
-  };
 }
 
 

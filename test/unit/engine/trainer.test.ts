@@ -56,6 +56,17 @@ describe('trainer', () => {
     model.dispose();
   });
 
+  it('a run that throws mid-training frees its optimizers and temperature (no tensor leak)', async () => {
+    const model = await createSegmenter({ method: 'lrp', classes: data.classes.length, inputSize: SIZE, seed: 3 });
+    const before = tf.memory().numTensors;
+    const failing = (e: TrainEvent) => {
+      if (e.type === 'step' && e.step === 3) throw new Error('the event consumer failed');
+    };
+    await expect(train(model, data, { ...cfg, epochs: 6 }, { onEvent: failing })).rejects.toThrow(/the event consumer failed/);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
   it('a tag-only forward of the multi-task U-Net gives tag logits and skips the decoder', async () => {
     const model = await createSegmenter({ method: 'mtunet', classes: 5, inputSize: SIZE });
     const x = tf.zeros([2, SIZE, SIZE, 3]) as tf.Tensor4D;
