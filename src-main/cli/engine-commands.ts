@@ -123,6 +123,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .option('--resume <run>', 'start from the weights of this run id; a run that did not finish (killed, crashed) continues from its last epoch checkpoint with its own settings and remaining epochs', num('int', 1))
     .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
+    .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', (v: string) => {
@@ -131,7 +132,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       return f;
     }, 0.2)
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; valFraction: number; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; lrpPool?: LrpPoolRule; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; valFraction: number; json?: boolean }, cmd: Command) => {
       const store = openProject(dir);
       let resume: ReturnType<ProjectStore['resumeSource']> | null = null;
       try {
@@ -177,7 +178,8 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       };
       const lrpRule = pick('lrpRule', o.lrpRule);
       const lrpDepth = pick('lrpDepth', o.lrpDepth);
-      const modelOpts = { ...(lrpRule ? { lrpRule } : {}), ...(lrpDepth !== undefined ? { lrpDepth } : {}) };
+      const lrpPool = pick('lrpPool', o.lrpPool);
+      const modelOpts = { ...(lrpRule ? { lrpRule } : {}), ...(lrpDepth !== undefined ? { lrpDepth } : {}), ...(lrpPool ? { lrpPool } : {}) };
       const resumeFrom = resume?.dir;
       if (resume && o.resume) {
         process.stderr.write(

@@ -13,7 +13,7 @@ import { tagPriorLoss as tagPriorLossOf } from '../../src-shared/tag-trust.js';
 import { predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, type ModelMeta, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
-import { createSegmenter, type LrpRuleName, type SegMethod, type Segmenter } from './models/index.js';
+import { createSegmenter, type LrpPoolRule, type LrpRuleName, type SegMethod, type Segmenter } from './models/index.js';
 import { physicalCores, shardList } from './parallel.js';
 import { startJob } from './client.js';
 import { onlyHolds } from '../safe-fs.js';
@@ -35,7 +35,7 @@ export interface TrainJob {
   /** Start from the weights of this model folder (resume / fine-tune). */
   resumeFrom?: string;
   /** Decoder options of a new model (recorded in its segmenter config). */
-  model?: { lrpRule?: LrpRuleName; lrpDepth?: number };
+  model?: { lrpRule?: LrpRuleName; lrpDepth?: number; lrpPool?: LrpPoolRule };
   /** Part of the pixel-labelled images kept out of training for evaluation (validation.ts; default 0.2). */
   valFraction?: number;
 }
@@ -349,6 +349,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
         seed: cfg.seed,
         ...(job.model?.lrpRule ? { lrpRule: job.model.lrpRule } : {}),
         ...(job.model?.lrpDepth !== undefined ? { lrpDepth: job.model.lrpDepth } : {}),
+        ...(job.model?.lrpPool ? { lrpPool: job.model.lrpPool } : {}),
       });
   if (model.classes !== data.classes.length) throw new Error(`the model to resume has ${model.classes} classes, the project ${data.classes.length}`);
   const outDir = path.resolve(job.project, job.modelDir);
