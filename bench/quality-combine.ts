@@ -51,6 +51,7 @@ const SHARED = [
   'split_seed',
   'lrp_depth',
   'lrp_rule',
+  'lrp_pool',
   'heat_norm',
   'tag_warmup_steps',
   'tag_balance',
@@ -62,7 +63,7 @@ const SHARED = [
 ];
 
 /** Settings older result files do not state: the values in force before the key existed. */
-const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null };
+const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null, lrp_pool: 'winner' };
 
 /**
  * A run stopped before its JSON line: the methods it finished, from its progress log (the

@@ -418,6 +418,12 @@ export class DataParallel {
   private readonly versionView: Int32Array;
   private readonly claimsView: Int32Array;
   private readonly waiting: Array<{ resolve: (m: FromReplica) => void; reject: (e: Error) => void } | null>;
+  /**
+   * Where the leader's time went, summed over steps (ms): publishing the weights, cropping its
+   * shard and waiting for the replicas' crops, its own shard's gradient, waiting for the replicas'
+   * gradients, and the reduction (a serial share that bounds the speed-up; bench speed prints it).
+   */
+  readonly timing = { steps: 0, publish: 0, crops: 0, own: 0, wait: 0, reduce: 0 };
   /** A draw whose shards the replicas are already cropping (see `prepare`). */
   private pending: { draw: StepDraw; replies: Array<Promise<FromReplica>> } | null = null;
 
@@ -538,9 +544,16 @@ export class DataParallel {
   /** The full batch's gradients (summed over shards in slot order) and losses. */
   async gradients(model: Segmenter, logScale: tf.Variable, samples: readonly Sample[], draw: StepDraw, spec: StepSpec): Promise<StepGradients> {
     if (this.closed) throw new Error('data-parallel trainer is closed');
+    let tick = performance.now();
+    const lap = (k: 'publish' | 'crops' | 'own' | 'wait' | 'reduce') => {
+      const now = performance.now();
+      this.timing[k] += now - tick;
+      tick = now;
+    };
     // 1. publish the leader's current weights (the optimizers ran since the last step)
     this.varList.forEach((v, j) => this.weightsView.set(v.dataSync() as Float32Array, this.offsets[j]!));
     Atomics.add(this.versionView, 0, 1);
+    lap('publish');
     // 2. every thread crops its shard and reports what the losses normalise by (already under way
     //    when `prepare` was called with this draw; the leader's shard then comes from a replica)
     const pending = this.pending;
@@ -565,11 +578,14 @@ export class DataParallel {
     const totalPixels = counts.reduce((a, c) => a + c.labelledPixels, 0);
     const totalTagged = counts.reduce((a, c) => a + c.taggedImages, 0);
     // 3. gradients of the shards' weighted losses: shard 0 here, the others in the replicas
+    lap('crops');
     const computing = this.workers.map((_, i) => this.ask(i, { type: 'grad', totalPixels, totalTagged }));
     const own = shardGradients(model, logScale, this.varList, withShares(mine, totalPixels, totalTagged), spec);
+    lap('own');
     let results: FromReplica[];
     try {
       results = await Promise.all(computing);
+      lap('wait');
     } catch (e) {
       tf.dispose(own.grads.filter((g): g is tf.Tensor => g !== null));
       throw e;
@@ -598,6 +614,8 @@ export class DataParallel {
       }
     }
     const grads = this.varList.map((v, j) => (present[j] ? tf.tensor(acc.subarray(this.offsets[j]!, this.offsets[j]! + this.sizes[j]!), v.shape) : null));
+    lap('reduce');
+    this.timing.steps++;
     return { grads, losses, labelledPixels: totalPixels, uniformSum: counts.reduce((a, c) => a + c.uniformSum, 0) };
   }
 

@@ -322,6 +322,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     // a crop seed per image: the crop depends on its image and seed only, whichever thread makes it
     const seed = () => Math.floor(rand() * 4294967296);
     let stepTimeAvg = 0;
+    let optMs = 0;
     const drawStep = (at: number): StepDraw => {
       const lab = Array.from({ length: nLab }, nextLabelled);
       const tag = Array.from({ length: nTag }, nextTagged);
@@ -355,12 +356,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         const lossSeg = losses.seg;
         const pick = (group: Set<tf.Variable>) =>
           varList.flatMap((v, j) => (group.has(v) && grads[j] ? [{ name: v.name, tensor: grads[j]! }] : []));
+        const tOpt = performance.now();
         encOpt.applyGradients(pick(encSet));
         headOpt.applyGradients(pick(otherSet));
         tagHeadOpt.applyGradients(pick(tagHeadSet));
         if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
         const lossVal = losses.value;
         tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));
+        optMs += performance.now() - tOpt;
         if (!Number.isFinite(lossVal)) throw new Error(`training diverged at step ${step} (loss ${lossVal}); lower the learning rate`);
 
         step++;
@@ -399,6 +402,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       }
     } finally {
       await pool?.close();
+    }
+    if (pool && pool.timing.steps > 0) {
+      const t = pool.timing;
+      const per = (ms: number) => (ms / t.steps).toFixed(0);
+      hooks.onEvent?.({
+        type: 'log',
+        message: `data-parallel step on the leader (ms per step, ${t.steps} steps): publish weights ${per(t.publish)}, crops ${per(t.crops)}, own shard ${per(t.own)}, waiting for replicas ${per(t.wait)}, reduce ${per(t.reduce)}, optimizers ${per(optMs)}`,
+      });
     }
     if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
     const heatScale = Math.exp((await logScale.data())[0]!);

@@ -150,6 +150,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
             try {
               await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, tagProbe: false, threads, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
                 onEvent: (e) => {
+                  if (e.type === 'log' && e.message.startsWith('data-parallel step on the leader')) log(`  ${e.message}`);
                   if (e.type !== 'step') return;
                   const now = Date.now();
                   const cpu = cpuNow();

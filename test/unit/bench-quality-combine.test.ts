@@ -89,4 +89,13 @@ describe('combineQuality', () => {
     const probed = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2)] } }, ...config, tag_probe: true, warmup_steps: 20 })}\n`, 'new');
     expect(() => combineQuality([old, probed])).toThrow(/"tag_probe"/);
   });
+
+  it('reads a file from before lrp_pool as the winner-take-all pool: pooled with winner runs, refused beside proportional ones', () => {
+    const old = parseQualityResult(`${JSON.stringify({ methods: { gradcam: { per_seed: [row(1, 0.1, { 'p0.5/min1/max4': 0.1 })] } }, ...config })}\n`, 'old');
+    expect(old.config).toMatchObject({ lrp_pool: 'winner' });
+    const winner = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2, { 'p0.5/min1/max4': 0.2 })] } }, ...config, lrp_pool: 'winner' })}\n`, 'winner');
+    expect(combineQuality([old, winner]).paired.gradcam!.diff).toBeCloseTo(0.1);
+    const prop = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2)] } }, ...config, lrp_pool: 'proportional' })}\n`, 'prop');
+    expect(() => combineQuality([old, prop])).toThrow(/"lrp_pool"/);
+  });
 });
