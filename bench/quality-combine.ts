@@ -52,6 +52,7 @@ const SHARED = [
   'lrp_depth',
   'lrp_rule',
   'lrp_pool',
+  'lrp_top_relevance',
   'heat_norm',
   'tag_warmup_steps',
   'tag_balance',
@@ -63,7 +64,7 @@ const SHARED = [
 ];
 
 /** Settings older result files do not state: the values in force before the key existed. */
-const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null, lrp_pool: 'winner' };
+const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null, lrp_pool: 'winner', lrp_top_relevance: false };
 
 /**
  * A run stopped before its JSON line: the methods it finished, from its progress log (the

@@ -417,6 +417,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)', num('int', 0))
     .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
     .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
+    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths)')
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--background <class>', 'treat this class as the background: always decoded, and foreground IoU reported')
@@ -466,6 +467,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(parts ? { parts, evalPart: o.evalOn as 'val' | 'test' } : {}),
         ...(o.lrpRule !== undefined ? { lrpRule: o.lrpRule as LrpRuleName } : {}),
         ...(o.lrpPool !== undefined ? { lrpPool: o.lrpPool as LrpPoolRule } : {}),
+        ...(o.lrpTopRelevance ? { lrpTopRelevance: true } : {}),
         ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup as number } : {}),
         ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance as 'none' | 'balanced' } : {}),
         ...(o.background !== undefined ? { background: String(o.background) } : {}),

@@ -294,6 +294,8 @@ function buildGraph(
   const image = g.name('image');
   const downsampling = layers.flatMap((l, i) => (downsamples(l) ? [i] : []));
   const lrpStop = method === 'lrp' && cfg.lrpDepth > 0 ? downsampling[cfg.lrpDepth - 1]! : 0;
+  if (method === 'lrp' && cfg.lrpTopRelevance)
+    throw new Error('ONNX export writes the LRP decoder read at its stop only; this model adds the relevance at the last feature map (lrpTopRelevance): export it in heatseg format');
   if (method === 'lrp' && (cfg.lrpPool ?? 'winner') !== 'winner')
     throw new Error(`ONNX export writes the winner-take-all max-pool of the LRP-0 decoder only; this model uses the '${cfg.lrpPool}' pool rule: export it in heatseg format`);
   if (method === 'lrp' && (cfg.lrpRule ?? 'lrp0') !== 'lrp0')

@@ -56,6 +56,8 @@ export interface QualityOptions {
   lrpRule?: LrpRuleName;
   /** LRP max-pool rule (default DEFAULT_LRP_POOL). */
   lrpPool?: LrpPoolRule;
+  /** LRP: add the relevance at the last feature map (SegmenterConfig.lrpTopRelevance). */
+  lrpTopRelevance?: boolean;
   tagWarmupSteps?: number;
   tagBalance?: 'none' | 'balanced';
   /** Fit the tag head on the frozen pretrained features first (TrainConfig.tagProbe; default on). */
@@ -206,6 +208,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     lrp_depth: o.lrpDepth ?? 'auto',
     lrp_rule: o.lrpRule ?? DEFAULT_LRP_RULE,
     lrp_pool: o.lrpPool ?? DEFAULT_LRP_POOL,
+    lrp_top_relevance: o.lrpTopRelevance ?? false,
     heat_norm: o.heatNorm ?? DEFAULT_TRAIN.heatNorm,
     tag_warmup_steps: o.tagWarmupSteps ?? 0,
     tag_balance: o.tagBalance ?? 'none',
@@ -366,6 +369,7 @@ async function runSeed(
       lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 'auto') : 0,
       ...(method === 'lrp' && o.lrpRule ? { lrpRule: o.lrpRule } : {}),
       ...(method === 'lrp' && o.lrpPool ? { lrpPool: o.lrpPool } : {}),
+      ...(method === 'lrp' && o.lrpTopRelevance ? { lrpTopRelevance: true } : {}),
     });
     log(`\n== ${method} (seed ${seed}): training (${cfg.minutes ? `${cfg.minutes} min` : `${cfg.epochs} epochs`})`);
     let lastLog = 0;

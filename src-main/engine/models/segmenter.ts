@@ -58,6 +58,7 @@ export const segmenterConfigSchema = z.strictObject({
   lrpDepth: z.number().int().min(0).max(8).default(0),
   lrpRule: z.enum(['lrp0', 'epsilon', 'zplus', 'alphabeta', 'composite']).default('lrp0'),
   lrpPool: z.enum(['winner', 'proportional']).default('winner'),
+  lrpTopRelevance: z.boolean().default(false),
   unetConvsPerStage: posInt.default(1),
   seed: z.number().int().default(1),
 });
@@ -88,6 +89,8 @@ export interface CreateSegmenterOptions {
   lrpRule?: LrpRuleName;
   /** LRP max-pool rule (default DEFAULT_LRP_POOL). */
   lrpPool?: LrpPoolRule;
+  /** LRP: add the relevance at the last feature map to the stop's (SegmenterConfig.lrpTopRelevance). */
+  lrpTopRelevance?: boolean;
   unetConvsPerStage?: number;
   seed?: number;
 }
@@ -104,6 +107,7 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
     lrpDepth: 0,
     lrpRule: opts.lrpRule ?? DEFAULT_LRP_RULE,
     lrpPool: opts.lrpPool ?? DEFAULT_LRP_POOL,
+    lrpTopRelevance: opts.lrpTopRelevance ?? false,
     unetConvsPerStage: opts.unetConvsPerStage ?? 1,
     seed: opts.seed ?? 1,
   };
@@ -231,7 +235,14 @@ class TfSegmenter implements Segmenter {
         const depth = this.cfg.lrpDepth;
         const stop = depth > 0 ? { layer: this.downsamplingLayers[depth - 1]!, activation: trace.skips[depth - 1]! } : undefined;
         const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop, this.cfg.lrpRule ?? 'lrp0', this.cfg.lrpPool ?? 'winner');
-        out.seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
+        let seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
+        if (this.cfg.lrpTopRelevance) {
+          // relevance per input pixel at both depths: the top's R = A ⊙ w_c / (fh·fw) per feature
+          // cell spreads over (stop cells per feature cell) cells of the stop's map
+          const [, hs, ws] = heat.shape;
+          seg = seg.add(gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, false).div(hs * ws));
+        }
+        out.seg = seg;
       } else if (this.method === 'gradcam' && dc && this.head) {
         out.seg = gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);
       } else if (this.unet && !opts.tagsOnly) {

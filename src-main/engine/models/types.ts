@@ -83,6 +83,12 @@ export interface SegmenterConfig {
   lrpRule?: LrpRuleName;
   /** LRP only: the max-pool rule (absent or 'winner' = the switch mask, Gradient×Input). */
   lrpPool?: LrpPoolRule;
+  /**
+   * LRP only: also read the relevance at the last feature map (R = A ⊙ w_c / (h·w), 1/16 for
+   * darknet-tiny) and add it to the stop's, both as relevance per input pixel: the explanation at
+   * two depths of the same decoder. (The top term is Grad-CAM's map without the ReLU, scaled.)
+   */
+  lrpTopRelevance?: boolean;
   /** U-Net only: 3×3 conv+ReLU layers per decoder stage. */
   unetConvsPerStage: number;
   /** Seed of the random initialisation of every parameter not loaded from a file. */

@@ -45,6 +45,33 @@ describe('LRP decoder stopped above the input (lrpDepth)', () => {
     shallow.dispose();
   });
 
+  it('lrpTopRelevance adds the relevance at the last feature map, as relevance per input pixel', () => {
+    // stop at the 2nd pool's input (8×8 of 16×16), features 4×4
+    const plain = buildSegmenter({ ...base, lrpDepth: 2 });
+    const both = buildSegmenter({ ...base, lrpDepth: 2, lrpTopRelevance: true });
+    const cam = buildSegmenter({ ...base, method: 'gradcam' });
+    const w = plain.getWeights();
+    both.setWeights(w);
+    cam.setWeights(w);
+    const x = tf.randomUniform([2, 16, 16, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const dc = tf.tensor2d([0, 2, 1, -1], [2, 2], 'int32');
+    const a = plain.forward(x, { decodeClasses: dc });
+    const b = both.forward(x, { decodeClasses: dc });
+    const c = cam.forward(x, { decodeClasses: dc });
+    const top = tf.sub(b.seg!, a.seg!);
+    // the added term is the class activation map spread over the stop's 8×8 cells
+    expect(tf.sub(top, c.seg!.div(8 * 8)).abs().max().dataSync()[0]).toBeLessThan(1e-5);
+    expect(top.abs().max().dataSync()[0]).toBeGreaterThan(1e-4);
+    // its total is the logit without the head's bias, in the stop map's units (× 16·16 / (8·8) pixels per cell)
+    const sums = top.sum([1, 2]).arraySync() as number[][];
+    const logits = a.logits!.arraySync() as number[][];
+    const bias = w['head/bias']!.data;
+    for (const [n, slot, cls] of [[0, 0, 0], [0, 1, 2], [1, 0, 1]] as const) expect(sums[n]![slot]).toBeCloseTo(((logits[n]![cls]! - bias[cls]!) * 256) / 64, 4);
+    expect(sums[1]![1]).toBe(0); // padding slot
+    tf.dispose([x, dc, top, a.seg!, a.logits!, b.seg!, b.logits!, c.seg!, c.logits!]);
+    [plain, both, cam].forEach((m) => m.dispose());
+  });
+
   it('deeper stops give coarser (upsampled) maps at input size and are refused beyond the encoder', () => {
     const deep = buildSegmenter({ ...base, lrpDepth: 2 });
     const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 4) as tf.Tensor4D;

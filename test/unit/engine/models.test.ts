@@ -255,9 +255,9 @@ describe('save / load', () => {
 
   it('parseSegmenterConfig rejects malformed configs with the path of the problem', () => {
     const good = baseConfig('unet');
-    // a config from before LRP rule sets and pool rules reads as LRP-0 with winner-take-all pools
+    // a config from before LRP rule sets, pool rules and top relevance reads as LRP-0 with winner-take-all pools, read at its stop
     // (Gradient×Input, what those models computed)
-    expect(parseSegmenterConfig(JSON.parse(JSON.stringify(good)))).toEqual({ ...good, lrpRule: 'lrp0', lrpPool: 'winner' });
+    expect(parseSegmenterConfig(JSON.parse(JSON.stringify(good)))).toEqual({ ...good, lrpRule: 'lrp0', lrpPool: 'winner', lrpTopRelevance: false });
     expect(() => parseSegmenterConfig({ ...good, lrpRule: 'zminus' })).toThrow(/lrpRule/);
     expect(() => parseSegmenterConfig({ ...good, lrpPool: 'average' })).toThrow(/lrpPool/);
     const bad = JSON.parse(JSON.stringify(good));
