@@ -205,39 +205,39 @@ export function augmentedCrop(s: Sample, opts: AugmentOptions, rand: (() => numb
   const sat = rand ? 1 + (rand() * 2 - 1) * opts.jitter : 1;
   const x = new Float32Array(S * S * 3);
   const labels = s.labels ? new Uint8Array(S * S) : null;
-  const W = s.width, H = s.height, src = s.rgb;
+  const W = s.width, H = s.height, src = s.rgb, lab = s.labels;
+  // per output column (the same for every row): source columns, weight and label column
+  // (hoisted out of the pixel loop; the arithmetic is the per-pixel formula's, value for value)
+  const colA = new Int32Array(S), colB = new Int32Array(S), colW = new Float64Array(S), colL = new Int32Array(S);
+  for (let i = 0; i < S; i++) {
+    const ii = flip ? S - 1 - i : i;
+    const fx = x0 + ((ii + 0.5) * winW) / S - 0.5;
+    const xA = Math.max(0, Math.min(W - 1, Math.floor(fx)));
+    colA[i] = xA * 3;
+    colB[i] = Math.min(W - 1, xA + 1) * 3;
+    colW[i] = Math.max(0, Math.min(1, fx - xA));
+    colL[i] = Math.max(0, Math.min(W - 1, Math.floor(x0 + ((ii + 0.5) * winW) / S)));
+  }
   for (let j = 0; j < S; j++) {
     const fy = y0 + ((j + 0.5) * winH) / S - 0.5;
     const yA = Math.max(0, Math.min(H - 1, Math.floor(fy)));
     const yB = Math.min(H - 1, yA + 1);
     const wy = Math.max(0, Math.min(1, fy - yA));
+    const rowA = yA * W * 3, rowB = yB * W * 3;
+    const rowL = Math.max(0, Math.min(H - 1, Math.floor(y0 + ((j + 0.5) * winH) / S))) * W;
     for (let i = 0; i < S; i++) {
-      const ii = flip ? S - 1 - i : i;
-      const fx = x0 + ((ii + 0.5) * winW) / S - 0.5;
-      const xA = Math.max(0, Math.min(W - 1, Math.floor(fx)));
-      const xB = Math.min(W - 1, xA + 1);
-      const wx = Math.max(0, Math.min(1, fx - xA));
-      const o = (j * S + i) * 3;
-      let r = 0, g = 0, b = 0;
-      for (let c = 0; c < 3; c++) {
-        const v =
-          (src[(yA * W + xA) * 3 + c]! * (1 - wx) + src[(yA * W + xB) * 3 + c]! * wx) * (1 - wy) +
-          (src[(yB * W + xA) * 3 + c]! * (1 - wx) + src[(yB * W + xB) * 3 + c]! * wx) * wy;
-        if (c === 0) r = v;
-        else if (c === 1) g = v;
-        else b = v;
-      }
+      const wx = colW[i]!;
+      const aA = rowA + colA[i]!, aB = rowA + colB[i]!, bA = rowB + colA[i]!, bB = rowB + colB[i]!;
+      const r = (src[aA]! * (1 - wx) + src[aB]! * wx) * (1 - wy) + (src[bA]! * (1 - wx) + src[bB]! * wx) * wy;
+      const g = (src[aA + 1]! * (1 - wx) + src[aB + 1]! * wx) * (1 - wy) + (src[bA + 1]! * (1 - wx) + src[bB + 1]! * wx) * wy;
+      const b = (src[aA + 2]! * (1 - wx) + src[aB + 2]! * wx) * (1 - wy) + (src[bA + 2]! * (1 - wx) + src[bB + 2]! * wx) * wy;
       // Colour jitter around the pixel's grey value (saturation) and mid-grey (contrast).
       const grey = 0.299 * r + 0.587 * g + 0.114 * b;
-      const adj = (v: number) => Math.max(0, Math.min(255, ((grey + (v - grey) * sat - 128) * contrast + 128) * bright)) / 255;
-      x[o] = adj(r);
-      x[o + 1] = adj(g);
-      x[o + 2] = adj(b);
-      if (labels) {
-        const ly = Math.max(0, Math.min(H - 1, Math.floor(y0 + ((j + 0.5) * winH) / S)));
-        const lx = Math.max(0, Math.min(W - 1, Math.floor(x0 + ((ii + 0.5) * winW) / S)));
-        labels[j * S + i] = s.labels![ly * W + lx]!;
-      }
+      const o = (j * S + i) * 3;
+      x[o] = Math.max(0, Math.min(255, ((grey + (r - grey) * sat - 128) * contrast + 128) * bright)) / 255;
+      x[o + 1] = Math.max(0, Math.min(255, ((grey + (g - grey) * sat - 128) * contrast + 128) * bright)) / 255;
+      x[o + 2] = Math.max(0, Math.min(255, ((grey + (b - grey) * sat - 128) * contrast + 128) * bright)) / 255;
+      if (labels) labels[j * S + i] = lab![rowL + colL[i]!]!;
     }
   }
   return { x, labels };
