@@ -406,6 +406,9 @@ export async function localStep(model: Segmenter, logScale: tf.Variable, varList
   return { ...r, labelledPixels: b.labelledPixels, uniformSum: b.uniformSum };
 }
 
+/** Steps DataParallel.timing leaves out (each thread's first kernels). */
+export const WARM_STEPS = 2;
+
 /** The leader's handle on N-1 replica threads. */
 export class DataParallel {
   private closed = false;
@@ -422,8 +425,10 @@ export class DataParallel {
    * Where the leader's time went, summed over steps (ms): publishing the weights, cropping its
    * shard and waiting for the replicas' crops, its own shard's gradient, waiting for the replicas'
    * gradients, and the reduction (a serial share that bounds the speed-up; bench speed prints it).
+   * The first WARM_STEPS steps (kernel set-up on every thread) are left out.
    */
   readonly timing = { steps: 0, publish: 0, crops: 0, own: 0, wait: 0, reduce: 0 };
+  private calls = 0;
   /** A draw whose shards the replicas are already cropping (see `prepare`). */
   private pending: { draw: StepDraw; replies: Array<Promise<FromReplica>> } | null = null;
 
@@ -545,9 +550,10 @@ export class DataParallel {
   async gradients(model: Segmenter, logScale: tf.Variable, samples: readonly Sample[], draw: StepDraw, spec: StepSpec): Promise<StepGradients> {
     if (this.closed) throw new Error('data-parallel trainer is closed');
     let tick = performance.now();
+    const timed = ++this.calls > WARM_STEPS;
     const lap = (k: 'publish' | 'crops' | 'own' | 'wait' | 'reduce') => {
       const now = performance.now();
-      this.timing[k] += now - tick;
+      if (timed) this.timing[k] += now - tick;
       tick = now;
     };
     // 1. publish the leader's current weights (the optimizers ran since the last step)
@@ -615,7 +621,7 @@ export class DataParallel {
     }
     const grads = this.varList.map((v, j) => (present[j] ? tf.tensor(acc.subarray(this.offsets[j]!, this.offsets[j]! + this.sizes[j]!), v.shape) : null));
     lap('reduce');
-    this.timing.steps++;
+    if (timed) this.timing.steps++;
     return { grads, losses, labelledPixels: totalPixels, uniformSum: counts.reduce((a, c) => a + c.uniformSum, 0) };
   }
 

@@ -17,7 +17,7 @@ import { prefetch } from './backend.js';
 import { predict } from './infer.js';
 import { type HeatNorm, heatLogits, planDecode } from './losses.js';
 import { type Segmenter, specStride } from './models/index.js';
-import { DataParallel, LOG_SCALE_KEY, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
+import { DataParallel, LOG_SCALE_KEY, WARM_STEPS, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
 import { ADAM_EPSILON, adam } from './adam.js';
 import { DEFAULT_PROBE, probeTagHead } from './tag-probe.js';
@@ -363,7 +363,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
         const lossVal = losses.value;
         tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));
-        optMs += performance.now() - tOpt;
+        if (step >= WARM_STEPS) optMs += performance.now() - tOpt; // as pool.timing: past the warm-up
         if (!Number.isFinite(lossVal)) throw new Error(`training diverged at step ${step} (loss ${lossVal}); lower the learning rate`);
 
         step++;
@@ -408,7 +408,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const per = (ms: number) => (ms / t.steps).toFixed(0);
       hooks.onEvent?.({
         type: 'log',
-        message: `data-parallel step on the leader (ms per step, ${t.steps} steps): publish weights ${per(t.publish)}, crops ${per(t.crops)}, own shard ${per(t.own)}, waiting for replicas ${per(t.wait)}, reduce ${per(t.reduce)}, optimizers ${per(optMs)}`,
+        message: `data-parallel step on the leader (ms per step, ${t.steps} steps after the first ${WARM_STEPS}): publish weights ${per(t.publish)}, crops ${per(t.crops)}, own shard ${per(t.own)}, waiting for replicas ${per(t.wait)}, reduce ${per(t.reduce)}, optimizers ${per(optMs)}`,
       });
     }
     if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
