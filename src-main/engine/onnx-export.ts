@@ -294,8 +294,6 @@ function buildGraph(
   const image = g.name('image');
   const downsampling = layers.flatMap((l, i) => (downsamples(l) ? [i] : []));
   const lrpStop = method === 'lrp' && cfg.lrpDepth > 0 ? downsampling[cfg.lrpDepth - 1]! : 0;
-  if (method === 'lrp' && cfg.lrpTopRelevance)
-    throw new Error('ONNX export writes the LRP decoder read at its stop only; this model adds the relevance at the last feature map (lrpTopRelevance): export it in heatseg format');
   if (method === 'lrp' && (cfg.lrpPool ?? 'winner') !== 'winner')
     throw new Error(`ONNX export writes the winner-take-all max-pool of the LRP-0 decoder only; this model uses the '${cfg.lrpPool}' pool rule: export it in heatseg format`);
   if (method === 'lrp' && (cfg.lrpRule ?? 'lrp0') !== 'lrp0')
@@ -416,6 +414,19 @@ function buildGraph(
   if (method === 'lrp') {
     seg = lrpGraph(g, cfg, xs, gates, kernels, headKernel!, lrpStop, geo, shapeOf, resizeNearestBy);
     if (lrpStop > 0) seg = resizeBilinearToImage(seg);
+    if (cfg.lrpTopRelevance) {
+      // + the relevance at the last feature map per input pixel: the class activation map over the stop's area (segmenter.ts)
+      const cf = weight(weights, 'head/kernel').shape[0]!;
+      const filters = g.op('Reshape', [g.op('Transpose', [headKernel!], { perm: ints([1, 0]) }, 'head_t'), g.i64([C, cf, 1, 1])], {}, 'cam_filters');
+      const cam = g.op('Conv', [features, filters], { kernel_shape: ints([1, 1]) }, 'cam');
+      const stopArea = g.op(
+        'Cast',
+        [g.op('ReduceProd', [shapeOf(xs[lrpStop]!, 2, 4)], { keepdims: int(0) }, 'stop_area')],
+        { to: int(onnx.TensorProto.DataType.FLOAT) },
+        'stop_area_f',
+      );
+      seg = g.op('Add', [seg, g.op('Div', [resizeBilinearToImage(cam), stopArea], {}, 'top_relevance')], {}, 'lrp_two_depths');
+    }
   } else if (method === 'gradcam') {
     const cf = weight(weights, 'head/kernel').shape[0]!;
     // Σ_f w_cf A_f is a 1×1 conv whose filters are the head kernel's columns (the same initializer, transposed)

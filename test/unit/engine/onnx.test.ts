@@ -182,6 +182,12 @@ const CASES: Array<{ name: string; opts: CreateSegmenterOptions; heat: { scale: 
     ops: ['ConvTranspose', 'Cast', 'Resize'],
   },
   {
+    name: 'lrp depth 1 read at two depths (lrpTopRelevance), leaky ReLU, per-pixel normalised',
+    opts: { method: 'lrp', classes: 3, inputSize: 32, encoder: small('leaky'), lrpDepth: 1, lrpTopRelevance: true, seed: 8 },
+    heat: { scale: 1.5, norm: 'pixel' },
+    ops: ['ConvTranspose', 'Conv', 'ReduceProd', 'Resize'],
+  },
+  {
     name: 'gradcam with ReLU on the map, leaky encoder',
     opts: { method: 'gradcam', classes: 3, inputSize: 32, encoder: small('leaky'), gradcamRelu: true, seed: 5 },
     heat: { scale: 3, norm: 'none' },
