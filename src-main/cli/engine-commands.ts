@@ -124,6 +124,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
     .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
+    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths)')
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', (v: string) => {
@@ -132,7 +133,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       return f;
     }, 0.2)
     .option('--json', 'print the summary as one JSON line')
-    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; lrpPool?: LrpPoolRule; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; valFraction: number; json?: boolean }, cmd: Command) => {
+    .action(async (dir: string, o: { method: (typeof METHODS)[number]; backbone: string; epochs?: number; minutes?: number; size: number; batch: number; lr?: number; backend?: (typeof BACKENDS)[number]; threads?: number; seed: number; resume?: number; lrpRule?: LrpRuleName; lrpDepth?: number; lrpPool?: LrpPoolRule; lrpTopRelevance?: boolean; tagWarmup?: number; tagBalance?: 'none' | 'balanced'; valFraction: number; json?: boolean }, cmd: Command) => {
       const store = openProject(dir);
       let resume: ReturnType<ProjectStore['resumeSource']> | null = null;
       try {
@@ -179,7 +180,8 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
       const lrpRule = pick('lrpRule', o.lrpRule);
       const lrpDepth = pick('lrpDepth', o.lrpDepth);
       const lrpPool = pick('lrpPool', o.lrpPool);
-      const modelOpts = { ...(lrpRule ? { lrpRule } : {}), ...(lrpDepth !== undefined ? { lrpDepth } : {}), ...(lrpPool ? { lrpPool } : {}) };
+      const lrpTopRelevance = pick('lrpTopRelevance', o.lrpTopRelevance);
+      const modelOpts = { ...(lrpRule ? { lrpRule } : {}), ...(lrpDepth !== undefined ? { lrpDepth } : {}), ...(lrpPool ? { lrpPool } : {}), ...(lrpTopRelevance !== undefined ? { lrpTopRelevance } : {}) };
       const resumeFrom = resume?.dir;
       if (resume && o.resume) {
         process.stderr.write(

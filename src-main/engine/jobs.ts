@@ -35,7 +35,7 @@ export interface TrainJob {
   /** Start from the weights of this model folder (resume / fine-tune). */
   resumeFrom?: string;
   /** Decoder options of a new model (recorded in its segmenter config). */
-  model?: { lrpRule?: LrpRuleName; lrpDepth?: number; lrpPool?: LrpPoolRule };
+  model?: { lrpRule?: LrpRuleName; lrpDepth?: number; lrpPool?: LrpPoolRule; lrpTopRelevance?: boolean };
   /** Part of the pixel-labelled images kept out of training for evaluation (validation.ts; default 0.2). */
   valFraction?: number;
 }
@@ -350,6 +350,7 @@ async function trainJob(job: TrainJob, ctx: JobContext): Promise<TrainJobResult>
         ...(job.model?.lrpRule ? { lrpRule: job.model.lrpRule } : {}),
         ...(job.model?.lrpDepth !== undefined ? { lrpDepth: job.model.lrpDepth } : {}),
         ...(job.model?.lrpPool ? { lrpPool: job.model.lrpPool } : {}),
+        ...(job.model?.lrpTopRelevance !== undefined ? { lrpTopRelevance: job.model.lrpTopRelevance } : {}),
       });
   if (model.classes !== data.classes.length) throw new Error(`the model to resume has ${model.classes} classes, the project ${data.classes.length}`);
   const outDir = path.resolve(job.project, job.modelDir);
