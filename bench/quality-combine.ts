@@ -49,10 +49,6 @@ const SHARED = [
   'budget_clock',
   'epochs',
   'split_seed',
-  'lrp_depth',
-  'lrp_rule',
-  'lrp_pool',
-  'lrp_top_relevance',
   'heat_norm',
   'tag_warmup_steps',
   'tag_balance',
@@ -60,8 +56,10 @@ const SHARED = [
   'decode',
   'tag_probe',
   'warmup_steps',
-  'head_lr',
 ];
+
+/** Settings of one method's model and training: compared only among files that ran the same method. */
+const METHOD_KEYS = ['lrp_depth', 'lrp_rule', 'lrp_pool', 'lrp_top_relevance', 'head_lr'];
 
 /** Settings older result files do not state: the values in force before the key existed. */
 const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null, lrp_pool: 'winner', lrp_top_relevance: false };
@@ -154,7 +152,17 @@ const DECODES = new Set(['lrp', 'gradcam', 'mtunet']);
 export function combineQuality(runs: QualityRun[], rule?: string): Combined {
   if (runs.length === 0) throw new Error('no result files');
   const first = runs[0]!;
-  for (const r of runs.slice(1)) {
+  for (const [i, r] of runs.entries()) {
+    // a method's own settings (its decoder, its tag head's learning rate) must agree among the files
+    // that ran that method; between methods they are what is being compared
+    for (const other of runs.slice(0, i)) {
+      if (!Object.keys(r.methods).some((m) => m in other.methods)) continue;
+      for (const k of METHOD_KEYS) {
+        if (JSON.stringify(r.config[k]) !== JSON.stringify(other.config[k]))
+          throw new Error(`${r.file}: setting "${k}" is ${JSON.stringify(r.config[k])}, but ${other.file} (the same method) has ${JSON.stringify(other.config[k])}: these runs cannot be pooled`);
+      }
+    }
+    if (i === 0) continue;
     for (const k of SHARED) {
       if (JSON.stringify(r.config[k]) !== JSON.stringify(first.config[k])) {
         throw new Error(

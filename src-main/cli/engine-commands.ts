@@ -124,7 +124,8 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
     .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
-    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths)')
+    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths; the default for new LRP models)')
+    .option('--no-lrp-top-relevance', 'LRP: read the relevance at the decoder stop only (the default before the eighth session)')
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', (v: string) => {
@@ -419,7 +420,8 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)', num('int', 0))
     .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
     .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
-    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths)')
+    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths; the default for new LRP models)')
+    .option('--no-lrp-top-relevance', 'LRP: read the relevance at the decoder stop only (the default before the eighth session)')
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--background <class>', 'treat this class as the background: always decoded, and foreground IoU reported')
@@ -469,7 +471,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(parts ? { parts, evalPart: o.evalOn as 'val' | 'test' } : {}),
         ...(o.lrpRule !== undefined ? { lrpRule: o.lrpRule as LrpRuleName } : {}),
         ...(o.lrpPool !== undefined ? { lrpPool: o.lrpPool as LrpPoolRule } : {}),
-        ...(o.lrpTopRelevance ? { lrpTopRelevance: true } : {}),
+        ...(o.lrpTopRelevance !== undefined ? { lrpTopRelevance: o.lrpTopRelevance as boolean } : {}),
         ...(o.tagWarmup !== undefined ? { tagWarmupSteps: o.tagWarmup as number } : {}),
         ...(o.tagBalance !== undefined ? { tagBalance: o.tagBalance as 'none' | 'balanced' } : {}),
         ...(o.background !== undefined ? { background: String(o.background) } : {}),

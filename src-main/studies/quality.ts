@@ -13,7 +13,7 @@ import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { DECODE_DEFAULTS } from '../engine/prepost.js';
 import { predict } from '../engine/infer.js';
-import { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, type LrpPoolRule, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
+import { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, DEFAULT_LRP_TOP_RELEVANCE, type LrpPoolRule, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_HEAD_LR_RULE, DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 import { annotatorLabels, chooseLabelled } from './annotator.js';
 import { imageFiles, splitByContent, splitPartsByContent } from './splits.js';
@@ -208,7 +208,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     lrp_depth: o.lrpDepth ?? 'auto',
     lrp_rule: o.lrpRule ?? DEFAULT_LRP_RULE,
     lrp_pool: o.lrpPool ?? DEFAULT_LRP_POOL,
-    lrp_top_relevance: o.lrpTopRelevance ?? false,
+    lrp_top_relevance: o.lrpTopRelevance ?? DEFAULT_LRP_TOP_RELEVANCE,
     heat_norm: o.heatNorm ?? DEFAULT_TRAIN.heatNorm,
     tag_warmup_steps: o.tagWarmupSteps ?? 0,
     tag_balance: o.tagBalance ?? 'none',
@@ -369,7 +369,7 @@ async function runSeed(
       lrpDepth: method === 'lrp' ? (o.lrpDepth ?? 'auto') : 0,
       ...(method === 'lrp' && o.lrpRule ? { lrpRule: o.lrpRule } : {}),
       ...(method === 'lrp' && o.lrpPool ? { lrpPool: o.lrpPool } : {}),
-      ...(method === 'lrp' && o.lrpTopRelevance ? { lrpTopRelevance: true } : {}),
+      ...(method === 'lrp' && o.lrpTopRelevance !== undefined ? { lrpTopRelevance: o.lrpTopRelevance } : {}),
     });
     log(`\n== ${method} (seed ${seed}): training (${cfg.minutes ? `${cfg.minutes} min` : `${cfg.epochs} epochs`})`);
     let lastLog = 0;

@@ -90,12 +90,18 @@ describe('combineQuality', () => {
     expect(() => combineQuality([old, probed])).toThrow(/"tag_probe"/);
   });
 
-  it('reads a file from before lrp_pool as the winner-take-all pool: pooled with winner runs, refused beside proportional ones', () => {
-    const old = parseQualityResult(`${JSON.stringify({ methods: { gradcam: { per_seed: [row(1, 0.1, { 'p0.5/min1/max4': 0.1 })] } }, ...config })}\n`, 'old');
-    expect(old.config).toMatchObject({ lrp_pool: 'winner' });
-    const winner = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2, { 'p0.5/min1/max4': 0.2 })] } }, ...config, lrp_pool: 'winner' })}\n`, 'winner');
-    expect(combineQuality([old, winner]).paired.gradcam!.diff).toBeCloseTo(0.1);
-    const prop = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2)] } }, ...config, lrp_pool: 'proportional' })}\n`, 'prop');
-    expect(() => combineQuality([old, prop])).toThrow(/"lrp_pool"/);
+  it('a method\'s own settings must agree among the files of that method only: an older LRP file reads as the winner pool', () => {
+    const old = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2, { 'p0.5/min1/max4': 0.2 })] } }, ...config })}\n`, 'old');
+    expect(old.config).toMatchObject({ lrp_pool: 'winner', lrp_top_relevance: false });
+    const winner = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(2, 0.3, { 'p0.5/min1/max4': 0.3 })] } }, ...config, lrp_pool: 'winner' })}\n`, 'winner');
+    expect(combineQuality([old, winner]).methods.lrp!.miou.mean).toBeCloseTo(0.25);
+    const prop = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(2, 0.3)] } }, ...config, lrp_pool: 'proportional' })}\n`, 'prop');
+    expect(() => combineQuality([old, prop])).toThrow(/"lrp_pool" is "proportional", but old \(the same method\)/);
+    // another method's file may differ in LRP's settings and its own head LR: that is what is compared
+    const cam = parseQualityResult(`${JSON.stringify({ methods: { gradcam: { per_seed: [row(1, 0.1, { 'p0.5/min1/max4': 0.1 })] } }, ...config, head_lr: 'lr; Grad-CAM lr / 10' })}\n`, 'cam');
+    const twoDepths = parseQualityResult(`${JSON.stringify({ methods: { lrp: { per_seed: [row(1, 0.2, { 'p0.5/min1/max4': 0.2 })] } }, ...config, lrp_top_relevance: true, head_lr: 0.0001 })}\n`, 'two');
+    expect(combineQuality([twoDepths, cam]).paired.gradcam!.diff).toBeCloseTo(0.1);
+    // shared settings still refuse
+    expect(() => combineQuality([twoDepths, { ...cam, config: { ...cam.config, minutes: 3 } }])).toThrow(/"minutes"/);
   });
 });

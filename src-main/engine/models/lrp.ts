@@ -45,7 +45,7 @@ export type LrpLayerRule = '0' | 'epsilon' | 'zplus' | 'alphabeta';
  * 'lrp0' everywhere LRP-0 (Gradient×Input); 'epsilon' everywhere ε; 'zplus' / 'alphabeta' that rule
  * in the lower third, LRP-0 above; 'composite' z+ lower, ε middle, LRP-0 top (Montavon et al. 2019).
  */
-export { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from './types.js';
+export { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, DEFAULT_LRP_TOP_RELEVANCE, LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from './types.js';
 export const LRP_EPSILON = 0.25;
 export const LRP_ALPHA = 2;
 export const LRP_BETA = 1;

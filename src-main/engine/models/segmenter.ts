@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import {
   DEFAULT_LRP_POOL,
+  DEFAULT_LRP_TOP_RELEVANCE,
   downsamples,
   type EncoderSpec,
   type LrpPoolRule,
@@ -107,7 +108,7 @@ export async function createSegmenter(opts: CreateSegmenterOptions): Promise<Seg
     lrpDepth: 0,
     lrpRule: opts.lrpRule ?? DEFAULT_LRP_RULE,
     lrpPool: opts.lrpPool ?? DEFAULT_LRP_POOL,
-    lrpTopRelevance: opts.lrpTopRelevance ?? false,
+    lrpTopRelevance: opts.lrpTopRelevance ?? (opts.method === 'lrp' && DEFAULT_LRP_TOP_RELEVANCE),
     unetConvsPerStage: opts.unetConvsPerStage ?? 1,
     seed: opts.seed ?? 1,
   };

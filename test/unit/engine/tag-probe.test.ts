@@ -149,8 +149,16 @@ describe('the trainer runs the probe', () => {
     moved.dispose();
   }, 120_000);
 
-  it('Grad-CAM\'s tag head learns at lr / 10 by default (its heatmap is the head\'s kernel); LRP\'s at lr', async () => {
+  it('Grad-CAM\'s tag head learns at lr / 10 by default (its heatmap is the head\'s kernel), so does LRP read at two depths; LRP read at its stop at lr', async () => {
     expect(defaultHeadLr('lrp', 1e-3)).toBe(1e-3);
+    // a new LRP model reads its relevance at two depths (the top term is f · w_c): its head learns at lr / 10 too
+    const lrpDefault = await createSegmenter({ method: 'lrp', classes: 3, inputSize: SIZE, seed: 2 });
+    const lrpStop = await createSegmenter({ method: 'lrp', classes: 3, inputSize: SIZE, seed: 2, lrpTopRelevance: false });
+    expect(lrpDefault.config().lrpTopRelevance).toBe(true);
+    expect(defaultHeadLr(lrpDefault, 1e-3)).toBe(1e-4);
+    expect(defaultHeadLr(lrpStop, 1e-3)).toBe(1e-3);
+    lrpDefault.dispose();
+    lrpStop.dispose();
     const make = () => createSegmenter({ method: 'gradcam', classes: data.classes.length, inputSize: SIZE, encoder: { kind: 'pretrained', path: DARKNET }, seed: 2 });
     const cfg = { ...DEFAULT_TRAIN, size: SIZE, batch: 4, epochs: 1, warmupSteps: 1 };
     const run = async (headLr?: number) => {
