@@ -190,7 +190,7 @@ describe.skipIf(!haveDarknet)('darknet-tiny backbone (../shared/models/darknet-t
 
   it('gives an LRP segmenter whose heatmaps equal Gradient × Input of its own logits', async () => {
     // 32×32 keeps the cpu backend's naive conv gradients to a few seconds
-    const model = await createSegmenter({ method: 'lrp', classes: 3, inputSize: 32, encoder: { kind: 'pretrained', path: DARKNET }, lrpDepth: 0 });
+    const model = await createSegmenter({ method: 'lrp', classes: 3, inputSize: 32, encoder: { kind: 'pretrained', path: DARKNET }, lrpDepth: 0, lrpTopRelevance: false }); // the LRP-0 path read at its stop: exactly Gradient × Input
     expect(model.config().encoder).toMatchObject({ family: 'keras', source: DARKNET });
     const x = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
     const dc = tf.tensor2d([[2, 0]], [1, 2], 'int32');
