@@ -106,7 +106,7 @@ function warnIfCheckpoint(modelDir: string): void {
 }
 
 export function addEngineCommands(program: Command, out: (s: string) => void): void {
-  program
+  const train = program
     .command('train')
     .description('train a segmenter on the project\'s tags and pixel labels (in a worker thread)')
     .argument('<project>', 'project folder')
@@ -120,12 +120,8 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--threads <n>', 'data-parallel training threads (default: physical cores)', num('int', 1))
     .option('--seed <k>', 'random seed', num('int', 0), 1)
-    .option('--resume <run>', 'start from the weights of this run id; a run that did not finish (killed, crashed) continues from its last epoch checkpoint with its own settings and remaining epochs', num('int', 1))
-    .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
-    .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)', num('int', 0))
-    .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
-    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths; the default for new LRP models)')
-    .option('--no-lrp-top-relevance', 'LRP: read the relevance at the decoder stop only (the default before the eighth session)')
+    .option('--resume <run>', 'start from the weights of this run id; a run that did not finish (killed, crashed) continues from its last epoch checkpoint with its own settings and remaining epochs', num('int', 1));
+  lrpDecoderOptions(train, 'LRP decoder stops this many downsampling stages above the input (0 = input pixels; default: the engine\'s)')
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--val-fraction <f>', 'part of the pixel-labelled images held out of training for evaluation (when at least 5 are labelled; 0: none)', (v: string) => {
@@ -375,6 +371,16 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
 }
 
 /** The training options `bench quality` and `bench active` share: input size, batch, learning rates, heatmap-loss warm-up. */
+/** The LRP decoder's options of a new model (train and bench quality). */
+function lrpDecoderOptions(cmd: Command, depthHelp: string): Command {
+  return cmd
+    .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
+    .option('--lrp-depth <d>', depthHelp, num('int', 0))
+    .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
+    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths; the default for new LRP models)')
+    .option('--no-lrp-top-relevance', 'LRP: read the relevance at the decoder stop only (the default before the eighth session)');
+}
+
 function trainingOptions(cmd: Command, warmupHelp: string): Command {
   return cmd
     .option('--size <px>', 'input size', num('int', 16), 128)
@@ -412,16 +418,11 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--minutes <m>', 'training budget per method', num('float', 0.05))
     .addOption(new Option('--budget-clock <c>', 'what --minutes measures: this process\'s CPU time (fair under load) or wall time').choices(['cpu', 'wall']).default('cpu'))
     .option('--epochs <n>', 'epochs per method (when --minutes is absent)', num('int', 1));
-  trainingOptions(quality, 'heatmap-loss warm-up steps')
+  lrpDecoderOptions(trainingOptions(quality, 'heatmap-loss warm-up steps'), 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)')
     .option('--heat-scale <s>', 'initial heatmap temperature (0 = method default)', num('float', 0))
     .option('--fixed-heat-scale', 'do not learn the heatmap temperature')
     .option('--seg-weight <w>', 'weight of the heatmap loss', num('float', 0))
     .addOption(new Option('--heat-norm <n>', 'per-pixel normalisation of heatmaps in the loss').choices(['none', 'pixel']))
-    .option('--lrp-depth <d>', 'LRP decoder stops this many downsampling stages above the input (0 = input pixels)', num('int', 0))
-    .addOption(new Option('--lrp-rule <rule>', 'LRP rule set: lrp0 (Gradient×Input) | epsilon | zplus / alphabeta (lower third) | composite (z+ low, ε middle, 0 top)').choices([...LRP_RULES]))
-    .addOption(new Option('--lrp-pool <rule>', 'LRP max-pool rule: winner (switch mask, Gradient×Input) | proportional (shared by positive activations)').choices([...LRP_POOL_RULES]))
-    .option('--lrp-top-relevance', 'LRP: add the relevance at the last feature map to the decoder stop\'s (the explanation at two depths; the default for new LRP models)')
-    .option('--no-lrp-top-relevance', 'LRP: read the relevance at the decoder stop only (the default before the eighth session)')
     .option('--tag-warmup <steps>', 'steps that train the tag head alone before the heatmap loss starts', num('int', 0))
     .addOption(new Option('--tag-balance <b>', 'class-balanced tag loss').choices(['none', 'balanced']))
     .option('--background <class>', 'treat this class as the background: always decoded, and foreground IoU reported')

@@ -410,15 +410,24 @@ function buildGraph(
   }
 
   // ---- segmentation ----
+  /** The class activation map Σ_f w_cf A_f: a 1×1 conv whose filters are the head kernel's columns (the same initializer, transposed). */
+  const classActivationMap = (): string => {
+    const cf = weight(weights, 'head/kernel').shape[0]!;
+    const filters = g.op(
+      'Reshape',
+      [g.op('Transpose', [headKernel!], { perm: ints([1, 0]) }, 'head_t'), g.i64([C, cf, 1, 1])],
+      {},
+      'cam_filters',
+    );
+    return g.op('Conv', [features, filters], { kernel_shape: ints([1, 1]) }, 'cam');
+  };
   let seg: string;
   if (method === 'lrp') {
     seg = lrpGraph(g, cfg, xs, gates, kernels, headKernel!, lrpStop, geo, shapeOf, resizeNearestBy);
     if (lrpStop > 0) seg = resizeBilinearToImage(seg);
     if (cfg.lrpTopRelevance) {
       // + the relevance at the last feature map per input pixel: the class activation map over the stop's area (segmenter.ts)
-      const cf = weight(weights, 'head/kernel').shape[0]!;
-      const filters = g.op('Reshape', [g.op('Transpose', [headKernel!], { perm: ints([1, 0]) }, 'head_t'), g.i64([C, cf, 1, 1])], {}, 'cam_filters');
-      const cam = g.op('Conv', [features, filters], { kernel_shape: ints([1, 1]) }, 'cam');
+      const cam = classActivationMap();
       const stopArea = g.op(
         'Cast',
         [g.op('ReduceProd', [shapeOf(xs[lrpStop]!, 2, 4)], { keepdims: int(0) }, 'stop_area')],
@@ -428,15 +437,7 @@ function buildGraph(
       seg = g.op('Add', [seg, g.op('Div', [resizeBilinearToImage(cam), stopArea], {}, 'top_relevance')], {}, 'lrp_two_depths');
     }
   } else if (method === 'gradcam') {
-    const cf = weight(weights, 'head/kernel').shape[0]!;
-    // Σ_f w_cf A_f is a 1×1 conv whose filters are the head kernel's columns (the same initializer, transposed)
-    const filters = g.op(
-      'Reshape',
-      [g.op('Transpose', [headKernel!], { perm: ints([1, 0]) }, 'head_t'), g.i64([C, cf, 1, 1])],
-      {},
-      'cam_filters',
-    );
-    let cam = g.op('Conv', [features, filters], { kernel_shape: ints([1, 1]) }, 'cam');
+    let cam = classActivationMap();
     if (cfg.gradcamRelu) cam = g.op('Relu', [cam], {}, 'cam_relu');
     seg = resizeBilinearToImage(cam);
   } else {

@@ -408,7 +408,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const per = (ms: number) => (ms / t.steps).toFixed(0);
       hooks.onEvent?.({
         type: 'log',
-        message: `data-parallel step on the leader (ms per step, ${t.steps} steps after the first ${WARM_STEPS}): publish weights ${per(t.publish)}, crops ${per(t.crops)}, own shard ${per(t.own)}, waiting for replicas ${per(t.wait)}, reduce ${per(t.reduce)}, optimizers ${per(optMs)}`,
+        message: `${PARALLEL_TIMING_LOG} (ms per step, ${t.steps} steps after the first ${WARM_STEPS}): publish weights ${per(t.publish)}, crops ${per(t.crops)}, own shard ${per(t.own)}, waiting for replicas ${per(t.wait)}, reduce ${per(t.reduce)}, optimizers ${per(optMs)}`,
       });
     }
     if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };
@@ -472,6 +472,9 @@ export function defaultHeadLr(model: Pick<Segmenter, 'method' | 'config'> | Segm
   const cam = method === 'gradcam' || (method === 'lrp' && typeof model !== 'string' && model.config().lrpTopRelevance === true);
   return cam ? lr / 10 : lr;
 }
+
+/** How the log event with the data-parallel leader's timing begins (bench speed prints it). */
+export const PARALLEL_TIMING_LOG = 'data-parallel step on the leader';
 
 /** `defaultHeadLr` in words, for the benches' config lines when no head LR is given. */
 export const DEFAULT_HEAD_LR_RULE = 'lr; Grad-CAM and LRP read at two depths lr / 10';

@@ -32,7 +32,7 @@ import { createSegmenter, type SegMethod, type Segmenter } from '../engine/model
 import { physicalCores } from '../engine/parallel.js';
 import { exportOnnx } from '../engine/onnx-export.js';
 import { OnnxSegmenter, onnxInput, onnxRuntimeDetail } from '../engine/onnx-runtime.js';
-import { DEFAULT_TRAIN, encoderStride, train } from '../engine/trainer.js';
+import { DEFAULT_TRAIN, PARALLEL_TIMING_LOG, encoderStride, train } from '../engine/trainer.js';
 import { rng } from '../../src-shared/random.js';
 import { profileStep } from './profile.js';
 
@@ -150,7 +150,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
             try {
               await train(model, data, { ...untimed, size, batch: o.batch, warmupSteps: 0, tagProbe: false, threads, augment: { maxScale: 1, flip: false, jitter: 0 } }, {
                 onEvent: (e) => {
-                  if (e.type === 'log' && e.message.startsWith('data-parallel step on the leader')) log(`  ${e.message}`);
+                  if (e.type === 'log' && e.message.startsWith(PARALLEL_TIMING_LOG)) log(`  ${e.message}`);
                   if (e.type !== 'step') return;
                   const now = Date.now();
                   const cpu = cpuNow();

@@ -225,7 +225,8 @@ function relevanceStep(
       const [kh, kw] = layer.pool;
       if (pool === 'proportional') {
         // shares (a⁺ + δ) carry the gradient like the activations of the other rules; the window sums are constants
-        const share = tf.relu(input).add(noGrad(() => tf.relu(input).mean([1, 2, 3], true).mul(1e-6).add(1e-12))) as tf.Tensor4D;
+        const pos = tf.relu(input) as tf.Tensor4D;
+        const share = pos.add(noGrad(() => pos.mean([1, 2, 3], true).mul(1e-6).add(1e-12))) as tf.Tensor4D;
         const total = noGrad(() => tf.avgPool(share, [kh, kw], [kh, kw], 'valid').mul(kh * kw) as tf.Tensor4D);
         return perImage(upsampleNearest(perImage(R, total, 'div'), kh, kw), share, 'mul');
       }
