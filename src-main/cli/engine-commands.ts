@@ -13,6 +13,7 @@ import { openProject } from './open.js';
 import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
 import { LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from '../engine/models/types.js';
+import { parseTta } from '../engine/prepost.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 
@@ -428,6 +429,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--background <class>', 'treat this class as the background: always decoded, and foreground IoU reported')
     .option('--decode <t,min,max[,w]>', 'decode rule of predicted tags for mIoU: threshold,min classes,max classes[,soft weight w: w·ln p added to each class\'s logits] (default the app\'s)')
     .option('--decode-variants <list>', "decode rules also measured on each trained model, ';'-separated t,min,max[,w] (default: a fixed set), or 'none'")
+    .option('--tta-variants <list>', "test-time augmentations also measured on each trained model, ';'-separated scales[/flip], e.g. '1/flip;1,1.25/flip'")
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed (one run)', num('int', 0))
     .option('--seeds <list>', 'comma-separated seeds: one run each, mean ± s.e. and paired differences LRP − each method')
@@ -453,6 +455,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
       };
       const decode = o.decode !== undefined ? rule('--decode', String(o.decode)) : undefined;
       const decodeVariants = o.decodeVariants === undefined ? undefined : String(o.decodeVariants) === 'none' ? [] : String(o.decodeVariants).split(';').map((v) => rule('--decode-variants', v));
+      const ttaVariants = o.ttaVariants === undefined ? undefined : String(o.ttaVariants).split(';').map((v) => parseTta(v.trim()));
       const { benchQuality } = await import('../studies/quality.js');
       const backbone = resolveBackbone(String(o.backbone));
       const result = await benchQuality({
@@ -478,6 +481,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(o.background !== undefined ? { background: String(o.background) } : {}),
         ...(decode ? { decode } : {}),
         ...(decodeVariants ? { decodeVariants } : {}),
+        ...(ttaVariants ? { ttaVariants } : {}),
         ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
         ...trainingOverrides(o),
         ...(o.heatScale !== undefined ? { heatScaleInit: o.heatScale as number } : {}),

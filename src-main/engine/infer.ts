@@ -13,7 +13,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
-import { chooseClasses, classMask, DECODE_DEFAULTS, inputSides, normalise, tagPriorOffsets } from './prepost.js';
+import { chooseClasses, classMask, DECODE_DEFAULTS, inputSides, normalise, NO_TTA, tagPriorOffsets, type Tta, validateTta } from './prepost.js';
+
+export { NO_TTA, parseTta, type Tta, ttaKey, validateTta } from './prepost.js';
 
 export interface PredictOptions {
   /** Decode these classes instead of the predicted ones (evaluation "with true tags"). */
@@ -37,6 +39,8 @@ export interface PredictOptions {
   outHeight?: number;
   /** Also return per-pixel probabilities (float32 H·W·K: for small outputs only, e.g. suggestion scores). */
   probs?: boolean;
+  /** Test-time augmentation (default NO_TTA: one view at the working resolution). */
+  tta?: Tta;
   stride: number;
 }
 
@@ -55,8 +59,8 @@ export interface Prediction {
   height: number;
 }
 
-export function inputTensor(s: Sample, stride: number): tf.Tensor4D {
-  const [h, w] = inputSides(s.height, s.width, stride);
+export function inputTensor(s: Sample, stride: number, scale = 1): tf.Tensor4D {
+  const [h, w] = inputSides(Math.round(s.height * scale), Math.round(s.width * scale), stride);
   return tf.tidy(() => {
     const x = tf.tensor4d(normalise(s.rgb, 'hwc'), [1, s.height, s.width, 3]);
     return h === s.height && w === s.width ? x : tf.image.resizeBilinear(x, [h, w], false, true);
@@ -67,29 +71,52 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
   const outH = opts.outHeight ?? s.origHeight;
   const outW = opts.outWidth ?? s.origWidth;
   const C = model.classes;
-  const x = inputTensor(s, opts.stride);
+  const tta = opts.tta ? validateTta(opts.tta) : NO_TTA;
+  const views = tta.scales.flatMap((scale) => (tta.flip ? [false, true] : [false]).map((flip) => ({ scale, flip })));
+  const xs = views.map((v) => {
+    const x = inputTensor(s, opts.stride, v.scale);
+    if (!v.flip) return x;
+    const m = tf.reverse(x, 2) as tf.Tensor4D;
+    x.dispose();
+    return m;
+  });
   try {
     let tagProbs: Float32Array | null = null;
     if (model.method !== 'unet') {
-      const logits = tf.tidy(() => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!));
-      tagProbs = (await logits.data()) as Float32Array;
-      logits.dispose();
+      const probs = tf.tidy(() => tf.addN(xs.map((x) => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!))).div(xs.length));
+      tagProbs = (await probs.data()) as Float32Array;
+      probs.dispose();
     }
     const classes = chooseClasses(tagProbs, C, opts);
+    // the finest view's grid: every view's logits are resized to it before they are averaged
+    const finest = xs.reduce((a, x) => (x.shape[1] * x.shape[2] > a.shape[1] * a.shape[2] ? x : a), xs[0]!);
     // Logits at the model's resolution only; classMask makes the original-size bytes.
     const scaled = tf.tidy(() => {
-      let seg: tf.Tensor4D;
-      if (model.method === 'unet' || model.method === 'mtunet') {
-        const all = model.forward(x).seg!;
-        seg = model.method === 'mtunet' || opts.givenTags ? tf.gather(all, classes, 3) : all;
-      } else {
-        const dc = tf.tensor2d(classes, [1, classes.length], 'int32');
-        seg = model.forward(x, { decodeClasses: dc }).seg!;
-      }
       const decodes = model.method === 'lrp' || model.method === 'gradcam';
-      const out = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
+      const perView = xs.map((x, i) => {
+        let seg: tf.Tensor4D;
+        if (model.method === 'unet' || model.method === 'mtunet') {
+          const all = model.forward(x).seg!;
+          seg = model.method === 'mtunet' || opts.givenTags ? tf.gather(all, classes, 3) : all;
+        } else {
+          const dc = tf.tensor2d(classes, [1, classes.length], 'int32');
+          seg = model.forward(x, { decodeClasses: dc }).seg!;
+        }
+        let out = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
+        if (views[i]!.flip) out = tf.reverse(out, 2);
+        return out;
+      });
+      let out: tf.Tensor4D;
+      if (perView.length === 1) out = perView[0]!;
+      else {
+        // the grid of the finest view's output (same downsampling for every view)
+        const big = perView[xs.indexOf(finest)]!;
+        const [gh, gw] = [big.shape[1], big.shape[2]];
+        const resized = perView.map((t) => (t.shape[1] === gh && t.shape[2] === gw ? t : tf.image.resizeBilinear(t, [gh, gw], false, true)));
+        out = tf.addN(resized).div(perView.length) as tf.Tensor4D;
+      }
       const prior = opts.givenTags?.length || !tagProbs ? 0 : (opts.tagPrior ?? DECODE_DEFAULTS.tagPrior);
-      return prior ? tf.add(out, tf.tensor1d(tagPriorOffsets(tagProbs!, classes, prior, opts.always ?? []))) as tf.Tensor4D : out;
+      return prior ? (tf.add(out, tf.tensor1d(tagPriorOffsets(tagProbs!, classes, prior, opts.always ?? []))) as tf.Tensor4D) : out;
     });
     const [, h, w] = scaled.shape;
     const logits = (await scaled.data()) as Float32Array;
@@ -97,6 +124,6 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
     const out = classMask(logits, 'hwc', classes, h, w, outH, outW, { probs: !!opts.probs });
     return { tagProbs, classes, ...out, width: outW, height: outH };
   } finally {
-    x.dispose();
+    tf.dispose(xs);
   }
 }

@@ -14,7 +14,7 @@ import { rng } from '../../src-shared/random.js';
 import { Confusion, type SegMetrics, type TagMetrics, foregroundIou, summarize, tagMetrics } from '../../src-shared/metrics.js';
 import { type AugmentOptions, type Dataset, type Sample, augmentedCrop } from './data.js';
 import { prefetch } from './backend.js';
-import { predict } from './infer.js';
+import { predict, type Tta } from './infer.js';
 import { type HeatNorm, heatLogits, planDecode } from './losses.js';
 import { type Segmenter, specStride } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, WARM_STEPS, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
@@ -162,6 +162,8 @@ export interface EvalOptions {
   onProgress?: (done: number, total: number) => void;
   /** Classes always decoded (the background class); the first also gives `foregroundIou`. */
   always?: number[];
+  /** Test-time augmentation (PredictOptions.tta). */
+  tta?: Tta;
 }
 
 export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOptions): Promise<EvalResult> {
@@ -176,7 +178,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   const withTruth = data.samples.filter((s) => s.truth);
   for (const [i, s] of withTruth.entries()) {
     opts.onProgress?.(i, withTruth.length);
-    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), ...(opts.tagPrior !== undefined ? { tagPrior: opts.tagPrior } : {}), always });
+    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), ...(opts.tagPrior !== undefined ? { tagPrior: opts.tagPrior } : {}), ...(opts.tta ? { tta: opts.tta } : {}), always });
     if (opts.onImage) {
       const own = new Confusion(C);
       own.add(s.truth!, p.mask);
@@ -192,7 +194,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
       }
     }
     if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
-      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags, always });
+      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags, ...(opts.tta ? { tta: opts.tta } : {}), always });
       given.add(s.truth!, g.mask);
     }
   }

@@ -12,7 +12,7 @@ import type { ResolvedBackbone } from '../backbones.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { DECODE_DEFAULTS } from '../engine/prepost.js';
-import { predict } from '../engine/infer.js';
+import { predict, type Tta, ttaKey } from '../engine/infer.js';
 import { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, DEFAULT_LRP_TOP_RELEVANCE, type LrpPoolRule, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_HEAD_LR_RULE, DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 import { annotatorLabels, chooseLabelled } from './annotator.js';
@@ -68,6 +68,11 @@ export interface QualityOptions {
   decode?: DecodeSpec;
   /** Decode rules measured beside `decode` (default DECODE_VARIANTS). */
   decodeVariants?: DecodeSpec[];
+  /**
+   * Test-time augmentations also measured on each trained model (decode rule `decode`): keys
+   * `tta:<ttaKey>` (predicted tags) and `tta-given:<ttaKey>` (true tags) in decode_rules.
+   */
+  ttaVariants?: Tta[];
   /** What --minutes measures (default cpu: the same compute per method whatever else runs). */
   budgetClock?: 'wall' | 'cpu';
 }
@@ -391,6 +396,11 @@ async function runSeed(
         if (ruleKey(rule) === ruleKey(decode)) continue;
         const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: false, ...rule });
         rules[ruleKey(rule)] = v.predicted.miou;
+      }
+      for (const tta of o.ttaVariants ?? []) {
+        const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: method === 'lrp' || method === 'gradcam', ...decode, tta });
+        rules[`tta:${ttaKey(tta)}`] = v.predicted.miou;
+        if (v.givenTags) rules[`tta-given:${ttaKey(tta)}`] = v.givenTags.miou;
       }
       log(`  decode rules: ${Object.entries(rules).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     }
