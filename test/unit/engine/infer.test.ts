@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { MAX_WORKING_AREA, decodeToWorking, workingSize } from '../../../src-main/engine/data';
 import { inputSides, upsampleSoftmax } from '../../../src-main/engine/prepost';
-import { inputTensor, predict } from '../../../src-main/engine/infer';
+import { inputTensor, NO_TTA, parseTta, predict, ttaKey } from '../../../src-main/engine/infer';
 import { heatLogits } from '../../../src-main/engine/losses';
 import { createSegmenter } from '../../../src-main/engine/models';
 import { encoderStride } from '../../../src-main/engine/trainer';
@@ -120,6 +120,65 @@ describe('predict at original size', () => {
       model.dispose();
     });
   }
+});
+
+describe('test-time augmentation', () => {
+  /** A sample and its mirror image (columns reversed). */
+  function pair(width: number, height: number, seed: number) {
+    const r = rng(seed);
+    const rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => ((i % 3) * 70 + Math.floor(r() * 120)) & 255);
+    const mirror = new Uint8Array(rgb.length);
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < 3; c++) mirror[(y * width + (width - 1 - x)) * 3 + c] = rgb[(y * width + x) * 3 + c]!;
+    const base = { width, height, origWidth: width, origHeight: height, tags: [], labels: null };
+    return [{ id: 'a', rgb, ...base }, { id: 'b', rgb: mirror, ...base }] as const;
+  }
+
+  it('one view at scale 1 is exactly the plain prediction', async () => {
+    const model = await createSegmenter({ method: 'lrp', classes: 3, inputSize: 32, seed: 5 });
+    const [s] = pair(48, 32, 3);
+    const stride = encoderStride(model);
+    const a = await predict(model, s, { stride, heatScale: 2, heatNorm: 'pixel', probs: true });
+    const b = await predict(model, s, { stride, heatScale: 2, heatNorm: 'pixel', probs: true, tta: NO_TTA });
+    expect(b.tagProbs).toEqual(a.tagProbs);
+    expect(b.probs).toEqual(a.probs);
+    expect(b.mask).toEqual(a.mask);
+    model.dispose();
+  });
+
+  for (const method of ['lrp', 'gradcam', 'unet'] as const) {
+    it(`${method}: with the mirror view, predicting a mirrored image gives the mirrored mask and the same tags`, async () => {
+      const model = await createSegmenter({ method, classes: 3, inputSize: 32, seed: 6 });
+      const W = 40, H = 32;
+      const [s, m] = pair(W, H, 4);
+      const stride = encoderStride(model);
+      const opts = { stride, heatScale: 2, heatNorm: 'pixel' as const, probs: true, tta: { scales: [1, 1.5], flip: true }, ...(method === 'unet' ? {} : { givenTags: [0, 1, 2] }) };
+      const a = await predict(model, s, opts);
+      const b = await predict(model, m, opts);
+      if (method !== 'unet') for (let c = 0; c < 3; c++) expect(b.tagProbs![c]).toBeCloseTo(a.tagProbs![c]!, 5);
+      const K = a.classes.length;
+      let same = 0;
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const p = y * W + x, q = y * W + (W - 1 - x);
+          for (let k = 0; k < K; k++) expect(b.probs![q * K + k]).toBeCloseTo(a.probs![p * K + k]!, 4);
+          if (a.mask[p] === b.mask[q]) same++;
+        }
+      expect(same).toBeGreaterThan(W * H * 0.99);
+      // and the views change the answer (otherwise this test could not fail)
+      const plain = await predict(model, s, { ...opts, tta: NO_TTA });
+      expect(Math.max(...plain.probs!.map((v, i) => Math.abs(v - a.probs![i]!)))).toBeGreaterThan(1e-3);
+      model.dispose();
+    });
+  }
+
+  it('parses and names specs, and refuses bad ones', () => {
+    expect(parseTta('1,1.25/flip')).toEqual({ scales: [1, 1.25], flip: true });
+    expect(ttaKey(parseTta('0.75,1'))).toBe('0.75,1');
+    expect(() => parseTta('1/mirror')).toThrow(/scales\[\/flip\]/);
+    expect(() => parseTta('3')).toThrow(/\[0\.5, 2\]/);
+    expect(() => parseTta('1,1')).toThrow(/distinct/);
+    expect(() => parseTta('1,1.1,1.2,1.3,1.4')).toThrow(/1 to 4/);
+  });
 });
 
 describe('working size', () => {
