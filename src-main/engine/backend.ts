@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { registerFastWasmKernels } from './kernels/index';
+import { registerModelGradients } from './models/ops';
 import { diagnoseNoAdapter, gpuDriverHint, preloadVulkanLoader, useSwiftShaderIfNoDriver, vulkanMissing } from './vulkan';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
@@ -62,6 +63,7 @@ export function initBackend(preferred?: BackendName): Promise<BackendInfo> {
 }
 
 async function init(preferred?: BackendName): Promise<BackendInfo> {
+  registerModelGradients();
   if (current && (preferred === undefined || preferred === current.name)) {
     // something else may have switched tf's global backend meanwhile (e.g. tests using 'cpu')
     if (tf.getBackend() !== current.name) await activate(current.name);

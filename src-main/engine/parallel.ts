@@ -393,6 +393,8 @@ function replicaUrl(): URL {
 /** A step's gradients (null: no shard reaches that variable) and losses. */
 export interface StepGradients {
   grads: Array<tf.Tensor | null>;
+  /** With `flat` asked of DataParallel.gradients: the summed gradients as arrays instead (`grads` then all null). */
+  flat?: Array<Float32Array | null>;
   losses: ShardLosses;
   /** Labelled pixels of the batch and Σ log K over them (the uniform-guess loss × pixels). */
   labelledPixels: number;
@@ -547,7 +549,7 @@ export class DataParallel {
   }
 
   /** The full batch's gradients (summed over shards in slot order) and losses. */
-  async gradients(model: Segmenter, logScale: tf.Variable, samples: readonly Sample[], draw: StepDraw, spec: StepSpec): Promise<StepGradients> {
+  async gradients(model: Segmenter, logScale: tf.Variable, samples: readonly Sample[], draw: StepDraw, spec: StepSpec, flat = false): Promise<StepGradients> {
     if (this.closed) throw new Error('data-parallel trainer is closed');
     let tick = performance.now();
     const timed = ++this.calls > WARM_STEPS;
@@ -619,10 +621,11 @@ export class DataParallel {
         for (let e = off; e < end; e++) acc[e] = acc[e]! + this.gradsView[base + e]!;
       }
     }
-    const grads = this.varList.map((v, j) => (present[j] ? tf.tensor(acc.subarray(this.offsets[j]!, this.offsets[j]! + this.sizes[j]!), v.shape) : null));
+    const views = this.varList.map((_, j) => (present[j] ? acc.subarray(this.offsets[j]!, this.offsets[j]! + this.sizes[j]!) : null));
+    const grads = flat ? views.map(() => null) : this.varList.map((v, j) => (views[j] ? tf.tensor(views[j]!, v.shape) : null));
     lap('reduce');
     if (timed) this.timing.steps++;
-    return { grads, losses, labelledPixels: totalPixels, uniformSum: counts.reduce((a, c) => a + c.uniformSum, 0) };
+    return { grads, ...(flat ? { flat: views } : {}), losses, labelledPixels: totalPixels, uniformSum: counts.reduce((a, c) => a + c.uniformSum, 0) };
   }
 
   async close(): Promise<void> {

@@ -13,13 +13,14 @@ import * as tf from '@tensorflow/tfjs';
 import { rng } from '../../src-shared/random.js';
 import { Confusion, type SegMetrics, type TagMetrics, foregroundIou, summarize, tagMetrics } from '../../src-shared/metrics.js';
 import { type AugmentOptions, type Dataset, type Sample, augmentedCrop } from './data.js';
-import { prefetch } from './backend.js';
+import { backendName, prefetch } from './backend.js';
 import { predict, type Tta } from './infer.js';
 import { type HeatNorm, heatLogits, planDecode } from './losses.js';
 import { type Segmenter, specStride } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, WARM_STEPS, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
 import { ADAM_EPSILON, adam } from './adam.js';
+import { FlatAdam, flatAdamBackend, readWeights, writeWeights } from './flat-adam.js';
 import { DEFAULT_PROBE, probeTagHead } from './tag-probe.js';
 
 export { ADAM_EPSILON, adam };
@@ -231,7 +232,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const named = model.namedVariables();
   const encVars = Object.entries(named).filter(([n]) => n.startsWith('encoder/')).map(([, v]) => v);
   const otherVars = Object.entries(named).filter(([n]) => !n.startsWith('encoder/')).map(([, v]) => v);
-  const encOpt = adam(pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr);
+  const encLr = pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr;
+  const encOpt = adam(encLr);
   const headOpt = adam(cfg.lr);
   const tagHeadLr = cfg.headLr ?? defaultHeadLr(model, cfg.lr);
   const tagHeadOpt = adam(tagHeadLr);
@@ -330,6 +332,20 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const tag = Array.from({ length: nTag }, nextTagged);
       return { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight: segWeightAt(cfg, at) };
     };
+    // On the CPU backends the optimizers run as FlatAdam over a working copy of the weights (bit for
+    // bit tf.train.adam's arithmetic, without ~700 kernel calls a step); on a GPU backend, tfjs'.
+    const backendNow = backendName();
+    const flatOpt = backendNow && flatAdamBackend(backendNow) ? flatOptimizers() : null;
+    function flatOptimizers() {
+      const groupOf = (set: Set<tf.Variable>, lr: number, optional = false) => {
+        const index = varList.flatMap((v, j) => (set.has(v) ? [j] : []));
+        return { index, opt: new FlatAdam(index.map((j) => varList[j]!.size), lr), optional };
+      };
+      return {
+        weights: readWeights(varList),
+        groups: [groupOf(encSet, encLr), groupOf(otherSet, cfg.lr), groupOf(tagHeadSet, tagHeadLr), groupOf(new Set([logScale]), cfg.lr * 10, true)],
+      };
+    }
     // with replicas, the next step is drawn as soon as this one's gradient is in, so they crop it
     // while the leader updates (DataParallel.prepare); the draws come in the same order either way
     let next: StepDraw | null = null;
@@ -346,8 +362,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         const draw = next ?? drawStep(step);
         next = null;
         const segWeight = draw.segWeight;
-        const { grads, losses, labelledPixels, uniformSum } = pool
-          ? await pool.gradients(model, logScale, data.samples, draw, spec)
+        const { grads, flat, losses, labelledPixels, uniformSum } = pool
+          ? await pool.gradients(model, logScale, data.samples, draw, spec, flatOpt !== null)
           : await localStep(model, logScale, varList, data.samples, draw, spec);
         if (pool && (totalSteps === null || step + 1 < totalSteps)) {
           next = drawStep(step + 1);
@@ -359,10 +375,20 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         const pick = (group: Set<tf.Variable>) =>
           varList.flatMap((v, j) => (group.has(v) && grads[j] ? [{ name: v.name, tensor: grads[j]! }] : []));
         const tOpt = performance.now();
-        encOpt.applyGradients(pick(encSet));
-        headOpt.applyGradients(pick(otherSet));
-        tagHeadOpt.applyGradients(pick(tagHeadSet));
-        if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
+        if (flatOpt) {
+          // the same arithmetic as the tfjs optimizers below, in one loop per variable (flat-adam.ts)
+          const g = flat ?? grads.map((t) => (t ? (t.dataSync() as Float32Array) : null));
+          for (const grp of flatOpt.groups) {
+            if (grp.optional && !g[grp.index[0]!]) continue; // the temperature, when it learns
+            grp.opt.apply(grp.index.map((j) => flatOpt.weights[j]!), grp.index.map((j) => g[j] ?? null));
+          }
+          writeWeights(varList, flatOpt.weights, g.map((x) => x !== null));
+        } else {
+          encOpt.applyGradients(pick(encSet));
+          headOpt.applyGradients(pick(otherSet));
+          tagHeadOpt.applyGradients(pick(tagHeadSet));
+          if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
+        }
         const lossVal = losses.value;
         tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));
         if (step >= WARM_STEPS) optMs += performance.now() - tOpt; // as pool.timing: past the warm-up

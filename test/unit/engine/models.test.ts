@@ -432,3 +432,30 @@ describe('losses', () => {
     tf.dispose([seg, dc, mask]);
   });
 });
+
+describe('leaky ReLU gradient (registerModelGradients)', () => {
+  it('equals tfjs\' where(x > 0, dy, dy·α) bit for bit on cpu and wasm, zeros and negatives included', async () => {
+    const { initBackend } = await import('../../../src-main/engine/backend.js');
+    const { leakyReluGradConfig } = await import('../../../src-main/engine/models/ops.js');
+    const n = 4096;
+    const xs = Float32Array.from({ length: n }, (_, i) => (i % 5 === 0 ? 0 : Math.sin(i * 1.7) * 3));
+    const dys = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.37) * 2);
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await initBackend(backend); // registers the gradient
+      expect(tf.getBackend()).toBe(backend);
+      const x = tf.tensor1d(xs), dy = tf.tensor1d(dys);
+      const [got] = tf.grads((t: tf.Tensor) => tf.leakyRelu(t, 0.1))([x], dy);
+      const ours = leakyReluGradConfig.gradFunc(dy, [x], { alpha: 0.1 }).x!();
+      const stock = tf.where(tf.greater(x, 0), dy, tf.mul(dy, 0.1));
+      const [g, o, s] = [got!.dataSync(), ours.dataSync(), stock.dataSync()];
+      expect(Array.from(g)).toEqual(Array.from(s));
+      expect(Array.from(o)).toEqual(Array.from(s));
+      // the taped gradient is ours, not a coincidence of the default: it has a Step kernel in it
+      const kernels = (await tf.profile(() => tf.grads((t: tf.Tensor) => tf.leakyRelu(t, 0.1))([x], dy))).kernelNames;
+      expect(kernels).toContain('Step');
+      expect(kernels).not.toContain('Select');
+      tf.dispose([x, dy, got!, ours, stock]);
+    }
+    await tf.setBackend('cpu');
+  });
+});

@@ -3,6 +3,7 @@
  * reproducible for a fixed seed and N, and cancelling stops every thread.
  */
 import * as tf from '@tensorflow/tfjs';
+import { useFlatAdam } from '../../../src-main/engine/flat-adam';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeShapesDataset } from '../../../src-main/demo/shapes';
 import { initBackend } from '../../../src-main/engine/backend';
@@ -157,6 +158,20 @@ describe('data-parallel training', () => {
     // the same batches for any N, the same gradient up to float rounding: the losses agree closely
     expect(one.losses[0]).toBeCloseTo(a.losses[0]!, 4);
     expect(one.losses.at(-1)).toBeCloseTo(a.losses.at(-1)!, 2);
+  });
+
+  it('trains to the same weights bit for bit with FlatAdam as with tf.train.adam, on 1 and 2 threads', async () => {
+    for (const threads of [1, 2]) {
+      const flat = await run(threads);
+      useFlatAdam(false);
+      try {
+        const stock = await run(threads);
+        expect(flat.losses).toEqual(stock.losses);
+        for (const k of Object.keys(flat.w)) expect(flat.w[k]!.data).toEqual(stock.w[k]!.data);
+      } finally {
+        useFlatAdam(true);
+      }
+    }
   });
 
   it('stops with 2 threads when asked between steps', async () => {
