@@ -13,7 +13,7 @@ import { openProject } from './open.js';
 import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
 import { LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from '../engine/models/types.js';
-import { parseTta } from '../engine/prepost.js';
+import { parseTta } from '../../src-shared/tta.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 

@@ -13,9 +13,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
-import { chooseClasses, classMask, DECODE_DEFAULTS, inputSides, normalise, NO_TTA, tagPriorOffsets, type Tta, validateTta } from './prepost.js';
+import { chooseClasses, classMask, DECODE_DEFAULTS, DEFAULT_TTA, inputSides, normalise, tagPriorOffsets, type Tta, validateTta } from './prepost.js';
 
-export { NO_TTA, parseTta, type Tta, ttaKey, validateTta } from './prepost.js';
+export { DEFAULT_TTA, NO_TTA, parseTta, type Tta, ttaKey, validateTta } from './prepost.js';
 
 export interface PredictOptions {
   /** Decode these classes instead of the predicted ones (evaluation "with true tags"). */
@@ -39,7 +39,7 @@ export interface PredictOptions {
   outHeight?: number;
   /** Also return per-pixel probabilities (float32 H·W·K: for small outputs only, e.g. suggestion scores). */
   probs?: boolean;
-  /** Test-time augmentation (default NO_TTA: one view at the working resolution). */
+  /** Test-time augmentation (default DEFAULT_TTA; NO_TTA: one view at the working resolution). */
   tta?: Tta;
   stride: number;
 }
@@ -71,7 +71,7 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
   const outH = opts.outHeight ?? s.origHeight;
   const outW = opts.outWidth ?? s.origWidth;
   const C = model.classes;
-  const tta = opts.tta ? validateTta(opts.tta) : NO_TTA;
+  const tta = validateTta(opts.tta ?? DEFAULT_TTA);
   const views = tta.scales.flatMap((scale) => (tta.flip ? [false, true] : [false]).map((flip) => ({ scale, flip })));
   const xs = views.map((v) => {
     const x = inputTensor(s, opts.stride, v.scale);

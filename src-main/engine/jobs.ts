@@ -10,7 +10,7 @@ import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { type ExportRunResult, exportRun } from './export-run.js';
 import { tagPriorLoss as tagPriorLossOf } from '../../src-shared/tag-trust.js';
-import { predict } from './infer.js';
+import { NO_TTA, predict } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, type ModelMeta, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type LrpPoolRule, type LrpRuleName, type SegMethod, type Segmenter } from './models/index.js';
@@ -635,7 +635,7 @@ async function scoreOne(segmenter: Segmenter, meta: ModelMeta, img: { id: number
   const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
   const outW = Math.min(64, w.width);
   const outH = Math.max(1, Math.round((w.height / w.width) * outW));
-  const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride: encoderStride(segmenter), heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH, probs: true });
+  const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride: encoderStride(segmenter), heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH, probs: true, tta: NO_TTA });
   return { id: img.id, tagProbs: p.tagProbs, classes: p.classes, probs: p.probs!, mask: p.mask };
 }
 

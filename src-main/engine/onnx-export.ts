@@ -29,7 +29,7 @@ import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { TEMP_MARK } from '../safe-fs.js';
 import { readModelMeta, readModelWeights } from './model-io.js';
 import { downsamples, type EncoderLayer, parseSegmenterConfig, specStride, type SegmenterConfig, type WeightEntry, type WeightMap } from './models/index.js';
-import { DECODE_DEFAULTS, HEAT_NORM_EPS, HEAT_NORM_FLOOR, NORMALISATION_NOTE, PIXEL_SCALE } from './prepost.js';
+import { DECODE_DEFAULTS, DEFAULT_TTA, HEAT_NORM_EPS, HEAT_NORM_FLOOR, NORMALISATION_NOTE, PIXEL_SCALE } from './prepost.js';
 
 // onnx-proto is CommonJS whose named exports Node's ESM loader cannot detect, so it is required.
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
@@ -85,7 +85,10 @@ const DIFFERENCES_NOTE =
   'seg_logits holds all C classes; the app decodes only predicted classes. With heat_norm "pixel" the per-pixel normaliser is the ' +
   'mean |heatmap| over all C classes here, over the decoded classes in the app: a positive per-pixel factor, so the argmax over any ' +
   'class subset is identical at model resolution (only softmax temperatures differ). Resizing the image to a multiple of the ' +
-  'stride and resizing seg_logits back to the original size are left to the caller (the app: bilinear, half-pixel centres).';
+  'stride and resizing seg_logits back to the original size are left to the caller (the app: bilinear, half-pixel centres). ' +
+  `The app also averages ${DEFAULT_TTA.scales.length * (DEFAULT_TTA.flip ? 2 : 1)} views of each image ("test_time_augmentation": the image resized to ` +
+  `${DEFAULT_TTA.scales.join(', ')} × its working size${DEFAULT_TTA.flip ? ', each also mirrored left-right' : ''}): the views' tag probabilities are averaged before ` +
+  'the classes are chosen, and their chosen, normalised logits (mirrored back, resized bilinearly to the largest view\'s grid) are averaged before the argmax.';
 
 type Attr = OnnxNamespace.IAttributeProto;
 const A = onnx.AttributeProto.AttributeType;
@@ -762,6 +765,7 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     dynamicSize: { height: geo[0].dynamic, width: geo[1].dynamic },
     normalisation: NORMALISATION_NOTE,
     decodeDefaults: DECODE_DEFAULTS,
+    testTimeAugmentation: DEFAULT_TTA,
     reading: ONNX_READING_NOTE,
     differencesFromApp: DIFFERENCES_NOTE,
   };
@@ -777,6 +781,7 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     normalisation: contract.normalisation,
     pixel_scale: String(PIXEL_SCALE),
     decode_defaults: JSON.stringify(DECODE_DEFAULTS),
+    test_time_augmentation: JSON.stringify(DEFAULT_TTA),
     input_layout: 'NCHW float32 [N, 3, H, W]',
     heat_scale: String(meta.heatScale),
     heat_norm: meta.heatNorm,

@@ -22,7 +22,7 @@ import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { decodeToWorking } from './data.js';
 import type { Prediction } from './infer.js';
-import { chooseClasses, classMask, type DecodeOptions, gatherPlanes, inputSides, planarInput, renormalise, sigmoid } from './prepost.js';
+import { chooseClasses, classMask, type DecodeOptions, DEFAULT_TTA, flipPlanes, gatherPlanes, inputSides, planarInput, renormalise, resizeBilinearPlanar, sigmoid, type Tta, validateTta } from './prepost.js';
 import { writePredictionPngs } from './prediction-png.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
@@ -52,6 +52,8 @@ export interface OnnxPredictOptions extends DecodeOptions {
   outHeight?: number;
   /** Also return per-pixel probabilities (small outputs only). */
   probs?: boolean;
+  /** Test-time augmentation, as infer.ts (default the app's DEFAULT_TTA); a fixed-size graph runs scale 1 only. */
+  tta?: Tta;
 }
 
 function parseJson<T>(file: string, key: string, v: string | undefined): T {
@@ -122,9 +124,12 @@ export function readOnnxModelInfo(file: string): OnnxModelInfo {
 export function onnxInput(
   img: { rgb: Uint8Array; width: number; height: number },
   info: Pick<OnnxModelInfo, 'stride' | 'minSize' | 'dynamicSize' | 'inputSize'>,
+  scale = 1,
 ): { data: Float32Array; height: number; width: number } {
   const [sh, sw] = info.stride;
-  const [h, w] = info.dynamicSize ? inputSides(img.height, img.width, sh, sw, info.minSize[0], info.minSize[1]) : [info.inputSize, info.inputSize];
+  const [h, w] = info.dynamicSize
+    ? inputSides(Math.round(img.height * scale), Math.round(img.width * scale), sh, sw, info.minSize[0], info.minSize[1])
+    : [info.inputSize, info.inputSize];
   return { data: planarInput(img, h, w), height: h, width: w };
 }
 
@@ -154,28 +159,60 @@ export class OnnxSegmenter {
     return { seg, tags };
   }
 
-  /** infer.ts predict on a working-resolution image (decodeToWorking's result). */
+  /** infer.ts predict on a working-resolution image (decodeToWorking's result), test-time augmentation included. */
   async predict(
     img: { rgb: Uint8Array; width: number; height: number; origWidth: number; origHeight: number },
     opts: OnnxPredictOptions = {},
   ): Promise<OnnxPrediction> {
     const C = this.info.classes.length;
-    const x = onnxInput(img, this.info);
-    const { seg, tags } = await this.run(x.data, 1, x.height, x.width);
+    const tta = validateTta(opts.tta ?? DEFAULT_TTA);
+    const scales = this.info.dynamicSize ? tta.scales : [1];
+    // per scale one run, the mirrored copy in the same batch
+    const runs = await Promise.all(
+      scales.map(async (scale) => {
+        const x = onnxInput(img, this.info, scale);
+        const n = tta.flip ? 2 : 1;
+        const data = new Float32Array(n * x.data.length);
+        data.set(x.data);
+        if (tta.flip) data.set(flipPlanes(Float32Array.from(x.data), 3, x.height, x.width), x.data.length);
+        return { ...x, n, ...(await this.run(data, n, x.height, x.width)) };
+      }),
+    );
     let tagProbs: Float32Array | null = null;
     if (this.info.method !== 'unet') {
-      if (!tags) throw new Error(`${this.info.file}: method ${this.info.method} but no tag_logits output`);
-      tagProbs = sigmoid(tags);
+      tagProbs = new Float32Array(C);
+      let views = 0;
+      for (const r of runs) {
+        if (!r.tags) throw new Error(`${this.info.file}: method ${this.info.method} but no tag_logits output`);
+        const p = sigmoid(r.tags);
+        for (let i = 0; i < p.length; i++) tagProbs[i % C] = tagProbs[i % C]! + p[i]!;
+        views += r.n;
+      }
+      for (let c = 0; c < C; c++) tagProbs[c] = tagProbs[c]! / views;
     }
     const classes = chooseClasses(tagProbs, C, opts);
-    const plane = x.height * x.width;
-    const chosen = gatherPlanes(seg, classes, plane);
-    if (this.info.heatNorm === 'pixel' && (this.info.method === 'lrp' || this.info.method === 'gradcam'))
-      renormalise(chosen, classes.length, plane, this.info.heatScale);
+    const K = classes.length;
+    // the finest view's grid, as infer.ts
+    const finest = runs.reduce((a, r) => (r.height * r.width > a.height * a.width ? r : a), runs[0]!);
+    const [gh, gw] = [finest.height, finest.width];
+    const sum = new Float32Array(K * gh * gw);
+    let views = 0;
+    for (const r of runs) {
+      const plane = r.height * r.width;
+      for (let v = 0; v < r.n; v++) {
+        let chosen = gatherPlanes(r.seg.subarray(v * C * plane, (v + 1) * C * plane), classes, plane);
+        if (this.info.heatNorm === 'pixel' && (this.info.method === 'lrp' || this.info.method === 'gradcam')) renormalise(chosen, K, plane, this.info.heatScale);
+        if (v === 1) flipPlanes(chosen, K, r.height, r.width);
+        if (r.height !== gh || r.width !== gw) chosen = resizeBilinearPlanar(chosen, K, r.height, r.width, gh, gw);
+        for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + chosen[i]!;
+        views++;
+      }
+    }
+    if (views > 1) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / views;
     const outH = opts.outHeight ?? img.origHeight;
     const outW = opts.outWidth ?? img.origWidth;
     // as infer.ts: bytes at the original size, never float maps there
-    const out = classMask(chosen, 'chw', classes, x.height, x.width, outH, outW, { probs: !!opts.probs });
+    const out = classMask(sum, 'chw', classes, gh, gw, outH, outW, { probs: !!opts.probs });
     return { tagProbs, classes, ...out, width: outW, height: outH };
   }
 

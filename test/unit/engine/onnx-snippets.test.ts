@@ -21,7 +21,7 @@ import { saveModel } from '../../../src-main/engine/model-io';
 import { createSegmenter, type Segmenter, specStride } from '../../../src-main/engine/models';
 import { exportOnnx, ONNX_READING_NOTE } from '../../../src-main/engine/onnx-export';
 import { OnnxSegmenter } from '../../../src-main/engine/onnx-runtime';
-import { DECODE_DEFAULTS, NORMALISATION_NOTE, PIXEL_SCALE, strideSide } from '../../../src-main/engine/prepost';
+import { DECODE_DEFAULTS, NO_TTA, NORMALISATION_NOTE, PIXEL_SCALE, strideSide } from '../../../src-main/engine/prepost';
 import { tmpDir } from '../../helpers/tmp';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
@@ -124,7 +124,7 @@ async function appCounts(file: string): Promise<Map<string, number>> {
   const seg = await OnnxSegmenter.load(onnxFile);
   try {
     const img = await decodeToWorking(fs.readFileSync(file), SIZE);
-    const p = await seg.predict(img, { outWidth: img.width, outHeight: img.height });
+    const p = await seg.predict(img, { outWidth: img.width, outHeight: img.height, tta: NO_TTA }); // the snippets run one view
     return new Map(p.classes.map((c) => [CLASSES[c]!, p.mask.filter((m) => m === c).length]));
   } finally {
     await seg.release();
