@@ -72,48 +72,48 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
   const outW = opts.outWidth ?? s.origWidth;
   const C = model.classes;
   const tta = validateTta(opts.tta ?? DEFAULT_TTA);
-  const views = tta.scales.flatMap((scale) => (tta.flip ? [false, true] : [false]).map((flip) => ({ scale, flip })));
-  const xs = views.map((v) => {
-    const x = inputTensor(s, opts.stride, v.scale);
-    if (!v.flip) return x;
-    const m = tf.reverse(x, 2) as tf.Tensor4D;
-    x.dispose();
-    return m;
-  });
+  const nViews = tta.scales.length * (tta.flip ? 2 : 1);
+  // one batch per scale: the image, and its mirror image as the second row
+  const xs = tta.scales.map((scale) =>
+    tf.tidy(() => {
+      const x = inputTensor(s, opts.stride, scale);
+      return tta.flip ? (tf.concat([x, tf.reverse(x, 2)], 0) as tf.Tensor4D) : x;
+    }),
+  );
   try {
     let tagProbs: Float32Array | null = null;
     if (model.method !== 'unet') {
-      const probs = tf.tidy(() => tf.addN(xs.map((x) => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!))).div(xs.length));
+      const probs = tf.tidy(() => tf.addN(xs.map((x) => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!).sum(0))).div(nViews));
       tagProbs = (await probs.data()) as Float32Array;
       probs.dispose();
     }
     const classes = chooseClasses(tagProbs, C, opts);
-    // the finest view's grid: every view's logits are resized to it before they are averaged
-    const finest = xs.reduce((a, x) => (x.shape[1] * x.shape[2] > a.shape[1] * a.shape[2] ? x : a), xs[0]!);
-    // Logits at the model's resolution only; classMask makes the original-size bytes.
+    // Logits at the model's resolution only (the finest view's grid); classMask makes the original-size bytes.
     const scaled = tf.tidy(() => {
       const decodes = model.method === 'lrp' || model.method === 'gradcam';
-      const perView = xs.map((x, i) => {
+      const perScale = xs.map((x) => {
+        const n = x.shape[0];
         let seg: tf.Tensor4D;
         if (model.method === 'unet' || model.method === 'mtunet') {
           const all = model.forward(x).seg!;
           seg = model.method === 'mtunet' || opts.givenTags ? tf.gather(all, classes, 3) : all;
         } else {
-          const dc = tf.tensor2d(classes, [1, classes.length], 'int32');
+          const dc = tf.tensor2d(Array.from({ length: n }, () => classes).flat(), [n, classes.length], 'int32');
           seg = model.forward(x, { decodeClasses: dc }).seg!;
         }
-        let out = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
-        if (views[i]!.flip) out = tf.reverse(out, 2);
-        return out;
+        const out = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
+        if (n === 1) return out;
+        // the mirrored row, mirrored back, added to the plain one
+        const [plain, mirrored] = tf.split(out, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
+        return tf.add(plain, tf.reverse(mirrored, 2)) as tf.Tensor4D;
       });
       let out: tf.Tensor4D;
-      if (perView.length === 1) out = perView[0]!;
+      if (nViews === 1) out = perScale[0]!;
       else {
-        // the grid of the finest view's output (same downsampling for every view)
-        const big = perView[xs.indexOf(finest)]!;
+        const big = perScale.reduce((a, t) => (t.shape[1] * t.shape[2] > a.shape[1] * a.shape[2] ? t : a), perScale[0]!);
         const [gh, gw] = [big.shape[1], big.shape[2]];
-        const resized = perView.map((t) => (t.shape[1] === gh && t.shape[2] === gw ? t : tf.image.resizeBilinear(t, [gh, gw], false, true)));
-        out = tf.addN(resized).div(perView.length) as tf.Tensor4D;
+        const resized = perScale.map((t) => (t.shape[1] === gh && t.shape[2] === gw ? t : tf.image.resizeBilinear(t, [gh, gw], false, true)));
+        out = tf.addN(resized).div(nViews) as tf.Tensor4D;
       }
       const prior = opts.givenTags?.length || !tagProbs ? 0 : (opts.tagPrior ?? DECODE_DEFAULTS.tagPrior);
       return prior ? (tf.add(out, tf.tensor1d(tagPriorOffsets(tagProbs!, classes, prior, opts.always ?? []))) as tf.Tensor4D) : out;
