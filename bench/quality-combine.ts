@@ -56,6 +56,7 @@ const SHARED = [
   'decode',
   'tag_probe',
   'warmup_steps',
+  'tta',
 ];
 
 /** Settings of one method's model and training: compared only among files that ran the same method. */

@@ -12,7 +12,7 @@ import type { ResolvedBackbone } from '../backbones.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { DECODE_DEFAULTS } from '../engine/prepost.js';
-import { predict, type Tta, ttaKey } from '../engine/infer.js';
+import { DEFAULT_TTA, predict, type Tta, ttaKey } from '../engine/infer.js';
 import { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, DEFAULT_LRP_TOP_RELEVANCE, type LrpPoolRule, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_HEAD_LR_RULE, DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 import { annotatorLabels, chooseLabelled } from './annotator.js';
@@ -222,6 +222,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     head_lr: o.headLr ?? DEFAULT_HEAD_LR_RULE,
     background: o.background ?? null,
     decode: ruleKey(decode),
+    // the test-time views of every evaluation (files from before 2026-12-03 13:00 used one view and lack the key)
+    tta: ttaKey(DEFAULT_TTA),
   };
   log(`config: ${JSON.stringify(config)}`);
 
