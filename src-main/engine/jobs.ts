@@ -10,7 +10,7 @@ import { initBackend, type BackendInfo, type BackendName } from './backend.js';
 import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorking, type Sample } from './data.js';
 import { type ExportRunResult, exportRun } from './export-run.js';
 import { tagPriorLoss as tagPriorLossOf } from '../../src-shared/tag-trust.js';
-import { NO_TTA, predict } from './infer.js';
+import { NO_TTA, predict, type Tta } from './infer.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, type ModelMeta, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type LrpPoolRule, type LrpRuleName, type SegMethod, type Segmenter } from './models/index.js';
@@ -48,6 +48,8 @@ export interface PredictJob {
   backend?: BackendName;
   /** Threads the image list is split across (default: physical cores, ≥ 8 images each). */
   threads?: number;
+  /** Test-time views (default the app's DEFAULT_TTA). */
+  tta?: Tta;
 }
 
 export interface EvalJob {
@@ -414,7 +416,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
   const report = () => ctx.emit({ type: 'progress', task: 'predict', done: done.reduce((a, b) => a + b, 0), total: job.images.length });
   // parts 1.. in helper engine workers (one thread each), part 0 here; outputs merged in image order
   const helpers = parts.slice(1).map((part, i) =>
-    startJob({ kind: 'predict', model: job.model, images: part, out: job.out, threads: 1, ...(job.backend ? { backend: job.backend } : {}) }, (e) => {
+    startJob({ kind: 'predict', model: job.model, images: part, out: job.out, threads: 1, ...(job.backend ? { backend: job.backend } : {}), ...(job.tta ? { tta: job.tta } : {}) }, (e) => {
       if (e.type !== 'progress') return;
       done[i + 1] = e.done;
       report();
@@ -440,7 +442,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
         failed.push({ image: file, reason: (e as Error).message });
         continue;
       }
-      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode });
+      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, ...(job.tta ? { tta: job.tta } : {}) });
       const { mask: maskFile, heatmap: heatFile } = await writePredictionPngs(job.out, path.basename(file, path.extname(file)), p, meta.classes.map((c) => c.color));
       written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
     }

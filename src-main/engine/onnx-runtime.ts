@@ -236,7 +236,7 @@ export async function predictOnnxImages(
   file: string,
   images: string[],
   outDir: string,
-  opts: { onProgress?: (done: number, total: number) => void; cancelled?: () => boolean } = {},
+  opts: { onProgress?: (done: number, total: number) => void; cancelled?: () => boolean; tta?: Tta } = {},
 ): Promise<OnnxPredictResult> {
   const model = await OnnxSegmenter.load(file);
   const written: OnnxPredictResult['written'] = [];
@@ -255,7 +255,7 @@ export async function predictOnnxImages(
         failed.push({ image, reason: (e as Error).message });
         continue;
       }
-      const p = await model.predict(img);
+      const p = await model.predict(img, opts.tta ? { tta: opts.tta } : {});
       const files = await writePredictionPngs(outDir, path.basename(image, path.extname(image)), p, colors);
       written.push({ image, ...files, classes: p.classes.map((c) => model.info.classes[c]!.name) });
     }

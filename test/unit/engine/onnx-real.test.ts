@@ -288,6 +288,24 @@ describe(`exported trained models match the app (${hasMsrc21 ? 'msrc21 images' :
         );
         expect(heatDiff).toBeLessThan(1);
         expect(same / total).toBeGreaterThanOrEqual(0.999);
+        if (method !== 'lrp') continue;
+        // --tta none: one view through either runtime, the same masks, and not the 6-view ones
+        const oneTf = path.join(tmp, `pred-${method}-tf-one`);
+        const oneOnnx = path.join(tmp, `pred-${method}-onnx-one`);
+        expect((await run('predict', t.dir, ...imageFiles, '--out', oneTf, '--tta', 'none')).code).toBe(0);
+        expect((await run('predict', t.onnxFile, ...imageFiles, '--out', oneOnnx, '--tta', 'none')).code).toBe(0);
+        let sameOne = 0, sameDefault = 0, n = 0;
+        for (const file of imageFiles) {
+          const stem = path.parse(file).name;
+          const [x, y, z] = [oneTf, oneOnnx, viaTf].map((d) => readMaskPng(path.join(d, `${stem}.png`)).data);
+          sameOne += agreement(y!, x!) * x!.length;
+          sameDefault += agreement(z!, x!) * x!.length;
+          n += x!.length;
+        }
+        expect(sameOne / n).toBeGreaterThanOrEqual(0.999);
+        expect(sameDefault / n).toBeLessThan(0.999);
+        expect((await run('predict', t.dir, ...imageFiles, '--out', oneTf, '--tta', '1,9')).code).not.toBe(0);
+        expect(stderr.mock.calls.some(([s]) => String(s).includes('test-time scales must be'))).toBe(true);
       }
     } finally {
       vi.restoreAllMocks();
