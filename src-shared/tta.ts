@@ -28,6 +28,9 @@ export function validateTta(t: Tta): Tta {
   return t;
 }
 
+/** How many views a spec runs: each scale, and its mirror image with `flip`. */
+export const ttaViewCount = (t: Tta) => t.scales.length * (t.flip ? 2 : 1);
+
 /** 'scales[/flip]', e.g. '1' (none), '1,1.25/flip'. */
 export const ttaKey = (t: Tta) => `${t.scales.join(',')}${t.flip ? '/flip' : ''}`;
 

@@ -373,7 +373,6 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     });
 }
 
-/** The training options `bench quality` and `bench active` share: input size, batch, learning rates, heatmap-loss warm-up. */
 /** The LRP decoder's options of a new model (train and bench quality). */
 function lrpDecoderOptions(cmd: Command, depthHelp: string): Command {
   return cmd
@@ -384,6 +383,7 @@ function lrpDecoderOptions(cmd: Command, depthHelp: string): Command {
     .option('--no-lrp-top-relevance', 'LRP: read the relevance at the decoder stop only (the default before the eighth session)');
 }
 
+/** The training options `bench quality` and `bench active` share: input size, batch, learning rates, heatmap-loss warm-up. */
 function trainingOptions(cmd: Command, warmupHelp: string): Command {
   return cmd
     .option('--size <px>', 'input size', num('int', 16), 128)

@@ -94,7 +94,11 @@ export function readWeights(vars: readonly tf.Variable[]): Float32Array[] {
   return vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
 }
 
-/** Writes updated values back into the variables. */
+/**
+ * Writes values into the variables (those with `which[i]`, default all). The cpu backend keeps the
+ * array it is given as the tensor's storage; the trainer's working copy only ever changes to the
+ * values it then writes here, so that sharing is harmless.
+ */
 export function writeWeights(vars: readonly tf.Variable[], weights: readonly Float32Array[], which?: readonly boolean[]): void {
   vars.forEach((v, i) => {
     if (which && !which[i]) return;

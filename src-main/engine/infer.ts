@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
-import { chooseClasses, classMask, DECODE_DEFAULTS, DEFAULT_TTA, inputSides, normalise, tagPriorOffsets, type Tta, validateTta } from './prepost.js';
+import { chooseClasses, classMask, DECODE_DEFAULTS, DEFAULT_TTA, inputSides, normalise, tagPriorOffsets, type Tta, ttaViewCount, validateTta } from './prepost.js';
 
 export { DEFAULT_TTA, NO_TTA, parseTta, type Tta, ttaKey, validateTta } from './prepost.js';
 
@@ -72,7 +72,7 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
   const outW = opts.outWidth ?? s.origWidth;
   const C = model.classes;
   const tta = validateTta(opts.tta ?? DEFAULT_TTA);
-  const nViews = tta.scales.length * (tta.flip ? 2 : 1);
+  const nViews = ttaViewCount(tta);
   // one batch per scale: the image, and its mirror image as the second row
   const xs = tta.scales.map((scale) =>
     tf.tidy(() => {

@@ -29,7 +29,7 @@ import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { TEMP_MARK } from '../safe-fs.js';
 import { readModelMeta, readModelWeights } from './model-io.js';
 import { downsamples, type EncoderLayer, parseSegmenterConfig, specStride, type SegmenterConfig, type WeightEntry, type WeightMap } from './models/index.js';
-import { DECODE_DEFAULTS, DEFAULT_TTA, HEAT_NORM_EPS, HEAT_NORM_FLOOR, NORMALISATION_NOTE, PIXEL_SCALE } from './prepost.js';
+import { DECODE_DEFAULTS, DEFAULT_TTA, ttaViewCount, HEAT_NORM_EPS, HEAT_NORM_FLOOR, NORMALISATION_NOTE, PIXEL_SCALE } from './prepost.js';
 
 // onnx-proto is CommonJS whose named exports Node's ESM loader cannot detect, so it is required.
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNamespace };
@@ -86,7 +86,7 @@ const DIFFERENCES_NOTE =
   'mean |heatmap| over all C classes here, over the decoded classes in the app: a positive per-pixel factor, so the argmax over any ' +
   'class subset is identical at model resolution (only softmax temperatures differ). Resizing the image to a multiple of the ' +
   'stride and resizing seg_logits back to the original size are left to the caller (the app: bilinear, half-pixel centres). ' +
-  `The app also averages ${DEFAULT_TTA.scales.length * (DEFAULT_TTA.flip ? 2 : 1)} views of each image ("test_time_augmentation": the image resized to ` +
+  `The app also averages ${ttaViewCount(DEFAULT_TTA)} views of each image ("test_time_augmentation": the image resized to ` +
   `${DEFAULT_TTA.scales.join(', ')} × its working size${DEFAULT_TTA.flip ? ', each also mirrored left-right' : ''}): the views' tag probabilities are averaged before ` +
   'the classes are chosen, and their chosen, normalised logits (mirrored back, resized bilinearly to the largest view\'s grid) are averaged before the argmax.';
 

@@ -30,6 +30,7 @@ import { type BackendName, backendName, initBackend } from './backend.js';
 import { type AugmentOptions, type Crop, IGNORE, type Sample, augmentedCrop } from './data.js';
 import { type HeatNorm, heatLogits, planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
 import { buildSegmenter, type Segmenter, type SegmenterConfig } from './models/index.js';
+import { writeWeights } from './flat-adam.js';
 
 /**
  * Physical cores of this machine (SMT siblings counted once) where the OS says (Linux sysfs);
@@ -689,11 +690,8 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
       if (!prepared) throw new Error('gradient asked before its shard was prepared');
       const v = Atomics.load(version, 0);
       if (v !== seen) {
-        varList.forEach((vr, j) => {
-          const t = tf.tensor(weights.slice(offsets[j]!, offsets[j]! + sizes[j]!), vr.shape);
-          vr.assign(t);
-          t.dispose();
-        });
+        // copies out of the shared buffer (the leader rewrites it), then into the variables
+        writeWeights(varList, varList.map((_, j) => weights.slice(offsets[j]!, offsets[j]! + sizes[j]!)));
         seen = v;
       }
       const r = shardGradients(model, logScale, varList, withShares(prepared, m.totalPixels, m.totalTagged), init.spec);

@@ -34,7 +34,7 @@ export function normalise(rgb: Uint8Array, layout: 'hwc' | 'chw'): Float32Array 
 
 // ---- test-time augmentation ----
 
-export { DEFAULT_TTA, NO_TTA, parseTta, type Tta, ttaKey, validateTta } from '../../src-shared/tta.js';
+export { DEFAULT_TTA, NO_TTA, parseTta, type Tta, ttaKey, ttaViewCount, validateTta } from '../../src-shared/tta.js';
 
 /** Mirrors `planes` planes of h × w (planar layout) left-right, in place. */
 export function flipPlanes(v: Float32Array, planes: number, h: number, w: number): Float32Array {

@@ -233,17 +233,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
   const encVars = Object.entries(named).filter(([n]) => n.startsWith('encoder/')).map(([, v]) => v);
   const otherVars = Object.entries(named).filter(([n]) => !n.startsWith('encoder/')).map(([, v]) => v);
   const encLr = pretrained ? (cfg.encoderLr ?? cfg.lr / 10) : cfg.lr;
-  const encOpt = adam(encLr);
-  const headOpt = adam(cfg.lr);
   const tagHeadLr = cfg.headLr ?? defaultHeadLr(model, cfg.lr);
-  const tagHeadOpt = adam(tagHeadLr);
   if (tagHeadLr !== cfg.lr && usesTags) hooks.onEvent?.({ type: 'log', message: `tag head learning rate ${tagHeadLr.toPrecision(2)} (the rest ${cfg.lr.toPrecision(2)})` });
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
   const decodesAny = decodes && labelledPool.length > 0;
   // the heatmap temperature (log): its starting value is set once calibrated, below
   const logScale = tf.tidy(() => tf.variable(tf.scalar(0), cfg.learnHeatScale !== false && decodes, 'heatseg/logHeatScale'));
-  const scaleOpt = adam(cfg.lr * 10);
-  // the optimizers' slots and the temperature are freed however the run ends (a throw included)
+  // tf.train.adam optimizers (GPU backends); their slots and the temperature are freed however the run ends (a throw included)
+  let tfOpts: tf.AdamOptimizer[] = [];
   try {
     // every variable a step may update, in a fixed order (the heatmap temperature last, always
     // listed so replicas receive its value; it gets no gradient when not trainable)
@@ -251,6 +248,14 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     const encSet = new Set(encVars);
     const tagHeadSet = new Set(Object.entries(named).filter(([n]) => n.startsWith('head/')).map(([, v]) => v));
     const otherSet = new Set(otherVars.filter((v) => !tagHeadSet.has(v)));
+    // one Adam per parameter group with its own learning rate (indices into varList); the temperature's
+    // steps only when it has a gradient (it learns), the others every step
+    const groups = [
+      { vars: encSet, lr: encLr, optional: false },
+      { vars: otherSet, lr: cfg.lr, optional: false },
+      { vars: tagHeadSet, lr: tagHeadLr, optional: false },
+      { vars: new Set([logScale]), lr: cfg.lr * 10, optional: true },
+    ].map((g) => ({ ...g, index: varList.flatMap((v, j) => (g.vars.has(v) ? [j] : [])) }));
     const tagWeights = usesTags && cfg.tagBalance === 'balanced' ? balancedTagWeights(taggedPool, C) : null;
     const spec: StepSpec = {
       decodes,
@@ -335,17 +340,11 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     // On the CPU backends the optimizers run as FlatAdam over a working copy of the weights (bit for
     // bit tf.train.adam's arithmetic, without ~700 kernel calls a step); on a GPU backend, tfjs'.
     const backendNow = backendName();
-    const flatOpt = backendNow && flatAdamBackend(backendNow) ? flatOptimizers() : null;
-    function flatOptimizers() {
-      const groupOf = (set: Set<tf.Variable>, lr: number, optional = false) => {
-        const index = varList.flatMap((v, j) => (set.has(v) ? [j] : []));
-        return { index, opt: new FlatAdam(index.map((j) => varList[j]!.size), lr), optional };
-      };
-      return {
-        weights: readWeights(varList),
-        groups: [groupOf(encSet, encLr), groupOf(otherSet, cfg.lr), groupOf(tagHeadSet, tagHeadLr), groupOf(new Set([logScale]), cfg.lr * 10, true)],
-      };
-    }
+    const flatOpt =
+      backendNow && flatAdamBackend(backendNow)
+        ? { weights: readWeights(varList), opts: groups.map((g) => new FlatAdam(g.index.map((j) => varList[j]!.size), g.lr)) }
+        : null;
+    if (!flatOpt) tfOpts = groups.map((g) => adam(g.lr));
     // with replicas, the next step is drawn as soon as this one's gradient is in, so they crop it
     // while the leader updates (DataParallel.prepare); the draws come in the same order either way
     let next: StepDraw | null = null;
@@ -372,23 +371,15 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         const uniform = labelledPixels > 0 ? uniformSum / labelledPixels : 0;
         const lossTag = losses.tag;
         const lossSeg = losses.seg;
-        const pick = (group: Set<tf.Variable>) =>
-          varList.flatMap((v, j) => (group.has(v) && grads[j] ? [{ name: v.name, tensor: grads[j]! }] : []));
         const tOpt = performance.now();
-        if (flatOpt) {
-          // the same arithmetic as the tfjs optimizers below, in one loop per variable (flat-adam.ts)
-          const g = flat ?? grads.map((t) => (t ? (t.dataSync() as Float32Array) : null));
-          for (const grp of flatOpt.groups) {
-            if (grp.optional && !g[grp.index[0]!]) continue; // the temperature, when it learns
-            grp.opt.apply(grp.index.map((j) => flatOpt.weights[j]!), grp.index.map((j) => g[j] ?? null));
-          }
-          writeWeights(varList, flatOpt.weights, g.map((x) => x !== null));
-        } else {
-          encOpt.applyGradients(pick(encSet));
-          headOpt.applyGradients(pick(otherSet));
-          tagHeadOpt.applyGradients(pick(tagHeadSet));
-          if (grads[varList.length - 1]) scaleOpt.applyGradients(pick(new Set([logScale])));
-        }
+        // FlatAdam does tf.train.adam's arithmetic in one loop per variable (flat-adam.ts)
+        const g = flatOpt ? (flat ?? grads.map((t) => (t ? (t.dataSync() as Float32Array) : null))) : null;
+        groups.forEach((grp, k) => {
+          if (grp.optional && !(g ?? grads)[grp.index[0]!]) return;
+          if (flatOpt) flatOpt.opts[k]!.apply(grp.index.map((j) => flatOpt.weights[j]!), grp.index.map((j) => g![j] ?? null));
+          else tfOpts[k]!.applyGradients(grp.index.flatMap((j) => (grads[j] ? [{ name: varList[j]!.name, tensor: grads[j]! }] : [])));
+        });
+        if (flatOpt) writeWeights(varList, flatOpt.weights, g!.map((x) => x !== null));
         const lossVal = losses.value;
         tf.dispose(grads.filter((t): t is tf.Tensor => t !== null));
         if (step >= WARM_STEPS) optMs += performance.now() - tOpt; // as pool.timing: past the warm-up
@@ -454,10 +445,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     };
   } finally {
     logScale.dispose();
-    encOpt.dispose();
-    headOpt.dispose();
-    tagHeadOpt.dispose();
-    scaleOpt.dispose();
+    for (const o of tfOpts) o.dispose();
   }
 }
 
