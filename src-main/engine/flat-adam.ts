@@ -10,6 +10,7 @@
  * and tf.train.adam runs there.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { ADAM_EPSILON } from './adam.js';
 
 const f = Math.fround;
@@ -94,15 +95,38 @@ export function readWeights(vars: readonly tf.Variable[]): Float32Array[] {
   return vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
 }
 
+/** The wasm backend when it is the active one (its tensors live on its heap), else null. */
+function wasmBackend(): BackendWasm | null {
+  return tf.getBackend() === 'wasm' ? (tf.backend() as BackendWasm) : null;
+}
+
 /**
- * Writes values into the variables (those with `which[i]`, default all). The cpu backend keeps the
- * array it is given as the tensor's storage; the trainer's working copy only ever changes to the
- * values it then writes here, so that sharing is harmless.
+ * A float32 tensor's values without a copy where the backend keeps them in CPU memory (a view of
+ * the wasm heap; the cpu backend's own array), else dataSync's copy. Read-only, and valid only
+ * until the next tensor allocation (the wasm heap may grow and move): use it at once. dataSync on
+ * wasm slices a new ArrayBuffer per call; a training step read ~4 MB of gradients that way per
+ * thread, garbage that kept V8's collector marking about once a step.
+ */
+export function valuesView(t: tf.Tensor): Float32Array {
+  if (t.dtype !== 'float32') throw new Error(`valuesView: expected a float32 tensor, got ${t.dtype}`);
+  const wasm = wasmBackend();
+  return (wasm ? wasm.typedArrayFromHeap(t) : t.dataSync()) as Float32Array;
+}
+
+/**
+ * Writes values into the variables (those with `which[i]`, default all), each as a new tensor
+ * assigned to the variable. Not in place: the wasm backend's XNNPACK operators cache packed
+ * filters by tensor id, so a variable must get a new id when its values change. wasm copies the
+ * values onto its heap (the array may be a view of a buffer that changes later); the cpu backend
+ * keeps the array it is given as the tensor's storage — the trainer's working copy only ever
+ * changes to the values it then writes here, so that sharing is harmless.
  */
 export function writeWeights(vars: readonly tf.Variable[], weights: readonly Float32Array[], which?: readonly boolean[]): void {
   vars.forEach((v, i) => {
     if (which && !which[i]) return;
-    const t = tf.tensor(weights[i]!, v.shape, 'float32');
+    const w = weights[i]!;
+    if (w.length !== v.size) throw new Error(`writeWeights: variable ${v.name} has ${v.size} values, got ${w.length}`);
+    const t = tf.tensor(w, v.shape, 'float32');
     v.assign(t);
     t.dispose();
   });

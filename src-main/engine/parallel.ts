@@ -30,7 +30,7 @@ import { type BackendName, backendName, initBackend } from './backend.js';
 import { type AugmentOptions, type Crop, IGNORE, type Sample, augmentedCrop } from './data.js';
 import { type HeatNorm, heatLogits, planDecode, segmentationLoss, tagLoss, tagTargets } from './losses.js';
 import { buildSegmenter, type Segmenter, type SegmenterConfig } from './models/index.js';
-import { writeWeights } from './flat-adam.js';
+import { valuesView, writeWeights } from './flat-adam.js';
 
 /**
  * Physical cores of this machine (SMT siblings counted once) where the OS says (Linux sysfs);
@@ -420,6 +420,7 @@ export class DataParallel {
   private readonly total: number;
   private readonly weightsView: Float32Array;
   private readonly gradsView: Float32Array;
+  private acc: Float32Array | null = null;
   private readonly presentView: Uint8Array;
   private readonly versionView: Int32Array;
   private readonly claimsView: Int32Array;
@@ -560,7 +561,7 @@ export class DataParallel {
       tick = now;
     };
     // 1. publish the leader's current weights (the optimizers ran since the last step)
-    this.varList.forEach((v, j) => this.weightsView.set(v.dataSync() as Float32Array, this.offsets[j]!));
+    this.varList.forEach((v, j) => this.weightsView.set(valuesView(v), this.offsets[j]!));
     Atomics.add(this.versionView, 0, 1);
     lap('publish');
     // 2. every thread crops its shard and reports what the losses normalise by (already under way
@@ -600,10 +601,13 @@ export class DataParallel {
       throw e;
     }
     // 4. reduce in slot order 0, 1, …, N-1
-    const acc = new Float32Array(this.total);
+    // flat: the sum is built in one buffer kept across steps (its views are consumed before the next
+    // call); as tensors, a fresh one (the cpu backend would keep it as the tensors' storage)
+    const acc = flat ? (this.acc ??= new Float32Array(this.total)) : new Float32Array(this.total);
     const present = own.grads.map((g) => g !== null);
     own.grads.forEach((g, j) => {
-      if (g) acc.set(g.dataSync() as Float32Array, this.offsets[j]!);
+      if (g) acc.set(valuesView(g), this.offsets[j]!);
+      else acc.fill(0, this.offsets[j]!, this.offsets[j]! + this.sizes[j]!);
     });
     tf.dispose(own.grads.filter((g): g is tf.Tensor => g !== null));
     const losses = { ...own.losses };
@@ -691,14 +695,17 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
       const v = Atomics.load(version, 0);
       if (v !== seen) {
         // copies out of the shared buffer (the leader rewrites it), then into the variables
-        writeWeights(varList, varList.map((_, j) => weights.slice(offsets[j]!, offsets[j]! + sizes[j]!)));
+        // wasm copies the values onto its heap, so views of the shared buffer do; the cpu backend
+        // would keep the array as the tensor's storage: it gets its own copy
+        const inPlace = tf.getBackend() === 'wasm';
+        writeWeights(varList, varList.map((_, j) => (inPlace ? weights.subarray(offsets[j]!, offsets[j]! + sizes[j]!) : weights.slice(offsets[j]!, offsets[j]! + sizes[j]!))));
         seen = v;
       }
       const r = shardGradients(model, logScale, varList, withShares(prepared, m.totalPixels, m.totalTagged), init.spec);
       prepared = null;
       r.grads.forEach((g, j) => {
         present[j] = g ? 1 : 0;
-        if (g) grads.set(g.dataSync() as Float32Array, offsets[j]!);
+        if (g) grads.set(valuesView(g), offsets[j]!);
       });
       tf.dispose(r.grads.filter((g): g is tf.Tensor => g !== null));
       port.postMessage({ type: 'done', losses: r.losses } satisfies FromReplica);

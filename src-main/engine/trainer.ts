@@ -20,7 +20,7 @@ import { type Segmenter, specStride } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, WARM_STEPS, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
 import { ADAM_EPSILON, adam } from './adam.js';
-import { FlatAdam, flatAdamBackend, readWeights, writeWeights } from './flat-adam.js';
+import { FlatAdam, flatAdamBackend, readWeights, valuesView, writeWeights } from './flat-adam.js';
 import { DEFAULT_PROBE, probeTagHead } from './tag-probe.js';
 
 export { ADAM_EPSILON, adam };
@@ -373,7 +373,8 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
         const lossSeg = losses.seg;
         const tOpt = performance.now();
         // FlatAdam does tf.train.adam's arithmetic in one loop per variable (flat-adam.ts)
-        const g = flatOpt ? (flat ?? grads.map((t) => (t ? (t.dataSync() as Float32Array) : null))) : null;
+        // (views of the gradients, read before anything allocates a tensor)
+        const g = flatOpt ? (flat ?? grads.map((t) => (t ? valuesView(t) : null))) : null;
         groups.forEach((grp, k) => {
           if (grp.optional && !(g ?? grads)[grp.index[0]!]) return;
           if (flatOpt) flatOpt.opts[k]!.apply(grp.index.map((j) => flatOpt.weights[j]!), grp.index.map((j) => g![j] ?? null));

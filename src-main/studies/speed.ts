@@ -70,7 +70,7 @@ function segmenterFor(o: SpeedOptions, method: SegMethod, size: number): Promise
   });
 }
 
-function syntheticData(o: SpeedOptions, size: number): Dataset {
+export function syntheticData(o: Pick<SpeedOptions, "classes" | "tagsPerImage">, size: number): Dataset {
   const r = rng(3);
   const samples: Sample[] = Array.from({ length: 32 }, (_, i) => {
     const rgb = Uint8Array.from({ length: size * size * 3 }, () => Math.floor(r() * 256));

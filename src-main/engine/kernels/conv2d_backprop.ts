@@ -274,28 +274,74 @@ export function conv2dBackpropInput(args: {
     return z;
   }
 
-  // Spatially flipped kernel with in/out channels swapped: [kh, kw, Co, Ci].
+  const wf = flippedKernel(backend, filter, kh, kw, ci, co);
+  return transposedViaForward(backend, dy, info, kh, kw, (src, pad) => conv(backend, src, wf, pad, [1, 1]));
+}
+
+/**
+ * Flipped kernels kept per filter tensor. A training step runs several input gradients through
+ * each filter (the backward pass, and the LRP decoder's relevance pass and its own backward), and
+ * every new kernel tensor makes XNNPACK create and pack a convolution operator again: ~1 ms a call
+ * at darknet-tiny's sizes whatever the batch, so a fixed cost every data-parallel shard paid again
+ * (bench/batch-cost.ts). Keyed by the filter's dataId object — a tensor's values never change under
+ * one dataId — and freed (with the operators XNNPACK cached on it) once the filter's data is gone.
+ */
+const flippedCache = new WeakMap<BackendWasm, Map<object, TensorInfo>>();
+/** Entries kept at most (a model's filters, a few times over: older ones are freed first). */
+const FLIPPED_CACHE_MAX = 512;
+
+/** The spatially flipped kernel with in/out channels swapped, [kh, kw, Co, Ci], of `filter` [kh, kw, Ci, Co]. */
+function flippedKernel(backend: BackendWasm, filter: TensorInfo, kh: number, kw: number, ci: number, co: number): TensorInfo {
+  let cache = flippedCache.get(backend);
+  if (!cache) flippedCache.set(backend, (cache = new Map()));
+  const hit = cache.get(filter.dataId);
+  if (hit) return hit;
+  sweepKernelCaches(backend);
+  // still full: the oldest go (a Map iterates in insertion order)
+  for (const [key, wf] of cache) {
+    if (cache.size < FLIPPED_CACHE_MAX) break;
+    free(backend, wf);
+    cache.delete(key);
+  }
   const wf = backend.makeOutput([kh, kw, co, ci], 'float32');
-  {
-    const w = f32(backend, filter);
-    const o = f32(backend, wf);
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const sBase = ((kh - 1 - i) * kw + (kw - 1 - j)) * ci * co;
-        const dBase = (i * kw + j) * co * ci;
-        for (let c = 0; c < ci; c++) {
-          const s = sBase + c * co;
-          for (let d = 0; d < co; d++) o[dBase + d * ci + c] = w[s + d]!;
-        }
+  const w = f32(backend, filter);
+  const o = f32(backend, wf);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const sBase = ((kh - 1 - i) * kw + (kw - 1 - j)) * ci * co;
+      const dBase = (i * kw + j) * co * ci;
+      for (let c = 0; c < ci; c++) {
+        const s = sBase + c * co;
+        for (let d = 0; d < co; d++) o[dBase + d * ci + c] = w[s + d]!;
       }
     }
   }
-
-  const r = transposedViaForward(backend, dy, info, kh, kw, (src, pad) => conv(backend, src, wf, pad, [1, 1]));
-  free(backend, wf);
-  return r;
+  cache.set(filter.dataId, wf);
+  return wf;
 }
 
+/**
+ * Frees the cached flipped kernels whose filters are gone (a variable's old values after an
+ * update); runs before every new entry. Returns how many entries remain.
+ */
+export function sweepKernelCaches(backend: BackendWasm): number {
+  const cache = flippedCache.get(backend);
+  if (!cache) return 0;
+  for (const [key, wf] of cache) {
+    if (backend.dataIdMap.has(key)) continue;
+    free(backend, wf);
+    cache.delete(key);
+  }
+  return cache.size;
+}
+
+/** Frees every cached flipped kernel (a backend being torn down; tests). */
+export function clearKernelCaches(backend: BackendWasm): void {
+  const cache = flippedCache.get(backend);
+  if (!cache) return;
+  for (const wf of cache.values()) free(backend, wf);
+  cache.clear();
+}
 /**
  * The input gradient of a stride-s convolution as a stride-1 forward one: dy gets s-1 zeros
  * between samples, then `forward` (a conv with an already flipped kernel of effective size

@@ -12,6 +12,7 @@ import {
   FAST_WASM_KERNELS,
   fastWasmKernelsRegistered,
   setFilterGradOptions,
+  sweepKernelCaches,
   type FilterGradOptions,
 } from '../../../src-main/engine/kernels/index';
 import { maxPoolSwitched, noGrad, switchMask } from '../../../src-main/engine/models/ops';
@@ -93,8 +94,11 @@ function take(t: tf.Tensor): Float32Array {
   return v;
 }
 
+/** Heap buffers the wasm backend holds, after freeing cached flipped kernels whose filters are gone. */
 function numDataIds(): number {
-  return tf.engine().backend.numDataIds();
+  const backend = tf.engine().backend;
+  if (tf.getBackend() === 'wasm') sweepKernelCaches(backend as never);
+  return backend.numDataIds();
 }
 
 /** Asserts fn leaves no engine tensors and no wasm heap buffers behind. */
@@ -317,6 +321,36 @@ describe('Conv2DBackpropInput (wasm, fast) vs cpu', () => {
       got = runWasm('Conv2DBackpropInput', inputs, attrs);
     });
     expect(relErr(got, ref)).toBeLessThan(1e-5);
+  });
+});
+
+describe('Conv2DBackpropInput flipped-kernel cache (wasm)', () => {
+  it('reuses one flipped kernel per filter tensor, follows a new filter, and frees it once the filter is gone', () => {
+    const rand = rng(21);
+    const ws = [3, 3, 4, 6], ys = [2, 5, 5, 6];
+    const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', inputShape: [2, 5, 5, 4] } as unknown as NamedAttrMap;
+    const raw = () => tf.engine().backend.numDataIds();
+    const d0 = numDataIds();
+    const w1 = randn(size(ws), rand), w2 = randn(size(ws), rand);
+    const dyA = randn(size(ys), rand), dyB = randn(size(ys), rand);
+    const f1 = tf.tensor(w1, ws);
+    const run = (f: tf.Tensor, dy: Float32Array) => take(tf.tidy(() => tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor(dy, ys), filter: f }, attrs) as tf.Tensor));
+    const a = run(f1, dyA);
+    const held = raw();
+    expect(held).toBe(d0 + 2); // f1 and its cached flipped kernel
+    const b = run(f1, dyB);
+    expect(raw()).toBe(held); // the second call with the same filter adds no kernel
+    const ref = (w: Float32Array, dy: Float32Array) => runCpu('Conv2DBackpropInput', { dy: { values: dy, shape: ys }, filter: { values: w, shape: ws } }, attrs);
+    expect(relErr(a, ref(w1, dyA))).toBeLessThan(1e-5);
+    expect(relErr(b, ref(w1, dyB))).toBeLessThan(1e-5);
+    f1.dispose();
+    // a new filter (as after an optimizer step): its own kernel, the old one freed on the way
+    const f2 = tf.tensor(w2, ws);
+    const c = run(f2, dyA);
+    expect(relErr(c, ref(w2, dyA))).toBeLessThan(1e-5);
+    expect(raw()).toBe(d0 + 2);
+    f2.dispose();
+    expect(numDataIds()).toBe(d0);
   });
 });
 
