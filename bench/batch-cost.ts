@@ -5,7 +5,8 @@
  * per kernel and for the whole step. A data-parallel shard of N threads runs batch/N images, so
  * the `fixed` column is what every extra thread pays again (issue 13: 2 threads vs 1).
  * "outside kernels" is the step's time not inside any kernel (tfjs' op wrappers, tape, JS).
- * Synthetic data as `bench speed`'s, wasm, 1 thread.
+ * The weights get new tensors before each step, as the optimizer's update does. Synthetic data as
+ * `bench speed`'s, wasm, 1 thread.
  *   npx tsx bench/batch-cost.ts [--method lrp] [--size 128] [--batches 2,4,8] [--rounds 5] [--backbone resources/backbones/darknet-tiny]
  */
 import os from 'node:os';
@@ -38,7 +39,7 @@ const totals = new Map<number, number[]>(batches.map((b) => [b, []]));
 const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
 for (let r = 0; r < rounds; r++) {
   for (const b of batches) {
-    const p = await profileStep(model, data, b, size);
+    const p = await profileStep(model, data, b, size, { freshWeights: true });
     const m = ms.get(b)!;
     for (const op of p.ops) push(m, op.name, op.ms);
     push(m, OUTSIDE, p.ms - p.ops.reduce((a, o) => a + o.ms, 0));

@@ -380,7 +380,14 @@ interface Counts {
 }
 /** `lead`: after its own shard, also claim crops of the leader's shard (claimCrops) and send them back. */
 type ToReplica = { type: 'prepare'; draw: StepDraw; lead?: StepDraw } | { type: 'grad'; totalPixels: number; totalTagged: number } | { type: 'close' };
-type FromReplica = { type: 'ready' } | { type: 'prepared'; counts: Counts; lead?: Array<[number, Crop]> } | { type: 'done'; losses: ShardLosses } | { type: 'error'; message: string };
+/** A replica's time for one gradient request (ms): weights into its variables, its shard, the copy out. */
+interface ReplicaMs {
+  load: number;
+  shard: number;
+  copy: number;
+}
+
+type FromReplica = { type: 'ready' } | { type: 'prepared'; counts: Counts; lead?: Array<[number, Crop]> } | { type: 'done'; losses: ShardLosses; ms: ReplicaMs } | { type: 'error'; message: string };
 
 /** Where the engine worker script is: the Electron bundle's engineWorker.js, or the tsx bootstrap from source. */
 function replicaUrl(): URL {
@@ -431,7 +438,7 @@ export class DataParallel {
    * gradients, and the reduction (a serial share that bounds the speed-up; bench speed prints it).
    * The first WARM_STEPS steps (kernel set-up on every thread) are left out.
    */
-  readonly timing = { steps: 0, publish: 0, crops: 0, own: 0, wait: 0, reduce: 0 };
+  readonly timing = { steps: 0, publish: 0, crops: 0, own: 0, wait: 0, reduce: 0, replicaLoad: 0, replicaShard: 0, replicaCopy: 0 };
   private calls = 0;
   /** A draw whose shards the replicas are already cropping (see `prepare`). */
   private pending: { draw: StepDraw; replies: Array<Promise<FromReplica>> } | null = null;
@@ -617,6 +624,12 @@ export class DataParallel {
       losses.tag += res.losses.tag;
       losses.seg += res.losses.seg;
       losses.value += res.losses.value;
+      if (timed) {
+        // the slowest replica's would be the one waited for; with several, their mean says enough
+        this.timing.replicaLoad += res.ms.load / this.workers.length;
+        this.timing.replicaShard += res.ms.shard / this.workers.length;
+        this.timing.replicaCopy += res.ms.copy / this.workers.length;
+      }
       const base = r * this.total;
       for (let j = 0; j < this.varList.length; j++) {
         if (!this.presentView[r * this.varList.length + j]) continue;
@@ -692,23 +705,26 @@ export async function serveReplica(port: MessagePort, init: ReplicaInit): Promis
         return;
       }
       if (!prepared) throw new Error('gradient asked before its shard was prepared');
+      const t0 = performance.now();
       const v = Atomics.load(version, 0);
       if (v !== seen) {
-        // copies out of the shared buffer (the leader rewrites it), then into the variables
-        // wasm copies the values onto its heap, so views of the shared buffer do; the cpu backend
-        // would keep the array as the tensor's storage: it gets its own copy
-        const inPlace = tf.getBackend() === 'wasm';
-        writeWeights(varList, varList.map((_, j) => (inPlace ? weights.subarray(offsets[j]!, offsets[j]! + sizes[j]!) : weights.slice(offsets[j]!, offsets[j]! + sizes[j]!))));
+        // the shared buffer's values into the variables (the leader rewrites it later): wasm copies
+        // them onto its heap, so views do; the cpu backend would keep the array as the tensor's
+        // storage, so it gets a copy
+        const views = tf.getBackend() === 'wasm';
+        writeWeights(varList, varList.map((_, j) => (views ? weights.subarray(offsets[j]!, offsets[j]! + sizes[j]!) : weights.slice(offsets[j]!, offsets[j]! + sizes[j]!))));
         seen = v;
       }
+      const t1 = performance.now();
       const r = shardGradients(model, logScale, varList, withShares(prepared, m.totalPixels, m.totalTagged), init.spec);
       prepared = null;
+      const t2 = performance.now();
       r.grads.forEach((g, j) => {
         present[j] = g ? 1 : 0;
         if (g) grads.set(valuesView(g), offsets[j]!);
       });
       tf.dispose(r.grads.filter((g): g is tf.Tensor => g !== null));
-      port.postMessage({ type: 'done', losses: r.losses } satisfies FromReplica);
+      port.postMessage({ type: 'done', losses: r.losses, ms: { load: t1 - t0, shard: t2 - t1, copy: performance.now() - t2 } } satisfies FromReplica);
     } catch (e) {
       port.postMessage({ type: 'error', message: (e as Error).message } satisfies FromReplica);
     }

@@ -428,7 +428,7 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
       const per = (ms: number) => (ms / t.steps).toFixed(0);
       hooks.onEvent?.({
         type: 'log',
-        message: `${PARALLEL_TIMING_LOG} (ms per step, ${t.steps} steps after the first ${WARM_STEPS}): publish weights ${per(t.publish)}, crops ${per(t.crops)}, own shard ${per(t.own)}, waiting for replicas ${per(t.wait)}, reduce ${per(t.reduce)}, optimizers ${per(optMs)}`,
+        message: `${PARALLEL_TIMING_LOG} (ms per step, ${t.steps} steps after the first ${WARM_STEPS}): publish weights ${per(t.publish)}, crops ${per(t.crops)}, own shard ${per(t.own)}, waiting for replicas ${per(t.wait)}, reduce ${per(t.reduce)}, optimizers ${per(optMs)}; a replica: weights in ${per(t.replicaLoad)}, shard ${per(t.replicaShard)}, gradients out ${per(t.replicaCopy)}`,
       });
     }
     if (epochCount > 0) last = { tagLoss: epochTag / epochCount, segLoss: epochSeg / epochCount, uniformSegLoss: epochUniform / epochCount };

@@ -53,7 +53,20 @@ export function kernelFlops(name: string, inputs: number[][], outputs: number[][
 }
 
 /** Profiles one forward + backward of a batch like the trainer's (same shapes, decode lists and losses). */
-export async function profileStep(model: Segmenter, data: Dataset, batch: number, size: number): Promise<{ flops: number; ms: number; ops: OpProfile[] }> {
+export async function profileStep(
+  model: Segmenter,
+  data: Dataset,
+  batch: number,
+  size: number,
+  opts: {
+    /**
+     * Give every variable a new tensor (same values) after the warm-up, as the optimizer's update
+     * does each training step: what is cached per weight tensor (XNNPACK's packed filters, the
+     * flipped kernels of the input gradient) is built again inside the profiled step.
+     */
+    freshWeights?: boolean;
+  } = {},
+): Promise<{ flops: number; ms: number; ops: OpProfile[] }> {
   const usesTags = model.method !== 'unet';
   const decodes = model.method === 'lrp' || model.method === 'gradcam';
   const idx = data.samples.map((_, i) => i);
@@ -71,6 +84,8 @@ export async function profileStep(model: Segmenter, data: Dataset, batch: number
     tf.dispose(r.grads.filter((g): g is tf.Tensor => g !== null));
   };
   await once(); // warm-up: kernel set-up is not part of a step
+  // (a copy of the values: a clone would share the data, and with it what is cached on it)
+  if (opts.freshWeights) for (const v of Object.values(model.namedVariables())) tf.tidy(() => v.assign(tf.tensor(v.dataSync(), v.shape, v.dtype)));
   const t0 = performance.now();
   const info = await tf.profile(async () => {
     await once();
