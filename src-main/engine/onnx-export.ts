@@ -77,7 +77,8 @@ export const ONNX_READING_NOTE =
   'probability that class c is present (absent for method unet). Output "seg_logits" [N, C, H, W]: per-pixel logits of every ' +
   `class. The app decodes only the classes the tag head predicts, so to get its masks: take the classes with sigmoid(tag) >= ${DECODE_DEFAULTS.threshold} ` +
   `(i.e. tag_logit >= ${Math.log(DECODE_DEFAULTS.threshold / (1 - DECODE_DEFAULTS.threshold)).toFixed(3)}), at least the ${DECODE_DEFAULTS.minClasses === 1 ? 'single most probable one' : `${DECODE_DEFAULTS.minClasses} most probable`} ` +
-  `(the app also caps the list at the ${DECODE_DEFAULTS.maxClasses} most probable), and take the ` +
+  `(the app also caps the list at the ${DECODE_DEFAULTS.maxClasses} most probable), add the classes listed in "always_decode" ` +
+  '(the project\'s background: decoded on every image whatever its tag says), and take the ' +
   'per-pixel argmax of seg_logits over those classes only (all classes for method unet). Letting all C heatmaps compete is a different, ' +
   'much worse segmentation. Softmax over the chosen classes gives per-pixel probabilities.';
 
@@ -765,6 +766,7 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     dynamicSize: { height: geo[0].dynamic, width: geo[1].dynamic },
     normalisation: NORMALISATION_NOTE,
     decodeDefaults: DECODE_DEFAULTS,
+    alwaysDecode: meta.alwaysDecode,
     testTimeAugmentation: DEFAULT_TTA,
     reading: ONNX_READING_NOTE,
     differencesFromApp: DIFFERENCES_NOTE,
@@ -785,6 +787,7 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     input_layout: 'NCHW float32 [N, 3, H, W]',
     heat_scale: String(meta.heatScale),
     heat_norm: meta.heatNorm,
+    always_decode: JSON.stringify(meta.alwaysDecode),
     outputs: JSON.stringify(outputs.map((o) => ({ name: o.name, shape: o.shape, doc: o.doc }))),
     how_to_read: ONNX_READING_NOTE,
     differences_from_app: DIFFERENCES_NOTE,

@@ -42,6 +42,8 @@ export interface OnnxModelInfo {
   dynamicSize: boolean;
   heatScale: number;
   heatNorm: 'none' | 'pixel';
+  /** Classes decoded on every image whatever the tag head says (the project's background), as the app does. */
+  alwaysDecode: number[];
 }
 
 /** What the onnxruntime path returns: the same as TF.js inference. */
@@ -54,6 +56,8 @@ export interface OnnxPredictOptions extends DecodeOptions {
   probs?: boolean;
   /** Test-time augmentation, as infer.ts (default the app's DEFAULT_TTA); a fixed-size graph runs scale 1 only. */
   tta?: Tta;
+  /** Classes always decoded (default: the export's always_decode, the project's background). */
+  always?: number[];
 }
 
 function parseJson<T>(file: string, key: string, v: string | undefined): T {
@@ -89,6 +93,7 @@ export function readOnnxModelInfo(file: string): OnnxModelInfo {
         inputSize: number;
         heatScale: number;
         heatNorm?: 'none' | 'pixel';
+        alwaysDecode?: number[];
       };
     };
     return {
@@ -101,6 +106,7 @@ export function readOnnxModelInfo(file: string): OnnxModelInfo {
       dynamicSize: j.dynamicSize.height && j.dynamicSize.width,
       heatScale: j.model.heatScale,
       heatNorm: j.model.heatNorm ?? 'none',
+      alwaysDecode: alwaysDecodeList(file, j.model.alwaysDecode ?? [], j.model.classes.length),
     };
   }
   const names = parseJson<string[]>(file, 'classes', props.classes);
@@ -117,7 +123,25 @@ export function readOnnxModelInfo(file: string): OnnxModelInfo {
     dynamicSize: props.dynamic_size === 'true',
     heatScale: Number(props.heat_scale ?? 1),
     heatNorm: props.heat_norm === 'pixel' ? 'pixel' : 'none',
+    // exports before always_decode existed carry it only inside heatseg.model_json
+    alwaysDecode: alwaysDecodeList(
+      file,
+      props.always_decode !== undefined
+        ? parseJson<unknown>(file, 'always_decode', props.always_decode)
+        : props['heatseg.model_json'] !== undefined
+          ? (parseJson<{ alwaysDecode?: unknown }>(file, 'heatseg.model_json', props['heatseg.model_json']).alwaysDecode ?? [])
+          : [],
+      names.length,
+    ),
   };
+}
+
+/** Validates an export's always-decoded class list: integer class indices in range. */
+function alwaysDecodeList(file: string, v: unknown, classes: number): number[] {
+  if (!Array.isArray(v) || !v.every((c) => Number.isInteger(c) && c >= 0 && c < classes)) {
+    throw new Error(`${file}: metadata 'always_decode' must list class indices 0..${classes - 1}`);
+  }
+  return v as number[];
 }
 
 /** The model input for a working-resolution RGB image (prepost.ts steps 1–2): RGB / 255, sides rounded to multiples of the stride, NCHW [1, 3, h, w]. */
@@ -190,7 +214,7 @@ export class OnnxSegmenter {
       }
       for (let c = 0; c < C; c++) tagProbs[c] = tagProbs[c]! / views;
     }
-    const classes = chooseClasses(tagProbs, C, opts);
+    const classes = chooseClasses(tagProbs, C, { ...opts, always: opts.always ?? this.info.alwaysDecode });
     const K = classes.length;
     // the finest view's grid, as infer.ts
     const finest = runs.reduce((a, r) => (r.height * r.width > a.height * a.width ? r : a), runs[0]!);

@@ -94,7 +94,7 @@ beforeAll(async () => {
   const w = model.getWeights();
   for (const [name, e] of Object.entries(w)) {
     if (name === 'head/bias')
-      e.data.set([3, 2, 1, -6]); // three classes present: they compete in the mask
+      e.data.set([3, 2, 1, -6]); // three classes present, and 'road' absent but always decoded (as a background): all compete
     else if (name.endsWith('/bias')) e.data.forEach((_, i) => (e.data[i] = (r() - 0.5) * 0.2));
     else if (name === 'head/kernel') e.data.forEach((_, i) => (e.data[i] = (r() - 0.5) * 0.2));
   }
@@ -108,6 +108,7 @@ beforeAll(async () => {
     backbone: 'small',
     heatScale: 2,
     heatNorm: 'pixel',
+    alwaysDecode: [3],
     training: {},
     metrics: null,
   });
@@ -169,6 +170,7 @@ describe('README snippets', () => {
       expect(got.reduce((s, [, n]) => s + n, 0)).toBe(w! * h!);
     }
     expect(seen.size).toBeGreaterThan(1); // not one class everywhere
+    expect(seen.has('road')).toBe(true); // the always-decoded class reaches the mask, its tag notwithstanding
   }, 120_000);
 
   it('Node: a photo that needs resizing gives a mask at a multiple of the stride', async () => {

@@ -368,6 +368,48 @@ describe('ONNX export matches the TF.js model under onnxruntime', () => {
     }
   });
 
+  it("carries the project's always-decoded classes (background): onnxruntime decodes them as the app does", async () => {
+    const model = await createSegmenter({ method: 'gradcam', classes: 3, inputSize: 32, encoder: small('relu'), seed: 12 });
+    randomise(model, 12);
+    // class 2's tag says "absent" on any image: only the always-decode list can bring it in
+    const w = model.getWeights();
+    w['head/bias']!.data[2] = -30;
+    model.setWeights(w);
+    const dir = path.join(tmp, 'always');
+    const classes = ['cat', 'dog', 'background'].map((name) => ({ name, color: '#808080' }));
+    const base = { classes, inputSize: 32, normalisation: 'RGB / 255', method: 'gradcam' as const, backbone: 'small', heatScale: 1, heatNorm: 'pixel' as const, training: {}, metrics: null };
+    saveModel(dir, model, { ...base, alwaysDecode: [2] });
+    const file = path.join(tmp, 'always.onnx');
+    exportOnnx(dir, file);
+    const props = Object.fromEntries(onnx.ModelProto.decode(fs.readFileSync(file)).metadataProps.map((p) => [p.key, p.value]));
+    expect(JSON.parse(props.always_decode!)).toEqual([2]);
+    expect(props.how_to_read).toMatch(/always_decode/);
+    expect(JSON.parse(fs.readFileSync(`${file}.json`, 'utf8')).alwaysDecode).toEqual([2]);
+    const { OnnxSegmenter, readOnnxModelInfo } = await import('../../../src-main/engine/onnx-runtime');
+    const { predict } = await import('../../../src-main/engine/infer');
+    const onnxModel = await OnnxSegmenter.load(file);
+    try {
+      expect(onnxModel.info.alwaysDecode).toEqual([2]);
+      const r = rng(5);
+      const img = { id: 'x', rgb: Uint8Array.from({ length: 32 * 40 * 3 }, () => Math.floor(r() * 256)), width: 40, height: 32, origWidth: 40, origHeight: 32, tags: [], labels: null };
+      const got = await onnxModel.predict(img);
+      expect(got.tagProbs![2]).toBeLessThan(1e-6);
+      expect(got.classes).toContain(2);
+      const app = await predict(model, img, { stride: 4, heatScale: 1, heatNorm: 'pixel', always: [2] });
+      expect(got.classes).toEqual(app.classes);
+      // the caller may override it (an empty list: the tag head alone)
+      expect((await onnxModel.predict(img, { always: [] })).classes).not.toContain(2);
+      // an export without the list (as before this key existed) decodes the tag head's classes only
+      const plain = path.join(tmp, 'always-none');
+      saveModel(plain, model, base);
+      exportOnnx(plain, `${plain}.onnx`);
+      expect(readOnnxModelInfo(`${plain}.onnx`).alwaysDecode).toEqual([]);
+    } finally {
+      await onnxModel.release();
+      model.dispose();
+    }
+  });
+
   it('shares the tied weights: Conv and ConvTranspose of an LRP export read one initializer', async () => {
     const e = await exportCase(
       'tied',
