@@ -4,8 +4,9 @@
  *   1. decode with sharp to the working resolution (shorter side = input_size, data.ts decodeToWorking);
  *   2. RGB / 255, resized bilinearly (half-pixel centres, as tf.image.resizeBilinear(…, false, true))
  *      so each side is a multiple of the stride, fed as NCHW (planarInput);
- *   3. decoded classes from tag_logits: p ≥ 0.5, at least the top one, at most 4 (all for unet;
- *      chooseClasses with DECODE_DEFAULTS);
+ *   3. decoded classes from tag_logits by the app's rule (chooseClasses with DECODE_DEFAULTS: p ≥ the
+ *      threshold, at least the top one, at most 4; all for unet), plus the export's always_decode
+ *      classes (the project's background);
  *   4. the chosen seg_logits channels (heat_norm 'pixel': renormalised over them, as the app does)
  *      resized bilinearly back to the original size, softmax, argmax (classMask, pixel by pixel:
  *      only bytes at the original size).
