@@ -14,6 +14,7 @@ import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
 import { LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from '../engine/models/types.js';
 import { DEFAULT_TTA, NO_TTA, parseTta, ttaKey } from '../../src-shared/tta.js';
+import { parseRefine } from '../engine/refine.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 
@@ -432,6 +433,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--decode <t,min,max[,w]>', 'decode rule of predicted tags for mIoU: threshold,min classes,max classes[,soft weight w: w·ln p added to each class\'s logits] (default the app\'s)')
     .option('--decode-variants <list>', "decode rules also measured on each trained model, ';'-separated t,min,max[,w] (default: a fixed set), or 'none'")
     .option('--tta-variants <list>', "test-time augmentations also measured on each trained model, ';'-separated scales[/flip], e.g. '1/flip;1,1.25/flip'")
+    .option('--refine-variants <list>', "refinements of the class probabilities with the image also measured on each trained model, ';'-separated RADIUS/EPS (guided filter), e.g. '4/0.01;8/0.001'")
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed (one run)', num('int', 0))
     .option('--seeds <list>', 'comma-separated seeds: one run each, mean ± s.e. and paired differences LRP − each method')
@@ -458,6 +460,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
       const decode = o.decode !== undefined ? rule('--decode', String(o.decode)) : undefined;
       const decodeVariants = o.decodeVariants === undefined ? undefined : String(o.decodeVariants) === 'none' ? [] : String(o.decodeVariants).split(';').map((v) => rule('--decode-variants', v));
       const ttaVariants = o.ttaVariants === undefined ? undefined : String(o.ttaVariants).split(';').map((v) => parseTta(v.trim()));
+      const refineVariants = o.refineVariants === undefined ? undefined : String(o.refineVariants).split(';').map((v) => parseRefine(v.trim()));
       const { benchQuality } = await import('../studies/quality.js');
       const backbone = resolveBackbone(String(o.backbone));
       const result = await benchQuality({
@@ -484,6 +487,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
         ...(decode ? { decode } : {}),
         ...(decodeVariants ? { decodeVariants } : {}),
         ...(ttaVariants ? { ttaVariants } : {}),
+        ...(refineVariants ? { refineVariants } : {}),
         ...(o.backend ? { backend: o.backend as (typeof BACKENDS)[number] } : {}),
         ...trainingOverrides(o),
         ...(o.heatScale !== undefined ? { heatScaleInit: o.heatScale as number } : {}),

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { Segmenter } from './models/index.js';
+import { NO_REFINE, type Refine, refineLogits } from './refine.js';
 import { chooseClasses, classMask, DECODE_DEFAULTS, DEFAULT_TTA, inputSides, normalise, tagPriorOffsets, type Tta, ttaViewCount, validateTta } from './prepost.js';
 
 export { DEFAULT_TTA, NO_TTA, parseTta, type Tta, ttaKey, validateTta } from './prepost.js';
@@ -41,6 +42,8 @@ export interface PredictOptions {
   probs?: boolean;
   /** Test-time augmentation (default DEFAULT_TTA; NO_TTA: one view at the working resolution). */
   tta?: Tta;
+  /** Edge-aware refinement of the class probabilities with the image (refine.ts; default none). */
+  refine?: Refine;
   stride: number;
 }
 
@@ -57,6 +60,14 @@ export interface Prediction {
   confidence: Uint8Array;
   width: number;
   height: number;
+}
+
+/** [h, w, k] interleaved → k planes of h × w. */
+function hwcToPlanar(v: Float32Array, h: number, w: number, k: number): Float32Array {
+  const n = h * w;
+  const out = new Float32Array(k * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) out[c * n + i] = v[i * k + c]!;
+  return out;
 }
 
 export function inputTensor(s: Sample, stride: number, scale = 1): tf.Tensor4D {
@@ -118,10 +129,14 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
       const prior = opts.givenTags?.length || !tagProbs ? 0 : (opts.tagPrior ?? DECODE_DEFAULTS.tagPrior);
       return prior ? (tf.add(out, tf.tensor1d(tagPriorOffsets(tagProbs!, classes, prior, opts.always ?? []))) as tf.Tensor4D) : out;
     });
-    const [, h, w] = scaled.shape;
+    const [, h, w, k] = scaled.shape;
     const logits = (await scaled.data()) as Float32Array;
     scaled.dispose();
-    const out = classMask(logits, 'hwc', classes, h, w, outH, outW, { probs: !!opts.probs });
+    const refine = opts.refine ?? NO_REFINE;
+    const out =
+      refine.radius > 0 && k > 1
+        ? classMask(refineLogits(hwcToPlanar(logits, h, w, k), k, h, w, s, refine), 'chw', classes, h, w, outH, outW, { probs: !!opts.probs })
+        : classMask(logits, 'hwc', classes, h, w, outH, outW, { probs: !!opts.probs });
     return { tagProbs, classes, ...out, width: outW, height: outH };
   } finally {
     tf.dispose(xs);

@@ -20,6 +20,7 @@ import { type Segmenter, specStride } from './models/index.js';
 import { DataParallel, LOG_SCALE_KEY, WARM_STEPS, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
 import { ADAM_EPSILON, adam } from './adam.js';
+import type { Refine } from './refine.js';
 import { FlatAdam, flatAdamBackend, readWeights, valuesView, writeWeights } from './flat-adam.js';
 import { DEFAULT_PROBE, probeTagHead } from './tag-probe.js';
 
@@ -165,6 +166,8 @@ export interface EvalOptions {
   always?: number[];
   /** Test-time augmentation (PredictOptions.tta). */
   tta?: Tta;
+  /** Refinement with the image (PredictOptions.refine). */
+  refine?: Refine;
 }
 
 export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOptions): Promise<EvalResult> {
@@ -179,7 +182,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   const withTruth = data.samples.filter((s) => s.truth);
   for (const [i, s] of withTruth.entries()) {
     opts.onProgress?.(i, withTruth.length);
-    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), ...(opts.tagPrior !== undefined ? { tagPrior: opts.tagPrior } : {}), ...(opts.tta ? { tta: opts.tta } : {}), always });
+    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), ...(opts.tagPrior !== undefined ? { tagPrior: opts.tagPrior } : {}), ...(opts.tta ? { tta: opts.tta } : {}), ...(opts.refine ? { refine: opts.refine } : {}), always });
     if (opts.onImage) {
       const own = new Confusion(C);
       own.add(s.truth!, p.mask);
@@ -195,7 +198,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
       }
     }
     if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
-      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags, ...(opts.tta ? { tta: opts.tta } : {}), always });
+      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags, ...(opts.tta ? { tta: opts.tta } : {}), ...(opts.refine ? { refine: opts.refine } : {}), always });
       given.add(s.truth!, g.mask);
     }
   }

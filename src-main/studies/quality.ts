@@ -13,6 +13,7 @@ import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { DECODE_DEFAULTS } from '../engine/prepost.js';
 import { DEFAULT_TTA, predict, type Tta, ttaKey } from '../engine/infer.js';
+import { type Refine, refineKey } from '../engine/refine.js';
 import { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, DEFAULT_LRP_TOP_RELEVANCE, type LrpPoolRule, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_HEAD_LR_RULE, DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 import { annotatorLabels, chooseLabelled } from './annotator.js';
@@ -73,6 +74,8 @@ export interface QualityOptions {
    * `tta:<ttaKey>` (predicted tags) and `tta-given:<ttaKey>` (true tags) in decode_rules.
    */
   ttaVariants?: Tta[];
+  /** Refinements with the image (refine.ts) also measured on each trained model (keys refine:… / refine-given:…). */
+  refineVariants?: Refine[];
   /** What --minutes measures (default cpu: the same compute per method whatever else runs). */
   budgetClock?: 'wall' | 'cpu';
 }
@@ -403,6 +406,11 @@ async function runSeed(
         const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: method === 'lrp' || method === 'gradcam', ...decode, tta });
         rules[`tta:${ttaKey(tta)}`] = v.predicted.miou;
         if (v.givenTags) rules[`tta-given:${ttaKey(tta)}`] = v.givenTags.miou;
+      }
+      for (const refine of o.refineVariants ?? []) {
+        const v = await evaluate(model, testData, { ...evalOpts, withGivenTags: method === 'lrp' || method === 'gradcam', ...decode, refine });
+        rules[`refine:${refineKey(refine)}`] = v.predicted.miou;
+        if (v.givenTags) rules[`refine-given:${refineKey(refine)}`] = v.givenTags.miou;
       }
       log(`  decode rules: ${Object.entries(rules).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}`);
     }
