@@ -14,7 +14,7 @@ import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
 import { LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from '../engine/models/types.js';
 import { DEFAULT_TTA, NO_TTA, parseTta, ttaKey } from '../../src-shared/tta.js';
-import { parseRefine } from '../engine/refine.js';
+import { parseRefine } from '../../src-shared/refine.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 

@@ -1,0 +1,32 @@
+/**
+ * The refinement setting of a prediction (engine/refine.ts applies it: the colour guided filter of
+ * the class probabilities with the image): pure, shared by the engine, the CLI and the renderer.
+ */
+export interface Refine {
+  /** Window radius in pixels of the image at its working size (shorter side = input size); 0 = off. */
+  radius: number;
+  /** Ridge penalty on the colour coefficients, in (RGB / 255)² units: larger smooths across weaker edges. */
+  eps: number;
+}
+
+export const NO_REFINE: Refine = { radius: 0, eps: 0 };
+
+/** Checks a refinement setting (from a CLI or a request). */
+export function validateRefine(r: Refine): Refine {
+  if (!Number.isFinite(r.radius) || r.radius < 0 || r.radius > 64) throw new Error(`refine radius must be 0..64 pixels, got ${r.radius}`);
+  if (!Number.isFinite(r.eps) || (r.eps <= 0 && r.radius > 0) || r.eps > 10) throw new Error(`refine eps must be in (0, 10], got ${r.eps}`);
+  return r;
+}
+
+/** "none" or "RADIUS/EPS", e.g. "4/0.01". */
+export function parseRefine(spec: string): Refine {
+  const s = spec.trim();
+  if (s === 'none' || s === '0') return NO_REFINE;
+  const m = /^(\d+(?:\.\d+)?)\/(\d*\.?\d+(?:e-?\d+)?)$/i.exec(s);
+  if (!m) throw new Error(`refine '${spec}': expected none or RADIUS/EPS, e.g. 4/0.01`);
+  return validateRefine({ radius: Number(m[1]), eps: Number(m[2]) });
+}
+
+export function refineKey(r: Refine): string {
+  return r.radius > 0 ? `${r.radius}/${r.eps}` : 'none';
+}
