@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
 import { type HeatNorm, heatLogits } from './losses.js';
-import type { Segmenter } from './models/index.js';
+import type { EncodedBatch, Segmenter } from './models/index.js';
 import { NO_REFINE, type Refine, refineLogits } from './refine.js';
 import { chooseClasses, classMask, DECODE_DEFAULTS, DEFAULT_TTA, inputSides, normalise, tagPriorOffsets, type Tta, ttaViewCount, validateTta } from './prepost.js';
 
@@ -91,10 +91,13 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
       return tta.flip ? (tf.concat([x, tf.reverse(x, 2)], 0) as tf.Tensor4D) : x;
     }),
   );
+  // one encoder pass per scale, kept: the tag logits choose the classes, then the same pass decodes them
+  const encs: EncodedBatch[] = [];
   try {
+    for (const x of xs) encs.push(model.encode(x));
     let tagProbs: Float32Array | null = null;
     if (model.method !== 'unet') {
-      const probs = tf.tidy(() => tf.addN(xs.map((x) => tf.sigmoid(model.forward(x, { tagsOnly: true }).logits!).sum(0))).div(nViews));
+      const probs = tf.tidy(() => tf.addN(encs.map((e) => tf.sigmoid(e.logits!).sum(0))).div(nViews));
       tagProbs = (await probs.data()) as Float32Array;
       probs.dispose();
     }
@@ -102,15 +105,15 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
     // Logits at the model's resolution only (the finest view's grid); classMask makes the original-size bytes.
     const scaled = tf.tidy(() => {
       const decodes = model.method === 'lrp' || model.method === 'gradcam';
-      const perScale = xs.map((x) => {
+      const perScale = xs.map((x, i) => {
         const n = x.shape[0];
         let seg: tf.Tensor4D;
         if (model.method === 'unet' || model.method === 'mtunet') {
-          const all = model.forward(x).seg!;
+          const all = model.decodeEncoded(encs[i]!);
           seg = model.method === 'mtunet' || opts.givenTags ? tf.gather(all, classes, 3) : all;
         } else {
           const dc = tf.tensor2d(Array.from({ length: n }, () => classes).flat(), [n, classes.length], 'int32');
-          seg = model.forward(x, { decodeClasses: dc }).seg!;
+          seg = model.decodeEncoded(encs[i]!, dc);
         }
         const out = decodes ? heatLogits(seg, opts.heatScale ?? 1, opts.heatNorm ?? 'none') : seg;
         if (n === 1) return out;
@@ -139,6 +142,7 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
         : classMask(logits, 'hwc', classes, h, w, outH, outW, { probs: !!opts.probs });
     return { tagProbs, classes, ...out, width: outW, height: outH };
   } finally {
+    for (const e of encs) model.disposeEncoded(e);
     tf.dispose(xs);
   }
 }

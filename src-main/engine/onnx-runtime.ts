@@ -22,6 +22,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { decodeToWorking } from './data.js';
+import { NO_REFINE, type Refine, refineLogits } from './refine.js';
 import type { Prediction } from './infer.js';
 import { chooseClasses, classMask, type DecodeOptions, DEFAULT_TTA, flipPlanes, gatherPlanes, inputSides, planarInput, renormalise, resizeBilinearPlanar, sigmoid, type Tta, validateTta } from './prepost.js';
 import { writePredictionPngs } from './prediction-png.js';
@@ -59,6 +60,8 @@ export interface OnnxPredictOptions extends DecodeOptions {
   tta?: Tta;
   /** Classes always decoded (default: the export's always_decode, the project's background). */
   always?: number[];
+  /** Refinement with the image, as infer.ts (default none). */
+  refine?: Refine;
 }
 
 function parseJson<T>(file: string, key: string, v: string | undefined): T {
@@ -234,10 +237,11 @@ export class OnnxSegmenter {
       }
     }
     if (views > 1) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / views;
+    const logits = refineLogits(sum, K, gh, gw, img, opts.refine ?? NO_REFINE);
     const outH = opts.outHeight ?? img.origHeight;
     const outW = opts.outWidth ?? img.origWidth;
     // as infer.ts: bytes at the original size, never float maps there
-    const out = classMask(sum, 'chw', classes, gh, gw, outH, outW, { probs: !!opts.probs });
+    const out = classMask(logits, 'chw', classes, gh, gw, outH, outW, { probs: !!opts.probs });
     return { tagProbs, classes, ...out, width: outW, height: outH };
   }
 

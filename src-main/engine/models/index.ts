@@ -1,5 +1,6 @@
 /** Segmentation models: LRP (tied-weight explanation decoder), Grad-CAM, U-Net, multi-task U-Net. */
 export type {
+  EncodedBatch,
   EncoderLayer,
   EncoderSpec,
   ForwardOptions,

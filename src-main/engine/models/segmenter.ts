@@ -9,6 +9,7 @@ import {
   DEFAULT_LRP_POOL,
   DEFAULT_LRP_TOP_RELEVANCE,
   downsamples,
+  type EncodedBatch,
   type EncoderSpec,
   type LrpPoolRule,
   type ForwardOptions,
@@ -18,7 +19,7 @@ import {
   type SegmenterConfig,
   type WeightMap,
 } from './types.js';
-import { Encoder, smallEncoderSpec, type SmallEncoderOptions } from './encoder.js';
+import { Encoder, type EncoderTrace, smallEncoderSpec, type SmallEncoderOptions } from './encoder.js';
 import { importKerasBackbone } from './keras-import.js';
 import { gradcamDecode } from './gradcam.js';
 import { DEFAULT_LRP_RULE, type LrpRuleName, lrpDecode } from './lrp.js';
@@ -231,27 +232,62 @@ class TfSegmenter implements Segmenter {
       if (this.head) {
         out.logits = pooled.matMul(this.head.kernel).add(this.head.bias) as tf.Tensor2D;
       }
-      const [, h, w] = x.shape;
-      if (this.method === 'lrp' && dc && this.head) {
-        const depth = this.cfg.lrpDepth;
-        const stop = depth > 0 ? { layer: this.downsamplingLayers[depth - 1]!, activation: trace.skips[depth - 1]! } : undefined;
-        const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop, this.cfg.lrpRule ?? 'lrp0', this.cfg.lrpPool ?? 'winner');
-        let seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
-        if (this.cfg.lrpTopRelevance) {
-          // relevance per input pixel at both depths: the top's R = A ⊙ w_c / (fh·fw) per feature
-          // cell spreads over (stop cells per feature cell) cells of the stop's map
-          const [, hs, ws] = heat.shape;
-          seg = seg.add(gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, false).div(hs * ws));
-        }
-        out.seg = seg;
-      } else if (this.method === 'gradcam' && dc && this.head) {
-        out.seg = gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);
-      } else if (this.unet && !opts.tagsOnly) {
-        const all = this.unet.forward(trace);
-        out.seg = dc ? selectChannels(all, dc) : all;
-      }
+      const seg = opts.tagsOnly && this.unet ? undefined : this.decodeTrace(trace, x.shape[1], x.shape[2], dc);
+      if (seg) out.seg = seg;
       return out as tf.TensorContainerObject;
     }) as ForwardResult;
+  }
+
+  /** The decoders' part of forward: per-pixel logits from the encoder's trace (undefined: nothing to decode). */
+  private decodeTrace(trace: EncoderTrace, h: number, w: number, dc: tf.Tensor2D | undefined): tf.Tensor4D | undefined {
+    if (this.method === 'lrp' && dc && this.head) {
+      const depth = this.cfg.lrpDepth;
+      const stop = depth > 0 ? { layer: this.downsamplingLayers[depth - 1]!, activation: trace.skips[depth - 1]! } : undefined;
+      const heat = lrpDecode(this.encoder, { ...trace, featureShape: trace.features.shape }, this.head.kernel as tf.Tensor2D, dc, stop, this.cfg.lrpRule ?? 'lrp0', this.cfg.lrpPool ?? 'winner');
+      let seg = depth > 0 ? resizeBilinearLinear(heat, h, w) : heat;
+      if (this.cfg.lrpTopRelevance) {
+        // relevance per input pixel at both depths: the top's R = A ⊙ w_c / (fh·fw) per feature
+        // cell spreads over (stop cells per feature cell) cells of the stop's map
+        const [, hs, ws] = heat.shape;
+        seg = seg.add(gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, false).div(hs * ws));
+      }
+      return seg;
+    }
+    if (this.method === 'gradcam' && dc && this.head) return gradcamDecode(trace.features, this.head.kernel as tf.Tensor2D, dc, h, w, this.cfg.gradcamRelu);
+    if (this.unet) {
+      const all = this.unet.forward(trace);
+      return dc ? selectChannels(all, dc) : all;
+    }
+    return undefined;
+  }
+
+  encode(x: tf.Tensor4D): EncodedBatch {
+    const kept = tf.tidy(() => {
+      // LRP's gates always: the classes are not known yet, and the tag logits do not depend on them
+      const trace = this.encoder.forward(x, { gates: this.method === 'lrp' });
+      const logits = this.head ? (trace.features.mean([1, 2]).matMul(this.head.kernel).add(this.head.bias) as tf.Tensor2D) : undefined;
+      return { trace, ...(logits ? { logits } : {}) } as unknown as tf.TensorContainerObject;
+    }) as unknown as { trace: EncoderTrace; logits?: tf.Tensor2D };
+    return { trace: kept.trace, ...(kept.logits ? { logits: kept.logits } : {}), height: x.shape[1], width: x.shape[2] };
+  }
+
+  decodeEncoded(enc: EncodedBatch, decodeClasses?: tf.Tensor2D): tf.Tensor4D {
+    const trace = enc.trace as EncoderTrace;
+    if (decodeClasses && (decodeClasses.rank !== 2 || decodeClasses.shape[0] !== trace.input.shape[0])) {
+      throw new Error(`decodeClasses must be [N, K] with N = ${trace.input.shape[0]}, got [${decodeClasses.shape.join(', ')}]`);
+    }
+    const seg = tf.tidy(() => {
+      const dc = decodeClasses && decodeClasses.dtype !== 'int32' ? (decodeClasses.toInt() as tf.Tensor2D) : decodeClasses;
+      return this.decodeTrace(trace, enc.height, enc.width, dc);
+    });
+    if (!seg) throw new Error(`a ${this.method} model decodes only given classes`);
+    return seg;
+  }
+
+  disposeEncoded(enc: EncodedBatch): void {
+    const t = enc.trace as EncoderTrace;
+    // the input belongs to the caller; the lists share tensors (dispose is idempotent)
+    tf.dispose([t.features, ...t.constants.filter((c): c is tf.Tensor4D => c !== null), ...t.skips.filter((s) => s !== t.input), ...t.layerInputs.filter((s) => s !== t.input), ...(enc.logits ? [enc.logits] : [])]);
   }
 
   getWeights(): WeightMap {

@@ -131,6 +131,16 @@ export interface ForwardResult {
   pooled?: tf.Tensor2D;
 }
 
+/** An encoder pass kept for decoding (Segmenter.encode). */
+export interface EncodedBatch {
+  /** The encoder's trace (input, features, gates, switch masks, skips). */
+  readonly trace: unknown;
+  /** [N, C] tag logits (absent for plain U-Net). */
+  readonly logits?: tf.Tensor2D;
+  readonly height: number;
+  readonly width: number;
+}
+
 export interface Segmenter {
   readonly method: SegMethod;
   readonly classes: number;
@@ -141,6 +151,15 @@ export interface Segmenter {
   namedVariables(): Record<string, tf.Variable>;
   /** Caller owns (and must dispose) the returned tensors. */
   forward(x: tf.Tensor4D, opts?: ForwardOptions): ForwardResult;
+  /**
+   * Inference in two halves, for choosing the classes to decode from the tag logits first without
+   * running the encoder twice: `encode` keeps the encoder's pass (with LRP's gates) and the tag
+   * logits; `decodeEncoded` gives what `forward(x, { decodeClasses })` gives as `seg`, from it.
+   * Same values as forward. The caller disposes the pass with `disposeEncoded` (and owns `seg`).
+   */
+  encode(x: tf.Tensor4D): EncodedBatch;
+  decodeEncoded(enc: EncodedBatch, decodeClasses?: tf.Tensor2D): tf.Tensor4D;
+  disposeEncoded(enc: EncodedBatch): void;
   getWeights(): WeightMap;
   /** Refuses unknown names and shape mismatches; refuses missing names unless `allowMissing`. */
   setWeights(weights: WeightMap, opts?: { allowMissing?: boolean }): void;

@@ -459,3 +459,35 @@ describe('leaky ReLU gradient (registerModelGradients)', () => {
     await tf.setBackend('cpu');
   });
 });
+
+describe('encode + decodeEncoded (inference in two halves) = forward', () => {
+  const cases: Array<{ name: string; opts: Parameters<typeof createSegmenter>[0] }> = [
+    ...methods.map((method) => ({ name: method, opts: { method, classes: 4, inputSize: 16, encoder: { ...tiny, activation: 'leaky' as const, alpha: 0.1 }, seed: 7 } })),
+    { name: 'lrp at two depths, depth 1', opts: { method: 'lrp', classes: 4, inputSize: 16, encoder: tiny, lrpDepth: 1, lrpTopRelevance: true, seed: 8 } },
+    { name: 'lrp composite rule, depth 0', opts: { method: 'lrp', classes: 4, inputSize: 16, encoder: tiny, lrpDepth: 0, lrpRule: 'composite', seed: 9 } },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: the same tag logits and decoded logits, bit for bit, and nothing left behind`, async () => {
+      const model = await createSegmenter(c.opts);
+      const x = tf.randomUniform([2, 16, 24, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+      const dc = tf.tensor2d([[0, 2], [3, 1]], [2, 2], 'int32');
+      const before = tf.memory().numTensors;
+      const enc = model.encode(x);
+      const decodes = model.method !== 'unet';
+      const seg = decodes ? model.decodeEncoded(enc, dc) : model.decodeEncoded(enc);
+      const all = model.method === 'mtunet' ? model.decodeEncoded(enc) : null;
+      const ref = model.forward(x, decodes ? { decodeClasses: dc } : {});
+      const refAll = model.method === 'mtunet' ? model.forward(x) : null;
+      if (model.method === 'unet') expect(enc.logits).toBeUndefined();
+      else expect(read(enc.logits!)).toEqual(read(ref.logits!));
+      expect(seg.shape).toEqual(ref.seg!.shape);
+      expect(read(seg)).toEqual(read(ref.seg!));
+      if (all) expect(read(all)).toEqual(read(refAll!.seg!));
+      model.disposeEncoded(enc);
+      tf.dispose([seg, ...(all ? [all] : []), ...Object.values(ref), ...(refAll ? Object.values(refAll) : [])] as tf.Tensor[]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, dc]);
+      model.dispose();
+    });
+  }
+});
