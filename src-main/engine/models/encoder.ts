@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { type EncoderLayer, type EncoderSpec, specStride } from './types.js';
-import { heNormal, maxPoolSwitched, noGrad, switchMask } from './ops.js';
+import { heNormal, maxPoolLazySwitched, maxPoolSwitched, noGrad, switchMask } from './ops.js';
 
 export type Shape4 = [number, number, number, number];
 
@@ -16,8 +16,8 @@ export interface EncoderTrace {
   /** Input shape of every layer (output shapes of transposed convolutions, crops). */
   inputShapes: Shape4[];
   /**
-   * Per layer: the gate G (relu / leaky layers, only when gates were asked for) or the max-pool
-   * switch mask M (maxpool layers); null elsewhere. Constants for the gradient.
+   * Per layer, only when gates were asked for (the LRP decoder reads them): the gate G (relu /
+   * leaky layers) or the max-pool switch mask M (maxpool layers); null elsewhere. Constants for the gradient.
    */
   constants: (tf.Tensor4D | null)[];
   /** The map entering each downsampling layer, shallowest first (U-Net skips). */
@@ -159,9 +159,12 @@ export class Encoder {
             );
           }
           skips.push(cur);
-          const mask = noGrad(() => switchMask(cur, kh, kw));
-          constant = mask;
-          h = maxPoolSwitched(cur, mask, kh, kw);
+          if (opts.gates) {
+            // the LRP decoder routes relevance through these switches: made now, shared with the gradient
+            const mask = noGrad(() => switchMask(cur, kh, kw));
+            constant = mask;
+            h = maxPoolSwitched(cur, mask, kh, kw);
+          } else h = maxPoolLazySwitched(cur, kh, kw);
           break;
         }
         case 'pad': {

@@ -101,6 +101,23 @@ export function maxPoolSwitched(a: tf.Tensor4D, mask: tf.Tensor4D, kh: number, k
 }
 
 /**
+ * maxPoolSwitched without the mask up front: the switch mask is made from the saved input only if
+ * the gradient is asked for (the same mask, the same gradient). For passes that are often never
+ * differentiated — inference, tag-only and feature passes — where the mask was ~2 pools, 2
+ * upsamplings and 5 elementwise kernels per pooling layer of pure waste.
+ */
+export function maxPoolLazySwitched(a: tf.Tensor4D, kh: number, kw: number): tf.Tensor4D {
+  const op = tf.customGrad((x: tf.Tensor | GradSaveFunc, save: tf.Tensor | GradSaveFunc) => {
+    (save as GradSaveFunc)([x as tf.Tensor4D]);
+    return {
+      value: tf.maxPool(x as tf.Tensor4D, [kh, kw], [kh, kw], 'valid'),
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => switchMask(saved[0] as tf.Tensor4D, kh, kw).mul(upsampleNearest(dy, kh, kw)),
+    };
+  });
+  return op(a) as tf.Tensor4D;
+}
+
+/**
  * [outSize, inSize] linear-interpolation matrix with half-pixel centres (TF2 / PyTorch
  * align_corners=False), edges clamped: the 1-D factor of bilinear resizing.
  */
