@@ -57,13 +57,14 @@ const SHARED = [
   'tag_probe',
   'warmup_steps',
   'tta',
+  'refine',
 ];
 
 /** Settings of one method's model and training: compared only among files that ran the same method. */
 const METHOD_KEYS = ['lrp_depth', 'lrp_rule', 'lrp_pool', 'lrp_top_relevance', 'head_lr'];
 
 /** Settings older result files do not state: the values in force before the key existed. */
-const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null, lrp_pool: 'winner', lrp_top_relevance: false };
+const BEFORE_KEY: Record<string, unknown> = { tag_probe: false, warmup_steps: 100, head_lr: null, lrp_pool: 'winner', lrp_top_relevance: false, refine: 'none' };
 
 /**
  * A run stopped before its JSON line: the methods it finished, from its progress log (the

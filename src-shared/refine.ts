@@ -11,6 +11,13 @@ export interface Refine {
 
 export const NO_REFINE: Refine = { radius: 0, eps: 0 };
 
+/**
+ * The app's refinement for every prediction a user sees or exports (overlays, predict, evaluation,
+ * onnxruntime); suggest's ranking scores the unrefined probabilities. Chosen on MSRC dev-val over
+ * 3 seeds (docs/EXPERIMENTS.md, bench/results/refine/).
+ */
+export const DEFAULT_REFINE: Refine = NO_REFINE;
+
 /** Checks a refinement setting (from a CLI or a request). */
 export function validateRefine(r: Refine): Refine {
   if (!Number.isFinite(r.radius) || r.radius < 0 || r.radius > 64) throw new Error(`refine radius must be 0..64 pixels, got ${r.radius}`);

@@ -14,7 +14,7 @@ import { progressBar } from './progress.js';
 import { DEFAULT_BACKBONE, SHIPPED_BACKBONES, resolveBackbone } from '../backbones.js';
 import { LRP_POOL_RULES, LRP_RULES, type LrpPoolRule, type LrpRuleName } from '../engine/models/types.js';
 import { DEFAULT_TTA, NO_TTA, parseTta, ttaKey } from '../../src-shared/tta.js';
-import { parseRefine } from '../../src-shared/refine.js';
+import { DEFAULT_REFINE, parseRefine, refineKey } from '../../src-shared/refine.js';
 
 const BACKBONE_HELP = `${Object.keys(SHIPPED_BACKBONES).join(' | ')} (shipped, ImageNet-pretrained) | 'small' (VGG-style, trained from scratch) | a TF.js layers model folder`;
 
@@ -246,9 +246,11 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--threads <n>', 'threads the images are split across (default: physical cores, ≥ 8 images each)', num('int', 1))
     .option('--tta <views>', `test-time views: scales[/flip] (default ${ttaKey(DEFAULT_TTA)}: 6 views, ~5× one view's time), or 'none' for one view`)
+    .option('--refine <r/eps>', `refine the class probabilities with the image (guided filter): RADIUS/EPS, or 'none' (default ${refineKey(DEFAULT_REFINE)})`)
     .option('--json', 'print the result as one JSON line')
-    .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; threads?: number; tta?: string; json?: boolean }) => {
+    .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; threads?: number; tta?: string; refine?: string; json?: boolean }) => {
       const tta = o.tta === undefined ? undefined : o.tta === 'none' ? NO_TTA : parseTta(o.tta);
+      const refine = o.refine === undefined ? undefined : parseRefine(o.refine);
       // MODEL.onnx, or a folder with model.onnx and no heatseg-model.json: onnxruntime on the main thread
       const onnxFile = modelArg.toLowerCase().endsWith('.onnx') || (fs.existsSync(path.join(modelArg, 'model.onnx')) && !fs.existsSync(path.join(modelArg, 'heatseg-model.json')))
         ? path.resolve(fs.existsSync(modelArg) && fs.statSync(modelArg).isDirectory() ? path.join(modelArg, 'model.onnx') : modelArg)
@@ -283,7 +285,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         };
         process.on('SIGINT', onSigint);
         try {
-          const r = await predictOnnxImages(onnxFile, images, o.out, { onProgress: (d, t) => bar.update(d, t), cancelled: () => stop, ...(tta ? { tta } : {}) });
+          const r = await predictOnnxImages(onnxFile, images, o.out, { onProgress: (d, t) => bar.update(d, t), cancelled: () => stop, ...(tta ? { tta } : {}), ...(refine ? { refine } : {}) });
           bar.stop();
           report(r);
         } finally {
@@ -293,7 +295,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
         return;
       }
       const bar = progressBar('predict');
-      const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend, ...(o.threads ? { threads: o.threads } : {}), ...(tta ? { tta } : {}) }, (e) => {
+      const job = startJob({ kind: 'predict', model, images, out: o.out, backend: o.backend, ...(o.threads ? { threads: o.threads } : {}), ...(tta ? { tta } : {}), ...(refine ? { refine } : {}) }, (e) => {
         if (e.type === 'backend') process.stderr.write(`backend: ${e.backend.name} (${e.backend.detail})\n`);
         else if (e.type === 'progress') bar.update(e.done, e.total);
       });

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Sample } from './data.js';
 import { type HeatNorm, heatLogits } from './losses.js';
 import type { EncodedBatch, Segmenter } from './models/index.js';
-import { NO_REFINE, type Refine, refineLogits } from './refine.js';
+import { DEFAULT_REFINE, type Refine, refineLogits, validateRefine } from './refine.js';
 import { chooseClasses, classMask, DECODE_DEFAULTS, DEFAULT_TTA, inputSides, normalise, tagPriorOffsets, type Tta, ttaViewCount, validateTta } from './prepost.js';
 
 export { DEFAULT_TTA, NO_TTA, parseTta, type Tta, ttaKey, validateTta } from './prepost.js';
@@ -42,7 +42,7 @@ export interface PredictOptions {
   probs?: boolean;
   /** Test-time augmentation (default DEFAULT_TTA; NO_TTA: one view at the working resolution). */
   tta?: Tta;
-  /** Edge-aware refinement of the class probabilities with the image (refine.ts; default none). */
+  /** Edge-aware refinement of the class probabilities with the image (refine.ts; default DEFAULT_REFINE; NO_REFINE: off). */
   refine?: Refine;
   stride: number;
 }
@@ -135,7 +135,7 @@ export async function predict(model: Segmenter, s: Sample, opts: PredictOptions)
     const [, h, w, k] = scaled.shape;
     const logits = (await scaled.data()) as Float32Array;
     scaled.dispose();
-    const refine = opts.refine ?? NO_REFINE;
+    const refine = validateRefine(opts.refine ?? DEFAULT_REFINE);
     const out =
       refine.radius > 0 && k > 1
         ? classMask(refineLogits(hwcToPlanar(logits, h, w, k), k, h, w, s, refine), 'chw', classes, h, w, outH, outW, { probs: !!opts.probs })

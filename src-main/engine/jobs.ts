@@ -11,6 +11,7 @@ import { type Dataset, datasetFromMaskFolder, datasetFromProject, decodeToWorkin
 import { type ExportRunResult, exportRun } from './export-run.js';
 import { tagPriorLoss as tagPriorLossOf } from '../../src-shared/tag-trust.js';
 import { NO_TTA, predict, type Tta } from './infer.js';
+import { NO_REFINE, type Refine } from './refine.js';
 import { writePredictionPngs } from './prediction-png.js';
 import { type LoadedModel, MODEL_FILE, type ModelMeta, WEIGHTS_FILE, checkpointDirOf, loadModel, saveModel } from './model-io.js';
 import { createSegmenter, type LrpPoolRule, type LrpRuleName, type SegMethod, type Segmenter } from './models/index.js';
@@ -50,6 +51,8 @@ export interface PredictJob {
   threads?: number;
   /** Test-time views (default the app's DEFAULT_TTA). */
   tta?: Tta;
+  /** Refinement with the image (default the app's DEFAULT_REFINE). */
+  refine?: Refine;
 }
 
 export interface EvalJob {
@@ -416,7 +419,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
   const report = () => ctx.emit({ type: 'progress', task: 'predict', done: done.reduce((a, b) => a + b, 0), total: job.images.length });
   // parts 1.. in helper engine workers (one thread each), part 0 here; outputs merged in image order
   const helpers = parts.slice(1).map((part, i) =>
-    startJob({ kind: 'predict', model: job.model, images: part, out: job.out, threads: 1, ...(job.backend ? { backend: job.backend } : {}), ...(job.tta ? { tta: job.tta } : {}) }, (e) => {
+    startJob({ kind: 'predict', model: job.model, images: part, out: job.out, threads: 1, ...(job.backend ? { backend: job.backend } : {}), ...(job.tta ? { tta: job.tta } : {}), ...(job.refine ? { refine: job.refine } : {}) }, (e) => {
       if (e.type !== 'progress') return;
       done[i + 1] = e.done;
       report();
@@ -442,7 +445,7 @@ async function predictJob(job: PredictJob, ctx: JobContext): Promise<PredictJobR
         failed.push({ image: file, reason: (e as Error).message });
         continue;
       }
-      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, ...(job.tta ? { tta: job.tta } : {}) });
+      const p = await predict(segmenter, sample, { stride, heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, ...(job.tta ? { tta: job.tta } : {}), ...(job.refine ? { refine: job.refine } : {}) });
       const { mask: maskFile, heatmap: heatFile } = await writePredictionPngs(job.out, path.basename(file, path.extname(file)), p, meta.classes.map((c) => c.color));
       written.push({ image: file, mask: maskFile, heatmap: heatFile, classes: p.classes.map((c) => meta.classes[c]!.name) });
     }
@@ -637,7 +640,7 @@ async function scoreOne(segmenter: Segmenter, meta: ModelMeta, img: { id: number
   const w = await decodeToWorking(fs.readFileSync(img.file), meta.inputSize);
   const outW = Math.min(64, w.width);
   const outH = Math.max(1, Math.round((w.height / w.width) * outW));
-  const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride: encoderStride(segmenter), heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH, probs: true, tta: NO_TTA });
+  const p = await predict(segmenter, { id: String(img.id), ...w, tags: [], labels: null }, { stride: encoderStride(segmenter), heatScale: meta.heatScale, heatNorm: meta.heatNorm, always: meta.alwaysDecode, outWidth: outW, outHeight: outH, probs: true, tta: NO_TTA, refine: NO_REFINE });
   return { id: img.id, tagProbs: p.tagProbs, classes: p.classes, probs: p.probs!, mask: p.mask };
 }
 

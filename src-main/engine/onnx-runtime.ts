@@ -22,7 +22,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { decodeToWorking } from './data.js';
-import { NO_REFINE, type Refine, refineLogits } from './refine.js';
+import { DEFAULT_REFINE, type Refine, refineLogits, validateRefine } from './refine.js';
 import type { Prediction } from './infer.js';
 import { chooseClasses, classMask, type DecodeOptions, DEFAULT_TTA, flipPlanes, gatherPlanes, inputSides, planarInput, renormalise, resizeBilinearPlanar, sigmoid, type Tta, validateTta } from './prepost.js';
 import { writePredictionPngs } from './prediction-png.js';
@@ -60,7 +60,7 @@ export interface OnnxPredictOptions extends DecodeOptions {
   tta?: Tta;
   /** Classes always decoded (default: the export's always_decode, the project's background). */
   always?: number[];
-  /** Refinement with the image, as infer.ts (default none). */
+  /** Refinement with the image, as infer.ts (default the app's DEFAULT_REFINE). */
   refine?: Refine;
 }
 
@@ -237,7 +237,7 @@ export class OnnxSegmenter {
       }
     }
     if (views > 1) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / views;
-    const logits = refineLogits(sum, K, gh, gw, img, opts.refine ?? NO_REFINE);
+    const logits = refineLogits(sum, K, gh, gw, img, validateRefine(opts.refine ?? DEFAULT_REFINE));
     const outH = opts.outHeight ?? img.origHeight;
     const outW = opts.outWidth ?? img.origWidth;
     // as infer.ts: bytes at the original size, never float maps there
@@ -265,7 +265,7 @@ export async function predictOnnxImages(
   file: string,
   images: string[],
   outDir: string,
-  opts: { onProgress?: (done: number, total: number) => void; cancelled?: () => boolean; tta?: Tta } = {},
+  opts: { onProgress?: (done: number, total: number) => void; cancelled?: () => boolean; tta?: Tta; refine?: Refine } = {},
 ): Promise<OnnxPredictResult> {
   const model = await OnnxSegmenter.load(file);
   const written: OnnxPredictResult['written'] = [];
@@ -284,7 +284,7 @@ export async function predictOnnxImages(
         failed.push({ image, reason: (e as Error).message });
         continue;
       }
-      const p = await model.predict(img, opts.tta ? { tta: opts.tta } : {});
+      const p = await model.predict(img, { ...(opts.tta ? { tta: opts.tta } : {}), ...(opts.refine ? { refine: opts.refine } : {}) });
       const files = await writePredictionPngs(outDir, path.basename(image, path.extname(image)), p, colors);
       written.push({ image, ...files, classes: p.classes.map((c) => model.info.classes[c]!.name) });
     }

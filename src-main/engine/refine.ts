@@ -12,7 +12,7 @@
 import type { Refine } from '../../src-shared/refine.js';
 import { resizeBilinearPlanar } from './prepost.js';
 
-export { NO_REFINE, parseRefine, type Refine, refineKey, validateRefine } from '../../src-shared/refine.js';
+export { DEFAULT_REFINE, NO_REFINE, parseRefine, type Refine, refineKey, validateRefine } from '../../src-shared/refine.js';
 
 /**
  * Mean over the (2r+1)² window around each pixel, clipped at the borders (the mean of the pixels

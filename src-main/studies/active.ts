@@ -25,6 +25,7 @@ import { readClassesJson } from '../dataset/maskfolder.js';
 import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, type Sample, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { NO_TTA, predict } from '../engine/infer.js';
+import { NO_REFINE } from '../engine/refine.js';
 import { createSegmenter, type SegMethod, type Segmenter, type WeightMap } from '../engine/models/index.js';
 import {
   DEFAULT_HEAD_LR_RULE,
@@ -365,7 +366,7 @@ export async function benchActive(o: ActiveOptions): Promise<ActiveResult> {
             }
             const outW = Math.min(64, s.width);
             const outH = Math.max(1, Math.round((s.height / s.width) * outW));
-            const p = await predict(model, s, { stride, heatScale, heatNorm, outWidth: outW, outHeight: outH, probs: true, tta: NO_TTA });
+            const p = await predict(model, s, { stride, heatScale, heatNorm, outWidth: outW, outHeight: outH, probs: true, tta: NO_TTA, refine: NO_REFINE });
             return { id: s.id, tagProbs: p.tagProbs ?? new Float32Array(C), classes: p.classes, probs: p.probs!, mask: p.mask, givenTags: s.tags };
           };
           const candidates: ImageOutputs[] = [];

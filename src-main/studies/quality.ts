@@ -13,7 +13,7 @@ import { initBackend, type BackendName } from '../engine/backend.js';
 import { type Dataset, IGNORE, datasetFromMaskFolder, resizeLabels } from '../engine/data.js';
 import { DECODE_DEFAULTS } from '../engine/prepost.js';
 import { DEFAULT_TTA, predict, type Tta, ttaKey } from '../engine/infer.js';
-import { type Refine, refineKey } from '../engine/refine.js';
+import { DEFAULT_REFINE, type Refine, refineKey } from '../engine/refine.js';
 import { DEFAULT_LRP_POOL, DEFAULT_LRP_RULE, DEFAULT_LRP_TOP_RELEVANCE, type LrpPoolRule, type LrpRuleName, createSegmenter, type SegMethod, type Segmenter } from '../engine/models/index.js';
 import { DEFAULT_HEAD_LR_RULE, DEFAULT_TRAIN, type EvalResult, type TrainConfig, encoderStride, evaluate, train } from '../engine/trainer.js';
 import { annotatorLabels, chooseLabelled } from './annotator.js';
@@ -227,6 +227,8 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     decode: ruleKey(decode),
     // the test-time views of every evaluation (files from before 2026-12-03 13:00 used one view and lack the key)
     tta: ttaKey(DEFAULT_TTA),
+    // the refinement with the image of every evaluation (files from before 2026-12-03 16:00 lack the key: none)
+    refine: refineKey(DEFAULT_REFINE),
   };
   log(`config: ${JSON.stringify(config)}`);
 

@@ -147,6 +147,24 @@ describe('test-time augmentation', () => {
     model.dispose();
   });
 
+  it('refines with the image on request (guided filter), the app\'s DEFAULT_REFINE otherwise; the mask keeps its size', async () => {
+    const { DEFAULT_REFINE, NO_REFINE } = await import('../../../src-main/engine/refine');
+    const model = await createSegmenter({ method: 'gradcam', classes: 3, inputSize: 32, seed: 5 });
+    const [s] = pair(48, 32, 3);
+    const stride = encoderStride(model);
+    const opts = { stride, heatScale: 2, heatNorm: 'pixel' as const, probs: true, minClasses: 3, tta: NO_TTA };
+    const dflt = await predict(model, s, opts);
+    const same = await predict(model, s, { ...opts, refine: DEFAULT_REFINE });
+    const off = await predict(model, s, { ...opts, refine: NO_REFINE });
+    const on = await predict(model, s, { ...opts, refine: { radius: 4, eps: 0.01 } });
+    expect(same.probs).toEqual(dflt.probs);
+    expect(on.mask).toHaveLength(off.mask.length);
+    expect(on.classes).toEqual(off.classes);
+    expect(on.probs).not.toEqual(off.probs);
+    await expect(predict(model, s, { ...opts, refine: { radius: -1, eps: 0.01 } })).rejects.toThrow(/radius/);
+    model.dispose();
+  });
+
   for (const method of ['lrp', 'gradcam', 'unet'] as const) {
     it(`${method}: with the mirror view, predicting a mirrored image gives the mirrored mask and the same tags`, async () => {
       const model = await createSegmenter({ method, classes: 3, inputSize: 32, seed: 6 });
