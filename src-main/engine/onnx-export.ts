@@ -29,6 +29,7 @@ import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { TEMP_MARK } from '../safe-fs.js';
 import { readModelMeta, readModelWeights } from './model-io.js';
 import { downsamples, type EncoderLayer, parseSegmenterConfig, specStride, type SegmenterConfig, type WeightEntry, type WeightMap } from './models/index.js';
+import { DEFAULT_REFINE } from './refine.js';
 import { DECODE_DEFAULTS, DEFAULT_TTA, ttaViewCount, HEAT_NORM_EPS, HEAT_NORM_FLOOR, NORMALISATION_NOTE, PIXEL_SCALE } from './prepost.js';
 
 // onnx-proto is CommonJS whose named exports Node's ESM loader cannot detect, so it is required.
@@ -89,7 +90,12 @@ const DIFFERENCES_NOTE =
   'stride and resizing seg_logits back to the original size are left to the caller (the app: bilinear, half-pixel centres). ' +
   `The app also averages ${ttaViewCount(DEFAULT_TTA)} views of each image ("test_time_augmentation": the image resized to ` +
   `${DEFAULT_TTA.scales.join(', ')} × its working size${DEFAULT_TTA.flip ? ', each also mirrored left-right' : ''}): the views' tag probabilities are averaged before ` +
-  'the classes are chosen, and their chosen, normalised logits (mirrored back, resized bilinearly to the largest view\'s grid) are averaged before the argmax.';
+  'the classes are chosen, and their chosen, normalised logits (mirrored back, resized bilinearly to the largest view\'s grid) are averaged before the argmax.' +
+  (DEFAULT_REFINE.radius > 0
+    ? ` Then ("refine") it refines the chosen classes' softmax probabilities on that grid with the image: a colour guided filter (He et al.; ` +
+      `guide = the RGB / 255 image resized bilinearly to the grid, window radius ${DEFAULT_REFINE.radius} pixels of the working size scaled to the grid, ` +
+      `eps ${DEFAULT_REFINE.eps}), and takes the argmax of the filtered maps (engine/refine.ts).`
+    : '');
 
 type Attr = OnnxNamespace.IAttributeProto;
 const A = onnx.AttributeProto.AttributeType;
@@ -768,6 +774,7 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     decodeDefaults: DECODE_DEFAULTS,
     alwaysDecode: meta.alwaysDecode,
     testTimeAugmentation: DEFAULT_TTA,
+    refine: DEFAULT_REFINE,
     reading: ONNX_READING_NOTE,
     differencesFromApp: DIFFERENCES_NOTE,
   };
@@ -784,6 +791,7 @@ export function exportOnnx(modelDir: string, outFile: string, opts: ExportOnnxOp
     pixel_scale: String(PIXEL_SCALE),
     decode_defaults: JSON.stringify(DECODE_DEFAULTS),
     test_time_augmentation: JSON.stringify(DEFAULT_TTA),
+    refine: JSON.stringify(DEFAULT_REFINE),
     input_layout: 'NCHW float32 [N, 3, H, W]',
     heat_scale: String(meta.heatScale),
     heat_norm: meta.heatNorm,
