@@ -12,6 +12,7 @@ import { inputSides, upsampleSoftmax } from '../../../src-main/engine/prepost';
 import { DEFAULT_TTA, inputTensor, NO_TTA, parseTta, predict, ttaKey } from '../../../src-main/engine/infer';
 import { heatLogits } from '../../../src-main/engine/losses';
 import { createSegmenter } from '../../../src-main/engine/models';
+import { NO_REFINE } from '../../../src-main/engine/refine';
 import { encoderStride } from '../../../src-main/engine/trainer';
 import { rng } from '../../../src-shared/random';
 
@@ -96,7 +97,7 @@ describe('predict at original size', () => {
       const s = { id: 'x', rgb, width, height, origWidth: 123, origHeight: 97, tags: [], labels: null };
       const stride = encoderStride(model);
       const givenTags = method === 'lrp' ? [0, 2] : undefined;
-      const p = await predict(model, s, { stride, heatScale: 3, heatNorm: 'pixel', ...(givenTags ? { givenTags } : {}), probs: true, tta: NO_TTA });
+      const p = await predict(model, s, { stride, heatScale: 3, heatNorm: 'pixel', ...(givenTags ? { givenTags } : {}), probs: true, tta: NO_TTA, refine: NO_REFINE });
       expect([p.width, p.height]).toEqual([123, 97]);
       // the old path, inline
       const x = inputTensor(s, stride);

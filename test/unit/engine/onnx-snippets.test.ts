@@ -21,6 +21,7 @@ import { saveModel } from '../../../src-main/engine/model-io';
 import { createSegmenter, type Segmenter, specStride } from '../../../src-main/engine/models';
 import { exportOnnx, ONNX_READING_NOTE } from '../../../src-main/engine/onnx-export';
 import { OnnxSegmenter } from '../../../src-main/engine/onnx-runtime';
+import { NO_REFINE } from '../../../src-main/engine/refine';
 import { DECODE_DEFAULTS, NO_TTA, NORMALISATION_NOTE, PIXEL_SCALE, strideSide } from '../../../src-main/engine/prepost';
 import { tmpDir } from '../../helpers/tmp';
 
@@ -125,7 +126,7 @@ async function appCounts(file: string): Promise<Map<string, number>> {
   const seg = await OnnxSegmenter.load(onnxFile);
   try {
     const img = await decodeToWorking(fs.readFileSync(file), SIZE);
-    const p = await seg.predict(img, { outWidth: img.width, outHeight: img.height, tta: NO_TTA }); // the snippets run one view
+    const p = await seg.predict(img, { outWidth: img.width, outHeight: img.height, tta: NO_TTA, refine: NO_REFINE }); // the snippets run one view, unrefined
     return new Map(p.classes.map((c) => [CLASSES[c]!, p.mask.filter((m) => m === c).length]));
   } finally {
     await seg.release();
