@@ -16,7 +16,7 @@ export const NO_REFINE: Refine = { radius: 0, eps: 0 };
  * onnxruntime); suggest's ranking scores the unrefined probabilities. Chosen on MSRC dev-val over
  * 3 seeds (docs/EXPERIMENTS.md, bench/results/refine/).
  */
-export const DEFAULT_REFINE: Refine = { radius: 8, eps: 0.01 };
+export const DEFAULT_REFINE: Refine = { radius: 16, eps: 0.01 };
 
 /** Checks a refinement setting (from a CLI or a request). */
 export function validateRefine(r: Refine): Refine {
