@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src-main/engine/backend';
 import { DECODE_DEFAULTS, tagPriorOffsets } from '../../../src-main/engine/prepost';
 import { inputTensor, NO_TTA, predict } from '../../../src-main/engine/infer';
+import { NO_REFINE } from '../../../src-main/engine/refine';
 import { heatLogits } from '../../../src-main/engine/losses';
 import { createSegmenter } from '../../../src-main/engine/models';
 import { encoderStride } from '../../../src-main/engine/trainer';
@@ -58,7 +59,7 @@ describe('predict with a tag prior', () => {
       maxClasses: 3,
       tagPrior: w,
       probs: true,
-      tta: NO_TTA,
+      tta: NO_TTA, refine: NO_REFINE,
     });
     expect(p.classes).toHaveLength(3);
     const x = inputTensor(s, stride);
@@ -84,7 +85,7 @@ describe('predict with a tag prior', () => {
       stride,
       heatScale: 1,
       heatNorm: 'none',
-      tta: NO_TTA,
+      tta: NO_TTA, refine: NO_REFINE,
       threshold: 0,
       minClasses: 4,
       maxClasses: 4,
@@ -92,8 +93,8 @@ describe('predict with a tag prior', () => {
     });
     const top = Array.from(p.tagProbs!).indexOf(Math.max(...p.tagProbs!));
     expect(new Set(p.mask)).toEqual(new Set([top]));
-    const plain = await predict(model, s, { stride, heatScale: 1, heatNorm: 'none', givenTags: [0, 1, 2, 3], tta: NO_TTA });
-    const given = await predict(model, s, { stride, heatScale: 1, heatNorm: 'none', givenTags: [0, 1, 2, 3], tagPrior: 1e4, tta: NO_TTA });
+    const plain = await predict(model, s, { stride, heatScale: 1, heatNorm: 'none', givenTags: [0, 1, 2, 3], tta: NO_TTA, refine: NO_REFINE });
+    const given = await predict(model, s, { stride, heatScale: 1, heatNorm: 'none', givenTags: [0, 1, 2, 3], tagPrior: 1e4, tta: NO_TTA, refine: NO_REFINE });
     expect(Array.from(given.mask)).toEqual(Array.from(plain.mask));
     model.dispose();
   });
