@@ -10,7 +10,7 @@
  * the TF.js path (infer.ts) and the onnxruntime path (onnx-runtime.ts).
  */
 import type { Refine } from '../../src-shared/refine.js';
-import { resizeBilinearPlanar } from './prepost.js';
+import { planarInput } from './prepost.js';
 
 export { DEFAULT_REFINE, NO_REFINE, parseRefine, type Refine, refineKey, validateRefine } from '../../src-shared/refine.js';
 
@@ -132,10 +132,7 @@ export function refineLogits(
     for (let c = 0; c < k; c++) sum += probs[c * n + i] = Math.exp(logits[c * n + i]! - mx);
     for (let c = 0; c < k; c++) probs[c * n + i] = probs[c * n + i]! / sum;
   }
-  const planes = new Float32Array(3 * img.height * img.width);
-  const m = img.height * img.width;
-  for (let i = 0; i < m; i++) for (let c = 0; c < 3; c++) planes[c * m + i] = img.rgb[i * 3 + c]! / 255;
-  const guide = resizeBilinearPlanar(planes, 3, img.height, img.width, h, w);
+  const guide = planarInput(img, h, w); // RGB / 255 at the grid's size
   const r = Math.max(1, Math.round((refine.radius * h) / img.height));
   const q = guidedFilter(probs, k, guide, h, w, r, refine.eps);
   for (let i = 0; i < q.length; i++) q[i] = Math.log(Math.max(q[i]!, 1e-4));

@@ -180,9 +180,11 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
   const tagRows: number[][] = [];
   const always = opts.always ?? [];
   const withTruth = data.samples.filter((s) => s.truth);
+  // what both predictions of an image share (with predicted tags, and with the true ones)
+  const shared = { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.tta ? { tta: opts.tta } : {}), ...(opts.refine ? { refine: opts.refine } : {}), always };
   for (const [i, s] of withTruth.entries()) {
     opts.onProgress?.(i, withTruth.length);
-    const p = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), ...(opts.tagPrior !== undefined ? { tagPrior: opts.tagPrior } : {}), ...(opts.tta ? { tta: opts.tta } : {}), ...(opts.refine ? { refine: opts.refine } : {}), always });
+    const p = await predict(model, s, { ...shared, ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}), ...(opts.minClasses !== undefined ? { minClasses: opts.minClasses } : {}), ...(opts.maxClasses !== undefined ? { maxClasses: opts.maxClasses } : {}), ...(opts.tagPrior !== undefined ? { tagPrior: opts.tagPrior } : {}) });
     if (opts.onImage) {
       const own = new Confusion(C);
       own.add(s.truth!, p.mask);
@@ -198,7 +200,7 @@ export async function evaluate(model: Segmenter, data: Dataset, opts: EvalOption
       }
     }
     if (opts.withGivenTags && model.method !== 'unet' && s.tags.length) {
-      const g = await predict(model, s, { stride, heatScale: opts.heatScale, heatNorm: opts.heatNorm, givenTags: s.tags, ...(opts.tta ? { tta: opts.tta } : {}), ...(opts.refine ? { refine: opts.refine } : {}), always });
+      const g = await predict(model, s, { ...shared, givenTags: s.tags });
       given.add(s.truth!, g.mask);
     }
   }

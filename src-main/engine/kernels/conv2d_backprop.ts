@@ -335,13 +335,6 @@ export function sweepKernelCaches(backend: BackendWasm): number {
   return cache.size;
 }
 
-/** Frees every cached flipped kernel (a backend being torn down; tests). */
-export function clearKernelCaches(backend: BackendWasm): void {
-  const cache = flippedCache.get(backend);
-  if (!cache) return;
-  for (const wf of cache.values()) free(backend, wf);
-  cache.clear();
-}
 /**
  * The input gradient of a stride-s convolution as a stride-1 forward one: dy gets s-1 zeros
  * between samples, then `forward` (a conv with an already flipped kernel of effective size

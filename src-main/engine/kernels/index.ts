@@ -9,7 +9,7 @@ import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d_
 import { castConfig, identityConfig, setIdentityFallbacks } from './identity';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum';
 
-export { clearKernelCaches, conv2dBackpropFilter, conv2dBackpropInput, setFilterGradOptions, sweepKernelCaches, type FilterGradOptions } from './conv2d_backprop';
+export { conv2dBackpropFilter, conv2dBackpropInput, setFilterGradOptions, sweepKernelCaches, type FilterGradOptions } from './conv2d_backprop';
 export { unsortedSegmentSum } from './unsorted_segment_sum';
 
 export const FAST_WASM_KERNELS: readonly KernelConfig[] = [

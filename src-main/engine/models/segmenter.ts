@@ -154,6 +154,18 @@ export function buildSegmenter(config: SegmenterConfig): Segmenter {
   return new TfSegmenter(parseSegmenterConfig(config));
 }
 
+/** decodeClasses must be [N, K] for a batch of N. */
+function checkDecodeClasses(decode: tf.Tensor2D | undefined, n: number): void {
+  if (decode && (decode.rank !== 2 || decode.shape[0] !== n)) {
+    throw new Error(`decodeClasses must be [N, K] with N = ${n}, got [${decode.shape.join(', ')}]`);
+  }
+}
+
+/** The class indices as int32 (the decoders gather with them); inside a tidy. */
+function asInt(decode: tf.Tensor2D | undefined): tf.Tensor2D | undefined {
+  return decode && decode.dtype !== 'int32' ? (decode.toInt() as tf.Tensor2D) : decode;
+}
+
 class TfSegmenter implements Segmenter {
   readonly method: SegMethod;
   readonly classes: number;
@@ -218,28 +230,28 @@ class TfSegmenter implements Segmenter {
 
   forward(x: tf.Tensor4D, opts: ForwardOptions = {}): ForwardResult {
     const decode = opts.decodeClasses;
-    if (decode) {
-      if (decode.rank !== 2 || decode.shape[0] !== x.shape[0]) {
-        throw new Error(`decodeClasses must be [N, K] with N = ${x.shape[0]}, got [${decode.shape.join(', ')}]`);
-      }
-    }
+    checkDecodeClasses(decode, x.shape[0]);
     return tf.tidy(() => {
-      const dc = decode && decode.dtype !== 'int32' ? (decode.toInt() as tf.Tensor2D) : decode;
+      const dc = asInt(decode);
       const trace = this.encoder.forward(x, { gates: this.method === 'lrp' && dc !== undefined });
       const out: ForwardResult = {};
       const pooled = trace.features.mean([1, 2]) as tf.Tensor2D;
       if (opts.pooled) out.pooled = pooled;
-      if (this.head) {
-        out.logits = pooled.matMul(this.head.kernel).add(this.head.bias) as tf.Tensor2D;
-      }
-      const seg = opts.tagsOnly && this.unet ? undefined : this.decodeTrace(trace, x.shape[1], x.shape[2], dc);
+      if (this.head) out.logits = this.tagLogits(pooled);
+      const seg = opts.tagsOnly && this.unet ? undefined : this.decodeTrace(trace, dc);
       if (seg) out.seg = seg;
       return out as tf.TensorContainerObject;
     }) as ForwardResult;
   }
 
-  /** The decoders' part of forward: per-pixel logits from the encoder's trace (undefined: nothing to decode). */
-  private decodeTrace(trace: EncoderTrace, h: number, w: number, dc: tf.Tensor2D | undefined): tf.Tensor4D | undefined {
+  /** The tag head on pooled features [N, Cf]. */
+  private tagLogits(pooled: tf.Tensor2D): tf.Tensor2D {
+    return pooled.matMul(this.head!.kernel).add(this.head!.bias) as tf.Tensor2D;
+  }
+
+  /** The decoders' part of forward: per-pixel logits, at the input's size, from the encoder's trace (undefined: nothing to decode). */
+  private decodeTrace(trace: EncoderTrace, dc: tf.Tensor2D | undefined): tf.Tensor4D | undefined {
+    const [, h, w] = trace.input.shape;
     if (this.method === 'lrp' && dc && this.head) {
       const depth = this.cfg.lrpDepth;
       const stop = depth > 0 ? { layer: this.downsamplingLayers[depth - 1]!, activation: trace.skips[depth - 1]! } : undefined;
@@ -265,21 +277,16 @@ class TfSegmenter implements Segmenter {
     const kept = tf.tidy(() => {
       // LRP's gates always: the classes are not known yet, and the tag logits do not depend on them
       const trace = this.encoder.forward(x, { gates: this.method === 'lrp' });
-      const logits = this.head ? (trace.features.mean([1, 2]).matMul(this.head.kernel).add(this.head.bias) as tf.Tensor2D) : undefined;
+      const logits = this.head ? this.tagLogits(trace.features.mean([1, 2]) as tf.Tensor2D) : undefined;
       return { trace, ...(logits ? { logits } : {}) } as unknown as tf.TensorContainerObject;
     }) as unknown as { trace: EncoderTrace; logits?: tf.Tensor2D };
-    return { trace: kept.trace, ...(kept.logits ? { logits: kept.logits } : {}), height: x.shape[1], width: x.shape[2] };
+    return { trace: kept.trace, ...(kept.logits ? { logits: kept.logits } : {}) };
   }
 
   decodeEncoded(enc: EncodedBatch, decodeClasses?: tf.Tensor2D): tf.Tensor4D {
     const trace = enc.trace as EncoderTrace;
-    if (decodeClasses && (decodeClasses.rank !== 2 || decodeClasses.shape[0] !== trace.input.shape[0])) {
-      throw new Error(`decodeClasses must be [N, K] with N = ${trace.input.shape[0]}, got [${decodeClasses.shape.join(', ')}]`);
-    }
-    const seg = tf.tidy(() => {
-      const dc = decodeClasses && decodeClasses.dtype !== 'int32' ? (decodeClasses.toInt() as tf.Tensor2D) : decodeClasses;
-      return this.decodeTrace(trace, enc.height, enc.width, dc);
-    });
+    checkDecodeClasses(decodeClasses, trace.input.shape[0]);
+    const seg = tf.tidy(() => this.decodeTrace(trace, asInt(decodeClasses)));
     if (!seg) throw new Error(`a ${this.method} model decodes only given classes`);
     return seg;
   }

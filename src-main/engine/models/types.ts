@@ -137,8 +137,6 @@ export interface EncodedBatch {
   readonly trace: unknown;
   /** [N, C] tag logits (absent for plain U-Net). */
   readonly logits?: tf.Tensor2D;
-  readonly height: number;
-  readonly width: number;
 }
 
 export interface Segmenter {
