@@ -4,12 +4,13 @@
  * two separate `bench speed` runs minutes apart differ by more than the change. Each round trains
  * in a fresh child process of each tree (its own engine, worker threads and backend) on the
  * synthetic batch of bench/speed.ts (32 random 128-px images, 21 classes, 3 tags each, half
- * scribbled; batch 8, LRP), with the trainer's augmentation unless --no-augment, and reports the
+ * scribbled; batch 8, LRP; --msrc-tags: 1–7 tags per image as often as in MSRC-21), with the
+ * trainer's augmentation unless --no-augment, and reports the
  * median ms/step after the warm-up steps; then per tree the mean ± s.e. over the rounds.
  * A tree is a checkout of this repo (e.g. `git archive REV | tar -x -C DIR`, node_modules linked).
  *
  *   npx tsx bench/ab-steps.ts --trees DIR_A,DIR_B [--backbone darknet-tiny|small] [--threads 2]
- *     [--steps 14] [--warmup 3] [--rounds 3] [--no-augment]
+ *     [--steps 14] [--warmup 3] [--rounds 3] [--no-augment] [--msrc-tags]
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -19,6 +20,18 @@ import { fileURLToPath } from 'node:url';
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+/**
+ * Tags per image as in MSRC-21 (the 441 development images of ../shared/datasets/msrc21/labels.json: 83 with 1 class,
+ * 161 with 2, 118 with 3, 46 with 4, 28 with 5, 4 with 6, 1 with 7): decode lists of uneven length,
+ * so a batch's lists are padded as in real training.
+ */
+function msrcTagCount(u: number): number {
+  const counts = [83, 161, 118, 46, 28, 4, 1];
+  let acc = u * counts.reduce((a, b) => a + b, 0);
+  for (const [k, c] of counts.entries()) if ((acc -= c) < 0) return k + 1;
+  return counts.length;
 }
 
 /** One tree, in this process: the median ms/step of a short run. */
@@ -38,7 +51,8 @@ async function child(tree: string): Promise<void> {
   const samples = Array.from({ length: 32 }, (_, i) => {
     const rgb = Uint8Array.from({ length: size * size * 3 }, () => Math.floor(r() * 256));
     const first = Math.floor(r() * classes);
-    const tags = Array.from({ length: 3 }, (_, k) => (first + k) % classes).sort((a, b) => a - b);
+    const count = process.argv.includes('--msrc-tags') ? msrcTagCount(r()) : 3;
+    const tags = Array.from({ length: count }, (_, k) => (first + k) % classes).sort((a, b) => a - b);
     const labels = i % 2 === 0 ? Uint8Array.from({ length: size * size }, (_, p) => (p % 7 === 0 ? tags[p % tags.length]! : 255)) : null;
     return { id: String(i), rgb, width: size, height: size, tags, labels, origWidth: size, origHeight: size };
   });

@@ -6,16 +6,19 @@
 import { findBackend, getKernel, registerKernel, unregisterKernel, version_core, type KernelConfig } from '@tensorflow/tfjs';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { conv2dBackpropFilterConfig, conv2dBackpropInputConfig } from './conv2d_backprop';
+import { gatherV2Config, setGatherFallback } from './gather';
 import { castConfig, identityConfig, setIdentityFallbacks } from './identity';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum';
 
 export { conv2dBackpropFilter, conv2dBackpropInput, setFilterGradOptions, sweepKernelCaches, type FilterGradOptions } from './conv2d_backprop';
 export { unsortedSegmentSum } from './unsorted_segment_sum';
+export { gatherV2 } from './gather';
 
 export const FAST_WASM_KERNELS: readonly KernelConfig[] = [
   conv2dBackpropFilterConfig,
   conv2dBackpropInputConfig,
   unsortedSegmentSumConfig,
+  gatherV2Config,
   identityConfig,
   castConfig,
 ];
@@ -63,6 +66,7 @@ export function registerFastWasmKernels(): void {
     swapIn(config);
   }
   setIdentityFallbacks(stock.get(identityConfig.kernelName)?.kernelFunc, stock.get(castConfig.kernelName)?.kernelFunc);
+  setGatherFallback(stock.get(gatherV2Config.kernelName)?.kernelFunc);
   registered = true;
 }
 

@@ -80,8 +80,46 @@ function nonNegativeInput(layers: EncoderLayer[], i: number): boolean {
 }
 
 /**
+ * The (image, class) pairs the decoder runs: every slot of `decodeClasses` that is not padding.
+ * Decode lists are padded to the batch's longest (on MSRC's tags a batch of 4 has ~1.5 slots per
+ * real pair), and a padded slot's heatmap is zero whatever it costs, so with padding the decoder
+ * runs on the P real pairs only ("packed": per-image factors are gathered to the pairs, the
+ * heatmaps scattered back to [N, H, W, K] with zeros in the padded slots); without padding it runs
+ * on the N·K slots with per-image factors broadcast, as it always did.
+ */
+interface DecodePairs {
+  /** Number of decoder passes: N·K, or the real pairs when packed. */
+  p: number;
+  /** Packed: [P] class index of each pair; image of each pair; [N·K] pair of each slot (P = padding). */
+  packed: { classes: tf.Tensor2D; imageOf: tf.Tensor1D; slotPair: tf.Tensor1D } | null;
+}
+
+function decodePairs(decodeClasses: tf.Tensor2D): DecodePairs {
+  const [n, k] = decodeClasses.shape;
+  const dc = decodeClasses.dataSync();
+  const classes: number[] = [];
+  const imageOf: number[] = [];
+  const slotPair = new Int32Array(n * k);
+  for (let s = 0; s < n * k; s++) {
+    if (dc[s]! >= 0) {
+      slotPair[s] = classes.length;
+      classes.push(dc[s]!);
+      imageOf.push(Math.floor(s / k));
+    } else slotPair[s] = -1;
+  }
+  const p = classes.length;
+  if (p === n * k) return { p, packed: null };
+  for (let s = 0; s < n * k; s++) if (slotPair[s]! < 0) slotPair[s] = p;
+  return {
+    p,
+    packed: { classes: tf.tensor2d(classes, [p, 1], 'int32'), imageOf: tf.tensor1d(imageOf, 'int32'), slotPair: tf.tensor1d(slotPair, 'int32') },
+  };
+}
+
+/**
  * Heatmaps [N, H, W, K] of the classes in `decodeClasses` ([N, K] int32, -1 = padding → zeros),
- * batched as N·K decoder passes. `headKernel` is the [Cf, C] dense kernel of the GAP + dense head.
+ * one decoder pass per (image, class) pair (DecodePairs). `headKernel` is the [Cf, C] dense kernel
+ * of the GAP + dense head.
  */
 /**
  * Where the decoder may stop above the input: at the input of a downsampling layer (layer index),
@@ -108,16 +146,38 @@ export function lrpDecode(
     const [fn, fh, fw, fc] = trace.featureShape;
     if (fn !== n) throw new Error(`decodeClasses has ${n} rows for a batch of ${fn} images`);
     const layers = encoder.spec.layers;
+    const { p, packed } = decodePairs(decodeClasses);
+    if (p === 0) {
+      // every slot is padding: zero heatmaps at the resolution the decoder would end at
+      const [, hB, wB] = (stop?.activation ?? trace.input).shape;
+      return tf.zeros([n, hB, wB, k]) as tf.Tensor4D;
+    }
+    // a per-image tensor [N, h, w, c] at each pair [P, h, w, c] (packed only)
+    const atPairs = (y: tf.Tensor4D): tf.Tensor4D => tf.gather(y, packed!.imageOf, 0) as tf.Tensor4D;
+    // [P, h, w] per pair -> [N, h, w, K], zeros in padded slots
+    const toSlots = (x: tf.Tensor3D): tf.Tensor4D => {
+      const [, h, w] = x.shape;
+      const all = packed ? tf.gather(tf.concat([x, tf.zeros([1, h, w])]), packed.slotPair, 0) : x;
+      return all.reshape([n, k, h, w]).transpose([0, 2, 3, 1]) as tf.Tensor4D;
+    };
 
     // top: GAP + dense gives ∂y_c/∂A = w_c / (h·w) at every position of the last feature map
-    let t: tf.Tensor4D = classColumns(headKernel, decodeClasses)
+    let t: tf.Tensor4D = classColumns(headKernel, packed ? packed.classes : decodeClasses)
       .div(fh * fw)
-      .reshape([n * k, 1, 1, fc]);
+      .reshape([p, 1, 1, fc]);
     // constant factors (gates, switch masks) waiting to be applied at their resolution, folded
     // together first so the N·K-sized relevance tensor is multiplied once per stage
     let pending = null as tf.Tensor4D | null;
     const flush = (target: Shape4): tf.Tensor4D => {
       const [, h, w, c] = target;
+      if (packed) {
+        let out: tf.Tensor4D;
+        if (pending) out = t.mul(atPairs(pending));
+        else if (t.shape[1] !== h || t.shape[2] !== w) out = t.mul(tf.ones([1, h, w, 1]));
+        else return t;
+        pending = null;
+        return out;
+      }
       const t5 = t.reshape([n, k, t.shape[1], t.shape[2], c]);
       let out: tf.Tensor;
       if (pending) out = t5.mul(pending.reshape([n, 1, h, w, c]));
@@ -132,6 +192,7 @@ export function lrpDecode(
     // reached (below it the decoder carries relevance, not gradients).
     let R: tf.Tensor4D | null = null;
     const perImage = (x: tf.Tensor4D, y: tf.Tensor4D, op: 'mul' | 'div'): tf.Tensor4D => {
+      if (packed) return op === 'mul' ? x.mul(atPairs(y)) : x.div(atPairs(y));
       const [, h, w, c] = x.shape;
       const x5 = x.reshape([n, k, h, w, c]);
       const y5 = y.reshape([n, 1, h, w, c]);
@@ -153,7 +214,7 @@ export function lrpDecode(
           t = flush(outShape);
           R = perImage(t, layerTensor(i + 1), 'mul');
         }
-        R = relevanceStep(encoder, layer, i, R, layerTensor(i), layerTensor(i + 1), rules[i] ?? '0', pool, nonNegativeInput(layers, i), trace, perImage, n * k);
+        R = relevanceStep(encoder, layer, i, R, layerTensor(i), layerTensor(i + 1), rules[i] ?? '0', pool, nonNegativeInput(layers, i), trace, perImage, p);
         continue;
       }
       switch (layer.type) {
@@ -173,24 +234,26 @@ export function lrpDecode(
         case 'conv': {
           t = flush(outShape);
           const kernel = encoder.conv(layer.name).kernel as tf.Tensor4D;
-          t = tf.conv2dTranspose(t, kernel, [n * k, inShape[1], inShape[2], inShape[3]], layer.strides, layer.padding);
+          t = tf.conv2dTranspose(t, kernel, [p, inShape[1], inShape[2], inShape[3]], layer.strides, layer.padding);
           break;
         }
         case 'pad': {
           t = flush(outShape);
           const [[top], [left]] = layer.pad;
-          t = t.slice([0, top, left, 0], [n * k, inShape[1], inShape[2], inShape[3]]);
+          t = t.slice([0, top, left, 0], [p, inShape[1], inShape[2], inShape[3]]);
           break;
         }
       }
     }
     if (R) {
       const [, hR, wR, cR] = R.shape;
+      if (packed) return toSlots(R.sum(-1) as tf.Tensor3D);
       return R.reshape([n, k, hR, wR, cR]).sum(-1).transpose([0, 2, 3, 1]) as tf.Tensor4D;
     }
     t = flush(trace.inputShapes[stop?.layer ?? 0] ?? trace.featureShape);
 
     const bottom = stop?.activation ?? trace.input;
+    if (packed) return toSlots(atPairs(bottom).mul(t).sum(-1) as tf.Tensor3D);
     const [, hIn, wIn, cIn] = bottom.shape;
     const heat = bottom
       .reshape([n, 1, hIn, wIn, cIn])

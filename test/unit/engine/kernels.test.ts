@@ -509,6 +509,33 @@ describe('UnsortedSegmentSum (wasm) and the gather gradient', () => {
   });
 });
 
+describe('GatherV2 (wasm, block copies) vs cpu', () => {
+  it('float32 and int32, every axis, 2-D indices with repeats; out-of-range is an error', () => {
+    const rand = rng(53);
+    const shape = [3, 4, 5];
+    const xf = randn(size(shape), rand);
+    const xi = Int32Array.from(xf, (v) => Math.round(v * 1000));
+    const idx = { values: Int32Array.from([2, 0, 2, 1, 1, 0]), shape: [2, 3] };
+    for (const x of [xf, xi]) {
+      for (const axis of [0, 1, 2, -1]) {
+        const inputs = { x: { values: x, shape }, indices: idx };
+        let got: Float32Array = new Float32Array(0);
+        expectNoLeak(() => {
+          got = runWasm('GatherV2', inputs, { axis, batchDims: 0 });
+        });
+        const ref = runCpu('GatherV2', inputs, { axis, batchDims: 0 });
+        expect(got.length).toBe(ref.length);
+        expect(Array.from(got)).toEqual(Array.from(ref));
+      }
+    }
+    const shapeOf = tf.tidy(() => tf.gather(tf.tensor(xf, shape), tf.tensor2d([[1, 0, 1]], [1, 3], 'int32'), 1).shape);
+    expect(shapeOf).toEqual([3, 1, 3, 5]);
+    expectNoLeak(() => {
+      expect(() => runWasm('GatherV2', { x: { values: xf, shape }, indices: { values: Int32Array.from([0, 3]), shape: [2] } }, { axis: 0, batchDims: 0 })).toThrow(/index 3 is outside \[0, 2\]/);
+    });
+  });
+});
+
 describe('Identity / same-dtype Cast share the buffer (no copy), others still convert', () => {
   it('clone and cast keep values, survive disposing the source, and free memory with the last user', () => {
     const d0 = numDataIds();

@@ -225,3 +225,68 @@ describe('LRP rules: the tied decoder equals a per-layer reference', () => {
   });
 });
 
+
+describe('padded decode lists: the decoder runs on the real (image, class) pairs only', () => {
+  // Padding slots make lrpDecode pack the real pairs (per-image factors gathered to them, heatmaps
+  // scattered back); a list without padding runs the N·K slots with broadcasts. A heatmap loss
+  // that ignores the padded slot must have the same value and weight gradients either way.
+  const cases: Array<{ rule: LrpRuleName; stop: number; pool: LrpPoolRule }> = [
+    { rule: 'lrp0', stop: 0, pool: 'winner' },
+    { rule: 'lrp0', stop: 2, pool: 'winner' },
+    { rule: 'composite', stop: 0, pool: 'winner' },
+    { rule: 'alphabeta', stop: 2, pool: 'proportional' },
+  ];
+  for (const { rule, stop, pool } of cases) {
+    it(`${rule}, ${pool} max-pool, down to layer ${stop}: packed = unpacked, values and gradients`, () => {
+      const { enc, x, head } = setup(23 + stop, []);
+      const headVar = tf.variable(head);
+      const vars = [...Object.values(enc.namedVariables()), headVar];
+      // image 0 decodes 3 classes, image 1 one (two padded slots); the unpadded list fills them with class 0
+      const padded = tf.tensor2d([0, 2, 1, 1, -1, -1], [2, 3], 'int32');
+      const filled = tf.tensor2d([0, 2, 1, 1, 0, 0], [2, 3], 'int32');
+      const run = (dc: tf.Tensor2D) =>
+        tf.variableGrads(() => {
+          const trace = enc.forward(x, { gates: true });
+          const stopArg = stop > 0 ? { layer: stop, activation: trace.layerInputs[stop]! } : undefined;
+          const heat = lrpDecode(enc, { ...trace, featureShape: trace.features.shape }, headVar, dc, stopArg, rule, pool);
+          const [, h, w] = heat.shape;
+          // a fixed random weighting of the real slots, zero on image 1's slots 1-2
+          const r = tf.randomNormal([2, h, w, 3], 0, 1, 'float32', 5).mul(tf.tensor4d([1, 1, 1, 1, 0, 0], [2, 1, 1, 3]));
+          return heat.mul(r).sum() as tf.Scalar;
+        }, vars);
+      const heatOf = (dc: tf.Tensor2D) => {
+        const trace = enc.forward(x, { gates: true });
+        const stopArg = stop > 0 ? { layer: stop, activation: trace.layerInputs[stop]! } : undefined;
+        return lrpDecode(enc, { ...trace, featureShape: trace.features.shape }, headVar, dc, stopArg, rule, pool);
+      };
+      const hp = heatOf(padded).dataSync();
+      const hf = heatOf(filled).dataSync();
+      let maxAbs = 0;
+      for (let i = 0; i < hp.length; i++) {
+        const slot = i % 3;
+        const image = i < hp.length / 2 ? 0 : 1;
+        if (image === 1 && slot > 0) expect(hp[i]).toBe(0);
+        else {
+          maxAbs = Math.max(maxAbs, Math.abs(hf[i]!));
+          expect(Math.abs(hp[i]! - hf[i]!)).toBeLessThan(1e-5 * Math.max(1e-3, Math.abs(hf[i]!)) + 1e-7);
+        }
+      }
+      expect(maxAbs).toBeGreaterThan(1e-4);
+      const a = run(padded);
+      const b = run(filled);
+      expect(Math.abs(a.value.dataSync()[0]! - b.value.dataSync()[0]!)).toBeLessThan(1e-5 * Math.abs(b.value.dataSync()[0]!));
+      expect(Object.keys(a.grads).sort()).toEqual(Object.keys(b.grads).sort());
+      expect(a.grads[headVar.name]).toBeDefined();
+      for (const v of vars) {
+        if (!b.grads[v.name]) continue; // no gradient either way (a bias in gate form)
+        const ga = a.grads[v.name]!.dataSync();
+        const gb = b.grads[v.name]!.dataSync();
+        const scale = Math.max(...Array.from(gb, Math.abs));
+        expect(scale, v.name).toBeGreaterThan(0);
+        for (let i = 0; i < ga.length; i++) expect(Math.abs(ga[i]! - gb[i]!), v.name).toBeLessThan(1e-4 * scale);
+      }
+      enc.dispose();
+      headVar.dispose();
+    });
+  }
+});
