@@ -96,7 +96,14 @@ interface DecodePairs {
 
 function decodePairs(decodeClasses: tf.Tensor2D): DecodePairs {
   const [n, k] = decodeClasses.shape;
-  const dc = decodeClasses.dataSync();
+  let dc: ArrayLike<number>;
+  try {
+    // decode lists are made on the CPU (trainer, infer.ts); a list only on a GPU that cannot be
+    // read synchronously (webgpu in Node) runs unpacked: padded slots decode to zeros either way
+    dc = decodeClasses.dataSync();
+  } catch {
+    return { p: n * k, packed: null };
+  }
   const classes: number[] = [];
   const imageOf: number[] = [];
   const slotPair = new Int32Array(n * k);
