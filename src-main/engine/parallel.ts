@@ -100,33 +100,6 @@ export function splitDraw(d: StepDraw, n: number): StepDraw[] {
 }
 
 /**
- * Reorders a draw's labelled images so that `splitDraw(d, n)` gives shards of near-equal decoder
- * work: each labelled image costs one LRP decoder pass per class it decodes (`cost`, e.g. its
- * decode list's length), and the slowest shard sets the step's time. Shard sizes stay those of
- * splitDraw; images go heaviest first to the lightest shard with room (ties: the lower shard),
- * and keep their draw order within a shard. The draw's images, seeds and thus its gradient are
- * unchanged up to summation order; the same draw and n always give the same order.
- */
-export function balanceLabelled(d: StepDraw, n: number, cost: (sample: number) => number): StepDraw {
-  const m = d.lab.length;
-  if (n <= 1 || m <= 1) return d;
-  const cut = (i: number) => Math.floor((i * m) / n);
-  const room = Array.from({ length: n }, (_, i) => cut(i + 1) - cut(i));
-  const load = new Array<number>(n).fill(0);
-  const members: number[][] = Array.from({ length: n }, () => []);
-  const byCost = d.lab.map((s, j) => ({ j, c: cost(s) })).sort((a, b) => b.c - a.c || a.j - b.j);
-  for (const { j, c } of byCost) {
-    let best = -1;
-    for (let i = 0; i < n; i++) if (room[i]! > 0 && (best < 0 || load[i]! < load[best]!)) best = i;
-    members[best]!.push(j);
-    room[best]!--;
-    load[best]! += c;
-  }
-  const order = members.flatMap((js) => js.sort((a, b) => a - b));
-  return { ...d, lab: order.map((j) => d.lab[j]!), labSeeds: order.map((j) => d.labSeeds[j]!) };
-}
-
-/**
  * Crops and augments a draw's images and builds the step's arrays (decode lists of these images,
  * pixel targets, tag targets) with the counts the loss normalises by.
  */

@@ -17,7 +17,7 @@ import { backendName, prefetch } from './backend.js';
 import { predict, type Tta } from './infer.js';
 import { type HeatNorm, heatLogits, planDecode } from './losses.js';
 import { type Segmenter, specStride } from './models/index.js';
-import { DataParallel, LOG_SCALE_KEY, WARM_STEPS, type StepDraw, type StepSpec, balanceLabelled, concat, localStep } from './parallel.js';
+import { DataParallel, LOG_SCALE_KEY, WARM_STEPS, type StepDraw, type StepSpec, concat, localStep } from './parallel.js';
 
 import { ADAM_EPSILON, adam } from './adam.js';
 import type { Refine } from './refine.js';
@@ -337,13 +337,10 @@ export async function train(model: Segmenter, data: Dataset, cfg: TrainConfig, h
     const seed = () => Math.floor(rand() * 4294967296);
     let stepTimeAvg = 0;
     let optMs = 0;
-    // a labelled image's decoder work: one pass per class it decodes (tags ∪ always; its scribbles' classes are tagged)
-    const decodeCost = (i: number) => new Set([...data.samples[i]!.tags, ...(cfg.alwaysDecode ?? [])]).size;
     const drawStep = (at: number): StepDraw => {
       const lab = Array.from({ length: nLab }, nextLabelled);
       const tag = Array.from({ length: nTag }, nextTagged);
-      const d = { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight: segWeightAt(cfg, at) };
-      return pool && decodes ? balanceLabelled(d, threads, decodeCost) : d;
+      return { lab, tag, labSeeds: lab.map(seed), tagSeeds: tag.map(seed), segWeight: segWeightAt(cfg, at) };
     };
     // On the CPU backends the optimizers run as FlatAdam over a working copy of the weights (bit for
     // bit tf.train.adam's arithmetic, without ~700 kernel calls a step); on a GPU backend, tfjs'.

@@ -20,7 +20,6 @@ import {
   prepareBatch,
   shardList,
   splitDraw,
-  balanceLabelled,
   withShares,
 } from '../../../src-main/engine/parallel';
 import { DEFAULT_TRAIN, type TrainEvent, train } from '../../../src-main/engine/trainer';
@@ -48,28 +47,6 @@ function drawFor(method: SegMethod): { draw: StepDraw; spec: StepSpec } {
     spec: { decodes: method === 'lrp', usesTags, heatNorm: 'pixel', classes: data.classes.length, augment: { ...cfg.augment, size: SIZE } },
   };
 }
-
-describe('balanceLabelled', () => {
-  it('evens out the shards\' decoder work, keeps shard sizes, images with their seeds, and is deterministic', () => {
-    const cost = (s: number) => [5, 1, 1, 4, 2, 2][s]!;
-    const d: StepDraw = { lab: [0, 3, 1, 2], tag: [4, 5], labSeeds: [10, 13, 11, 12], tagSeeds: [14, 15], segWeight: 1 };
-    // contiguous split: [0, 3] costs 9, [1, 2] costs 2
-    const b = balanceLabelled(d, 2, cost);
-    const shards = splitDraw(b, 2);
-    expect(shards.map((s) => s.lab.length)).toEqual([2, 2]);
-    const loads = shards.map((s) => s.lab.reduce((a, i) => a + cost(i), 0));
-    expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(2);
-    expect([...b.lab].sort()).toEqual([...d.lab].sort());
-    b.lab.forEach((s, j) => expect(b.labSeeds[j]).toBe(10 + s)); // each seed stays with its image
-    expect(b.tag).toEqual(d.tag);
-    expect(balanceLabelled(d, 2, cost)).toEqual(b);
-    // one thread, or a single labelled image: unchanged
-    expect(balanceLabelled(d, 1, cost)).toBe(d);
-    // three shards of an uneven draw keep splitDraw's sizes
-    const five: StepDraw = { lab: [0, 1, 2, 3, 4], tag: [], labSeeds: [10, 11, 12, 13, 14], tagSeeds: [], segWeight: 1 };
-    expect(splitDraw(balanceLabelled(five, 3, cost), 3).map((s) => s.lab.length)).toEqual(splitDraw(five, 3).map((s) => s.lab.length));
-  });
-});
 
 describe('splitting', () => {
   it('shards cover the draw in order; their loss shares sum to 1, weighted by labelled pixels', () => {
