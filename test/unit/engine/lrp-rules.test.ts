@@ -236,6 +236,16 @@ describe('padded decode lists: the decoder runs on the real (image, class) pairs
     { rule: 'composite', stop: 0, pool: 'winner' },
     { rule: 'alphabeta', stop: 2, pool: 'proportional' },
   ];
+  it('a list of padding only decodes to zeros of the stop\'s size', () => {
+    const { enc, x, head } = setup(29, []);
+    const trace = enc.forward(x, { gates: true });
+    const decode = (list: number[]) => lrpDecode(enc, { ...trace, featureShape: trace.features.shape }, head, tf.tensor2d(list, [2, 2], 'int32'), { layer: 2, activation: trace.layerInputs[2]! });
+    const heat = decode([-1, -1, -1, -1]);
+    expect(heat.shape).toEqual(decode([0, 1, 2, 0]).shape);
+    expect(heat.abs().max().dataSync()[0]).toBe(0);
+    enc.dispose();
+  });
+
   for (const { rule, stop, pool } of cases) {
     it(`${rule}, ${pool} max-pool, down to layer ${stop}: packed = unpacked, values and gradients`, () => {
       const { enc, x, head } = setup(23 + stop, []);
