@@ -20,7 +20,18 @@ interface MethodResult {
 const SAME = ['train', 'test', 'labeled', 'labels', 'backbone', 'size', 'batch', 'minutes', 'budget_clock', 'split_seed', 'tta'] as const;
 let reference: { file: string; values: Record<string, unknown> } | null = null;
 
-function perSeed(spec: string): { label: string; bySeed: Map<number, number> } {
+/** Forgets the first file's settings (for tests; one process compares one set of files). */
+export function resetReference(): void {
+  reference = null;
+}
+
+export interface SeedScores {
+  label: string;
+  bySeed: Map<number, number>;
+}
+
+/** One argument METHOD=FILE[#RULE],… read into mIoU per seed (settings checked against the first file read). */
+export function perSeed(spec: string): SeedScores {
   const eq = spec.indexOf('=');
   if (eq < 0) throw new Error(`${spec}: expected METHOD=FILE[#RULE],…`);
   const label = spec.slice(0, eq);
@@ -56,15 +67,33 @@ const meanSe = (xs: number[]) => {
 };
 const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
 
-const args = process.argv.slice(2);
-if (args.length !== 2) throw new Error("usage: paired-seeds.ts 'A=FILE[#RULE],…' 'B=FILE[#RULE],…'");
-const [a, b] = args.map(perSeed) as [ReturnType<typeof perSeed>, ReturnType<typeof perSeed>];
-for (const x of [a, b]) {
-  const { m, se } = meanSe([...x.bySeed.values()]);
-  console.log(`${x.label}: ${m.toFixed(3)} ± ${se.toFixed(3)} over seeds ${[...x.bySeed.keys()].sort((p, q) => p - q).join(',')}`);
+export interface Paired {
+  seeds: number[];
+  perSeed: number[];
+  mean: number;
+  se: number;
 }
-const seeds = [...a.bySeed.keys()].filter((s) => b.bySeed.has(s)).sort((p, q) => p - q);
-const d = seeds.map((s) => a.bySeed.get(s)! - b.bySeed.get(s)!);
-const { m, se } = meanSe(d);
-console.log(`${a.label} − ${b.label}, paired over ${seeds.length} seeds: ${sign(m)} ± ${se.toFixed(3)} (${seeds.map((s, i) => `seed ${s}: ${sign(d[i]!)}`).join(', ')}); ahead on ${d.filter((x) => x > 0).length} of ${d.length}`);
-console.log(JSON.stringify({ a: a.label, b: b.label, seeds, diff: Number(m.toFixed(4)), se: Number(se.toFixed(4)), per_seed: d.map((x) => Number(x.toFixed(4))) }));
+
+/** A − B over the seeds both have, in seed order. */
+export function pairSeeds(a: SeedScores, b: SeedScores): Paired {
+  const seeds = [...a.bySeed.keys()].filter((s) => b.bySeed.has(s)).sort((p, q) => p - q);
+  const perSeedDiff = seeds.map((s) => a.bySeed.get(s)! - b.bySeed.get(s)!);
+  const { m, se } = meanSe(perSeedDiff);
+  return { seeds, perSeed: perSeedDiff, mean: m, se };
+}
+
+function main(args: string[]): void {
+  if (args.length !== 2) throw new Error("usage: paired-seeds.ts 'A=FILE[#RULE],…' 'B=FILE[#RULE],…'");
+  const [a, b] = args.map(perSeed) as [SeedScores, SeedScores];
+  for (const x of [a, b]) {
+    const { m, se } = meanSe([...x.bySeed.values()]);
+    console.log(`${x.label}: ${m.toFixed(3)} ± ${se.toFixed(3)} over seeds ${[...x.bySeed.keys()].sort((p, q) => p - q).join(',')}`);
+  }
+  const p = pairSeeds(a, b);
+  console.log(
+    `${a.label} − ${b.label}, paired over ${p.seeds.length} seeds: ${sign(p.mean)} ± ${p.se.toFixed(3)} (${p.seeds.map((s, i) => `seed ${s}: ${sign(p.perSeed[i]!)}`).join(', ')}); ahead on ${p.perSeed.filter((x) => x > 0).length} of ${p.perSeed.length}`,
+  );
+  console.log(JSON.stringify({ a: a.label, b: b.label, seeds: p.seeds, diff: Number(p.mean.toFixed(4)), se: Number(p.se.toFixed(4)), per_seed: p.perSeed.map((x) => Number(x.toFixed(4))) }));
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) main(process.argv.slice(2));
