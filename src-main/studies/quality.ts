@@ -84,6 +84,8 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 interface MethodResult {
   miou: number;
+  /** tagfill: whose tag head chose the classes it fills (the first tag-capable method the run trained, or its own tags-only classifier). */
+  tag_source?: string;
   miou_given_tags: number | null;
   pixel_accuracy: number;
   tag_accuracy: number | null;
@@ -298,6 +300,7 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
           )
         : null,
       decode_rules: meanRecord((r) => r.decode_rules),
+      ...(first.tag_source ? { tag_source: first.tag_source } : {}),
       per_seed: perSeed.map((r) => {
         const x = r.results[m]!;
         return { seed: r.seed, miou: x.miou, miou_given_tags: x.miou_given_tags, tag_map: x.tag_map, foreground_iou: x.foreground_iou, steps: x.steps, cpu_s: x.cpu_s, heat_loss: x.heat_loss, heat_loss_uniform: x.heat_loss_uniform, decode_rules: x.decode_rules };
@@ -348,6 +351,7 @@ async function runSeed(
   const encoder = o.backbone.dir ? ({ kind: 'pretrained', path: o.backbone.dir } as const) : ({ kind: 'small' } as const);
   const results: Record<string, MethodResult> = {};
   let tagModel: Segmenter | null = null;
+  let tagSource = '';
   const trainMethods = o.methods.filter((m): m is SegMethod => m !== 'tagfill');
   for (const method of trainMethods) {
     const cfg: TrainConfig = {
@@ -428,19 +432,24 @@ async function runSeed(
       `  ${method}: mIoU ${f3(ev.predicted.miou)}${ev.givenTags ? ` (true tags ${f3(ev.givenTags.miou)})` : ''}` +
         `${ev.tags ? `, tag mAP ${f3(ev.tags.map)}` : ''}${ev.foregroundIou !== undefined ? `, foreground IoU ${f3(ev.foregroundIou)}` : ''}, ${r.steps} steps in ${r.seconds.toFixed(0)} s (${r.cpuSeconds.toFixed(0)} CPU s)`,
     );
-    if (!tagModel && model.method !== 'unet') tagModel = model;
+    if (!tagModel && model.method !== 'unet') {
+      tagModel = model;
+      tagSource = method;
+    }
     else model.dispose();
   }
   if (o.methods.includes('tagfill')) {
     if (!tagModel) {
       log('\n== tagfill: training a classifier (tags only)');
       tagModel = await createSegmenter({ method: 'gradcam', classes: C, inputSize: o.size, encoder, seed });
+      tagSource = 'tags-only classifier';
       await train(tagModel, { ...trainData, samples: trainData.samples.map((s) => ({ ...s, labels: null })) }, { ...DEFAULT_TRAIN, size: o.size, batch: o.batch, seed, epochs: o.epochs, minutes: o.minutes, budgetClock: o.budgetClock ?? 'cpu' });
     }
     const t = await tagFill(tagModel, testData, byFrequency);
     const p = summarize(t.pred, trainData.classes);
     results.tagfill = {
       miou: p.miou,
+      tag_source: tagSource,
       miou_given_tags: t.given.miou(),
       pixel_accuracy: p.pixelAccuracy,
       tag_accuracy: t.tags.accuracy,
@@ -455,7 +464,7 @@ async function runSeed(
       heat_loss: null,
       heat_loss_uniform: null,
     };
-    log(`  tagfill (seed ${seed}): mIoU ${f3(p.miou)} (true tags ${f3(t.given.miou())})`);
+    log(`  tagfill (seed ${seed}): mIoU ${f3(p.miou)} (true tags ${f3(t.given.miou())}), the classes of the ${tagSource}${tagSource === 'tags-only classifier' ? '' : ' model'}'s tag head`);
   }
   tagModel?.dispose();
   return results;

@@ -11,7 +11,7 @@ import { ProjectStore } from '../../src-main/store/project';
 import { cliHarness } from '../helpers/cli';
 import { tmpDir } from '../helpers/tmp';
 
-const { run } = cliHarness();
+const { run, stderr } = cliHarness();
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
 
 interface MethodOut {
@@ -55,6 +55,9 @@ describe('heatseg bench quality --seeds', () => {
       expect(Object.keys(x.tag_per_class!)).toEqual(classes);
     }
     expect(Object.keys(j.methods.lrp!.decode_rules)).toContain('p0.5/min1/max4');
+    // tag-fill fills the classes of the first tag-capable model the run trained, and says so
+    expect((j.methods.tagfill as MethodOut & { tag_source?: string }).tag_source).toBe('lrp');
+    expect(stderr()).toMatch(/tagfill \(seed 1\): mIoU [\d.]+ \(true tags [\d.]+\), the classes of the lrp model's tag head/);
     for (const m of ['gradcam', 'tagfill']) {
       const d = j.paired[`lrp-${m}`]!;
       const diffs = j.methods.lrp!.per_seed.map((s, i) => s.miou - j.methods[m]!.per_seed[i]!.miou);
