@@ -25,7 +25,8 @@ function arg(name: string, fallback: string): string {
 /**
  * Tags per image as in MSRC-21 (the 441 development images of ../shared/datasets/msrc21/labels.json: 83 with 1 class,
  * 161 with 2, 118 with 3, 46 with 4, 28 with 5, 4 with 6, 1 with 7): decode lists of uneven length,
- * so a batch's lists are padded as in real training.
+ * so a batch's lists are padded as in real training. (src-main/studies/speed.ts has the same table for
+ * `bench speed --tags msrc`; not imported here: this script's children must load only their tree's engine.)
  */
 function msrcTagCount(u: number): number {
   const counts = [83, 161, 118, 46, 28, 4, 1];

@@ -503,6 +503,14 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     });
 }
 
+/** `bench speed --tags`: a class count 1–21 or 'msrc'. */
+export function tagsOption(v: string): number | 'msrc' {
+  if (v === 'msrc') return 'msrc';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 21) throw new InvalidArgumentError(`expected an integer 1–21 or 'msrc', got '${v}'`);
+  return n;
+}
+
 export function addSpeedCommand(program: Command, out: (s: string) => void): void {
   const bench = program.commands.find((c) => c.name() === 'bench')!;
   bench
@@ -518,7 +526,8 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
     .option('--warmup <n>', 'untimed warm-up steps', num('int', 0), 2)
     .option('--backbone <b>', `${BACKBONE_HELP} (default here: small)`, 'small')
     .option('--no-inference', 'skip the inference section (TF.js wasm vs onnxruntime per image, same exported model)')
-    .action(async (o: { backends: string; threads: string; profile?: boolean; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string; inference: boolean }) => {
+    .option('--tags <n|msrc>', "classes per synthetic image (1–21), or 'msrc': 1–7 as often as in MSRC-21, so LRP's decode lists are padded as in real training", tagsOption, 3)
+    .action(async (o: { backends: string; threads: string; profile?: boolean; methods: string; sizes: string; batch: number; steps: number; warmup: number; backbone: string; inference: boolean; tags: number | 'msrc' }) => {
       const { benchSpeed } = await import('../studies/speed.js');
       const threads = o.threads.split(',').map(Number);
       if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new InvalidArgumentError(`--threads: expected positive integers, got ${o.threads}`);
@@ -533,7 +542,7 @@ export function addSpeedCommand(program: Command, out: (s: string) => void): voi
         warmup: o.warmup,
         backbone: resolveBackbone(o.backbone).dir ?? 'small',
         classes: 21,
-        tagsPerImage: 3,
+        tagsPerImage: o.tags,
         inference: o.inference,
       });
       out(`${JSON.stringify(result)}\n`);

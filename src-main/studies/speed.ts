@@ -50,8 +50,8 @@ export interface SpeedOptions {
   warmup: number;
   backbone: string;
   classes: number;
-  /** Classes per image (decoded by LRP / Grad-CAM). */
-  tagsPerImage: number;
+  /** Classes per image (decoded by LRP / Grad-CAM), or 'msrc': 1–7 as often as in MSRC-21 (uneven, so decode lists are padded as in real training). */
+  tagsPerImage: number | 'msrc';
   /** Also time inference per image in TF.js (wasm) and onnxruntime (default true). */
   inference?: boolean;
 }
@@ -70,13 +70,27 @@ function segmenterFor(o: SpeedOptions, method: SegMethod, size: number): Promise
   });
 }
 
-export function syntheticData(o: Pick<SpeedOptions, "classes" | "tagsPerImage">, size: number): Dataset {
+/**
+ * How many images of MSRC-21's 441 development images (../shared/datasets/msrc21/labels.json)
+ * carry 1, 2, … 7 classes: decode lists of uneven length.
+ */
+export const MSRC_TAG_COUNTS: readonly number[] = [83, 161, 118, 46, 28, 4, 1];
+
+/** A tag count drawn from MSRC_TAG_COUNTS for a uniform u in [0, 1). */
+export function msrcTagCount(u: number): number {
+  let acc = u * MSRC_TAG_COUNTS.reduce((a, b) => a + b, 0);
+  for (const [k, c] of MSRC_TAG_COUNTS.entries()) if ((acc -= c) < 0) return k + 1;
+  return MSRC_TAG_COUNTS.length;
+}
+
+export function syntheticData(o: Pick<SpeedOptions, 'classes' | 'tagsPerImage'>, size: number): Dataset {
   const r = rng(3);
   const samples: Sample[] = Array.from({ length: 32 }, (_, i) => {
     const rgb = Uint8Array.from({ length: size * size * 3 }, () => Math.floor(r() * 256));
     // tagsPerImage distinct classes starting at a random one
     const first = Math.floor(r() * o.classes);
-    const tags = Array.from({ length: o.tagsPerImage }, (_, k) => (first + k) % o.classes).sort((a, b) => a - b);
+    const count = Math.min(o.classes, o.tagsPerImage === 'msrc' ? msrcTagCount(r()) : o.tagsPerImage);
+    const tags = Array.from({ length: count }, (_, k) => (first + k) % o.classes).sort((a, b) => a - b);
     const labels = i % 2 === 0 ? Uint8Array.from({ length: size * size }, (_, p) => (p % 7 === 0 ? tags[p % tags.length]! : 255)) : null;
     return { id: String(i), rgb, width: size, height: size, tags, labels, origWidth: size, origHeight: size };
   });
@@ -94,7 +108,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
   log(`machine: ${machineLine()}`);
   const loadStart = loadAvg();
   log(`load average (1 / 5 / 15 min) at the start: ${loadStart} — other processes share these cores`);
-  log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
+  log(`batch ${o.batch} (half pixel-labelled), ${o.tagsPerImage === 'msrc' ? '1–7 (as often as in MSRC-21)' : o.tagsPerImage} tags per image of ${o.classes} classes, ${o.warmup} warm-up + ${o.steps} timed steps, backbone ${o.backbone}`);
   log('GFLOP per step: the FLOPs the step\'s convolutions and matrix products execute (tf.profile of one forward + backward, src-main/studies/profile.ts)');
   log('threads: data-parallel training threads (src-main/engine/parallel.ts); CPU: CPU time of all threads per step (the work, unlike ms/step not inflated by other processes); peak RSS: the process\'s high-water mark so far (rows run in this order)');
   const rows: Array<Record<string, unknown>> = [];
@@ -209,6 +223,7 @@ export async function benchSpeed(o: SpeedOptions): Promise<Record<string, unknow
     batch: o.batch,
     steps: o.steps,
     backbone: o.backbone,
+    tags_per_image: o.tagsPerImage,
   };
 }
 
