@@ -16,23 +16,12 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+// a module without imports: safe beside the other tree's engine in the children
+import { msrcTagCount } from '../src-main/studies/msrc-tags.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
-
-/**
- * Tags per image as in MSRC-21 (the 441 development images of ../shared/datasets/msrc21/labels.json: 83 with 1 class,
- * 161 with 2, 118 with 3, 46 with 4, 28 with 5, 4 with 6, 1 with 7): decode lists of uneven length,
- * so a batch's lists are padded as in real training. (src-main/studies/speed.ts has the same table for
- * `bench speed --tags msrc`; not imported here: this script's children must load only their tree's engine.)
- */
-function msrcTagCount(u: number): number {
-  const counts = [83, 161, 118, 46, 28, 4, 1];
-  let acc = u * counts.reduce((a, b) => a + b, 0);
-  for (const [k, c] of counts.entries()) if ((acc -= c) < 0) return k + 1;
-  return counts.length;
 }
 
 /** One tree, in this process: the median ms/step of a short run. */

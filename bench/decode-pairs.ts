@@ -48,10 +48,16 @@ function timed(f: () => tf.Scalar): number {
   tf.dispose([value, ...Object.values(grads)]);
   return performance.now() - t0;
 }
+/** A heatmap-loss step (plus the tag head, weighted 0 so it is in the graph) for one set of decode lists. */
+const decodeStep = (list: keyof typeof lists) => () =>
+  timed(() => {
+    const o = model.forward(x, { decodeClasses: lists[list] });
+    return segmentationLoss(o.seg!, targets[list], lists[list]).add(o.logits!.sum().mul(0));
+  });
 const steps = {
-  padded: () => timed(() => { const o = model.forward(x, { decodeClasses: lists.padded }); return segmentationLoss(o.seg!, targets.padded, lists.padded).add(o.logits!.sum().mul(0)); }),
-  filled: () => timed(() => { const o = model.forward(x, { decodeClasses: lists.filled }); return segmentationLoss(o.seg!, targets.filled, lists.filled).add(o.logits!.sum().mul(0)); }),
-  one: () => timed(() => { const o = model.forward(x, { decodeClasses: lists.one }); return segmentationLoss(o.seg!, targets.one, lists.one).add(o.logits!.sum().mul(0)); }),
+  padded: decodeStep('padded'),
+  filled: decodeStep('filled'),
+  one: decodeStep('one'),
   tagsOnly: () => timed(() => model.forward(x, { tagsOnly: true }).logits!.sum() as tf.Scalar),
 };
 for (const f of Object.values(steps)) f(); // warm-up

@@ -10,6 +10,7 @@
  *   npx tsx bench/paired-seeds.ts 'lrp=F1,F2' 'gradcam=F3#refine:16/0.01,F4'
  */
 import fs from 'node:fs';
+import { meanSe } from '../src-shared/metrics.js';
 
 interface MethodResult {
   miou: number;
@@ -60,11 +61,6 @@ export function perSeed(spec: string): SeedScores {
   return { label, bySeed };
 }
 
-const meanSe = (xs: number[]) => {
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const se = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) / xs.length) : NaN;
-  return { m, se };
-};
 const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`;
 
 export interface Paired {
@@ -78,16 +74,16 @@ export interface Paired {
 export function pairSeeds(a: SeedScores, b: SeedScores): Paired {
   const seeds = [...a.bySeed.keys()].filter((s) => b.bySeed.has(s)).sort((p, q) => p - q);
   const perSeedDiff = seeds.map((s) => a.bySeed.get(s)! - b.bySeed.get(s)!);
-  const { m, se } = meanSe(perSeedDiff);
-  return { seeds, perSeed: perSeedDiff, mean: m, se };
+  const { mean, se } = meanSe(perSeedDiff);
+  return { seeds, perSeed: perSeedDiff, mean, se };
 }
 
 function main(args: string[]): void {
   if (args.length !== 2) throw new Error("usage: paired-seeds.ts 'A=FILE[#RULE],…' 'B=FILE[#RULE],…'");
   const [a, b] = args.map(perSeed) as [SeedScores, SeedScores];
   for (const x of [a, b]) {
-    const { m, se } = meanSe([...x.bySeed.values()]);
-    console.log(`${x.label}: ${m.toFixed(3)} ± ${se.toFixed(3)} over seeds ${[...x.bySeed.keys()].sort((p, q) => p - q).join(',')}`);
+    const { mean, se } = meanSe([...x.bySeed.values()]);
+    console.log(`${x.label}: ${mean.toFixed(3)} ± ${se.toFixed(3)} over seeds ${[...x.bySeed.keys()].sort((p, q) => p - q).join(',')}`);
   }
   const p = pairSeeds(a, b);
   console.log(

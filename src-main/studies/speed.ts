@@ -35,6 +35,7 @@ import { OnnxSegmenter, onnxInput, onnxRuntimeDetail } from '../engine/onnx-runt
 import { DEFAULT_TRAIN, PARALLEL_TIMING_LOG, encoderStride, train } from '../engine/trainer.js';
 import { rng } from '../../src-shared/random.js';
 import { profileStep } from './profile.js';
+import { msrcTagCount } from './msrc-tags.js';
 
 export interface SpeedOptions {
   /** Backend names, passed through to the engine's backend selection; one that cannot start becomes a row with its reason. */
@@ -68,19 +69,6 @@ function segmenterFor(o: SpeedOptions, method: SegMethod, size: number): Promise
     inputSize: size,
     encoder: o.backbone === 'small' ? { kind: 'small' } : { kind: 'pretrained', path: o.backbone },
   });
-}
-
-/**
- * How many images of MSRC-21's 441 development images (../shared/datasets/msrc21/labels.json)
- * carry 1, 2, … 7 classes: decode lists of uneven length.
- */
-export const MSRC_TAG_COUNTS: readonly number[] = [83, 161, 118, 46, 28, 4, 1];
-
-/** A tag count drawn from MSRC_TAG_COUNTS for a uniform u in [0, 1). */
-export function msrcTagCount(u: number): number {
-  let acc = u * MSRC_TAG_COUNTS.reduce((a, b) => a + b, 0);
-  for (const [k, c] of MSRC_TAG_COUNTS.entries()) if ((acc -= c) < 0) return k + 1;
-  return MSRC_TAG_COUNTS.length;
 }
 
 export function syntheticData(o: Pick<SpeedOptions, 'classes' | 'tagsPerImage'>, size: number): Dataset {

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
 import { tagsOption } from '../../src-main/cli/engine-commands';
-import { MSRC_TAG_COUNTS, msrcTagCount, syntheticData } from '../../src-main/studies/speed';
+import { MSRC_TAG_COUNTS, msrcTagCount } from '../../src-main/studies/msrc-tags';
+import { syntheticData } from '../../src-main/studies/speed';
 
 describe('bench speed --tags', () => {
   it('parses a class count 1–21 or msrc, and refuses anything else', () => {

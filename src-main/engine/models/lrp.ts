@@ -161,7 +161,7 @@ export function lrpDecode(
     }
     // a per-image tensor [N, h, w, c] at each pair [P, h, w, c] (packed only)
     const atPairs = (y: tf.Tensor4D): tf.Tensor4D => tf.gather(y, packed!.imageOf, 0) as tf.Tensor4D;
-    // [P, h, w] per pair -> [N, h, w, K], zeros in padded slots
+    // [P, h, w] per pass -> [N, h, w, K] (packed: zeros in the padded slots)
     const toSlots = (x: tf.Tensor3D): tf.Tensor4D => {
       const [, h, w] = x.shape;
       const all = packed ? tf.gather(tf.concat([x, tf.zeros([1, h, w])]), packed.slotPair, 0) : x;
@@ -252,21 +252,10 @@ export function lrpDecode(
         }
       }
     }
-    if (R) {
-      const [, hR, wR, cR] = R.shape;
-      if (packed) return toSlots(R.sum(-1) as tf.Tensor3D);
-      return R.reshape([n, k, hR, wR, cR]).sum(-1).transpose([0, 2, 3, 1]) as tf.Tensor4D;
-    }
+    if (R) return toSlots(R.sum(-1) as tf.Tensor3D);
     t = flush(trace.inputShapes[stop?.layer ?? 0] ?? trace.featureShape);
-
-    const bottom = stop?.activation ?? trace.input;
-    if (packed) return toSlots(atPairs(bottom).mul(t).sum(-1) as tf.Tensor3D);
-    const [, hIn, wIn, cIn] = bottom.shape;
-    const heat = bottom
-      .reshape([n, 1, hIn, wIn, cIn])
-      .mul(t.reshape([n, k, hIn, wIn, cIn]))
-      .sum(-1); // [N, K, H, W]
-    return heat.transpose([0, 2, 3, 1]) as tf.Tensor4D;
+    // heat = Σ_ch bottom ⊙ t per pass
+    return toSlots(perImage(t, stop?.activation ?? trace.input, 'mul').sum(-1) as tf.Tensor3D);
   });
 }
 
