@@ -41,6 +41,8 @@ export interface Dataset {
   /** From a project: its class ids, in the same order as `classes` (a model records them). */
   classIds?: number[];
   samples: Sample[];
+  /** A mask folder's: where its image tags came from ('masks': no labels.json, so the classes each mask shows). */
+  tagsFrom?: 'labels.json' | 'masks';
 }
 
 /**
@@ -129,7 +131,12 @@ export async function datasetFromProject(
   return { classes: classes.map((c) => c.name), classIds: classes.map((c) => c.id), samples };
 }
 
-/** A mask folder as samples. `withTruth` keeps full-resolution masks for evaluation. */
+/**
+ * A mask folder as samples. `withTruth` keeps full-resolution masks for evaluation. Tags come from
+ * labels.json; without one, an image's tags are the classes its mask shows (what labels.json holds
+ * for MSRC-21: the two agree on all 441 images), so a test folder of images and masks alone still
+ * gets true-tag scores and tag mAP.
+ */
 export async function datasetFromMaskFolder(
   dir: string,
   base: number,
@@ -137,7 +144,7 @@ export async function datasetFromMaskFolder(
 ): Promise<Dataset> {
   const { classes } = readClassesJson(path.join(dir, 'classes.json'));
   const labelsPath = path.join(dir, 'labels.json');
-  const tags = fs.existsSync(labelsPath) ? readLabelsJson(labelsPath) : {};
+  const tags = fs.existsSync(labelsPath) ? readLabelsJson(labelsPath) : null;
   const index = new Map(classes.map((c, k) => [c, k]));
   let files = fs
     .readdirSync(path.join(dir, 'images'))
@@ -155,16 +162,20 @@ export async function datasetFromMaskFolder(
     const img = await decodeToWorking(fs.readFileSync(path.join(dir, 'images', f)), base);
     const maskFile = path.join(dir, 'masks', `${id}.png`);
     let truth: Uint8Array | undefined;
-    if ((opts.withTruth || opts.withLabels) && fs.existsSync(maskFile)) {
+    if ((opts.withTruth || opts.withLabels || !tags) && fs.existsSync(maskFile)) {
       const m = readMaskPng(maskFile);
       if (m.width !== img.origWidth || m.height !== img.origHeight) throw new Error(`${maskFile}: mask ${m.width}×${m.height} but image ${img.origWidth}×${img.origHeight}`);
       truth = m.data;
     }
-    const tagIdx = (tags[id] ?? []).map((n) => {
-      const k = index.get(n);
-      if (k === undefined) throw new Error(`${labelsPath}: image ${id} is tagged "${n}", which classes.json does not list`);
-      return k;
-    });
+    const tagIdx = tags
+      ? (tags[id] ?? []).map((n) => {
+          const k = index.get(n);
+          if (k === undefined) throw new Error(`${labelsPath}: image ${id} is tagged "${n}", which classes.json does not list`);
+          return k;
+        })
+      : truth
+        ? maskClasses(truth, classes.length, maskFile)
+        : [];
     samples.push({
       id,
       ...img,
@@ -173,7 +184,20 @@ export async function datasetFromMaskFolder(
       ...(opts.withTruth && truth ? { truth } : {}),
     });
   }
-  return { classes, samples };
+  return { classes, samples, tagsFrom: tags ? 'labels.json' : 'masks' };
+}
+
+/** The classes a mask shows (values 0..classes-1; 255 = no label); any other value is an error naming the file. */
+export function maskClasses(mask: Uint8Array, classes: number, file: string): number[] {
+  const seen = new Uint8Array(256);
+  for (let i = 0; i < mask.length; i++) seen[mask[i]!] = 1;
+  const out: number[] = [];
+  for (let v = 0; v < 256; v++) {
+    if (!seen[v] || v === IGNORE) continue;
+    if (v >= classes) throw new Error(`${file}: mask value ${v} is not a class (classes.json lists ${classes}; 255 = no label)`);
+    out.push(v);
+  }
+  return out;
 }
 
 export interface AugmentOptions {

@@ -203,6 +203,9 @@ export async function benchQuality(o: QualityOptions): Promise<Record<string, un
     test: testDescription,
     train_images: trainData.samples.length,
     test_images: testData.samples.length,
+    // image tags: labels.json, or (none there) the classes each mask shows
+    train_tags: trainData.tagsFrom ?? null,
+    test_tags: testData.tagsFrom ?? null,
     labeled: o.labeled,
     labels: o.labels,
     backbone: o.backbone.label,
