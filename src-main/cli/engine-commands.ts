@@ -435,7 +435,7 @@ export function addBenchCommands(program: Command, out: (s: string) => void): vo
     .option('--decode <t,min,max[,w]>', 'decode rule of predicted tags for mIoU: threshold,min classes,max classes[,soft weight w: w·ln p added to each class\'s logits] (default the app\'s)')
     .option('--decode-variants <list>', "decode rules also measured on each trained model, ';'-separated t,min,max[,w] (default: a fixed set), or 'none'")
     .option('--tta-variants <list>', "test-time augmentations also measured on each trained model, ';'-separated scales[/flip], e.g. '1/flip;1,1.25/flip'")
-    .option('--refine-variants <list>', "refinements of the class probabilities with the image also measured on each trained model, ';'-separated RADIUS/EPS (guided filter), e.g. '4/0.01;8/0.001'")
+    .option('--refine-variants <list>', "refinements of the class probabilities with the image also measured on each trained model, ';'-separated RADIUS/EPS (guided filter) or RADIUS/EPS/cWEIGHT (then the image's class colour models), e.g. '4/0.01;16/0.01/c1'")
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--seed <k>', 'random seed (one run)', num('int', 0))
     .option('--seeds <list>', 'comma-separated seeds: one run each, mean ± s.e. and paired differences LRP − each method')

@@ -135,6 +135,46 @@ export function refineLogits(
   const guide = planarInput(img, h, w); // RGB / 255 at the grid's size
   const r = Math.max(1, Math.round((refine.radius * h) / img.height));
   const q = guidedFilter(probs, k, guide, h, w, r, refine.eps);
+  if (refine.colour && refine.colour > 0) colourModels(q, k, guide, n, refine.colour);
   for (let i = 0; i < q.length; i++) q[i] = Math.log(Math.max(q[i]!, 1e-4));
   return q;
+}
+
+/** Colour bins per RGB channel of the class colour models (8³ = 512 bins). */
+export const COLOUR_BINS = 8;
+
+/**
+ * The image's own class colour models (one step of GrabCut's colour re-estimation, with soft
+ * assignments): per class c a histogram of the image's colours (8 bins per channel) weighted by
+ * its probabilities q_c, add-one smoothed over its mass; then q_c(i) ← q_c(i) · P(colour_i | c)^w,
+ * renormalised over the classes. A region the heatmap spilled onto (a ring of background around an
+ * object) has the background's colour, which the background's model explains better. In place on
+ * q [k, n] (probabilities, clamped to ≥ 1e-4); guide: planar RGB in 0..1 [3, n].
+ */
+export function colourModels(q: Float32Array, k: number, guide: Float32Array, n: number, w: number): void {
+  const B = COLOUR_BINS;
+  const nb = B * B * B;
+  const bin = new Uint16Array(n);
+  const q1 = (v: number) => Math.min(B - 1, Math.max(0, Math.floor(v * B)));
+  for (let i = 0; i < n; i++) bin[i] = (q1(guide[i]!) * B + q1(guide[n + i]!)) * B + q1(guide[2 * n + i]!);
+  for (let i = 0; i < q.length; i++) q[i] = Math.max(q[i]!, 1e-4);
+  const logP = new Float32Array(k * nb);
+  for (let c = 0; c < k; c++) {
+    const hist = new Float64Array(nb);
+    let mass = 0;
+    for (let i = 0; i < n; i++) {
+      const v = q[c * n + i]!;
+      hist[bin[i]!]! += v;
+      mass += v;
+    }
+    // add-one smoothing spread over the bins: a class seen nowhere has a flat model
+    for (let b = 0; b < nb; b++) logP[c * nb + b] = Math.log((hist[b]! + 1 / nb) / (mass + 1));
+  }
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity;
+    for (let c = 0; c < k; c++) mx = Math.max(mx, Math.log(q[c * n + i]!) + w * logP[c * nb + bin[i]!]!);
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += Math.exp(Math.log(q[c * n + i]!) + w * logP[c * nb + bin[i]!]! - mx);
+    for (let c = 0; c < k; c++) q[c * n + i] = Math.exp(Math.log(q[c * n + i]!) + w * logP[c * nb + bin[i]!]! - mx) / sum;
+  }
 }

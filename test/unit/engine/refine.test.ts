@@ -4,7 +4,7 @@
  * in the output), the logits wrapper, and the spec parser.
  */
 import { describe, expect, it } from 'vitest';
-import { boxMean, guidedFilter, NO_REFINE, parseRefine, refineKey, refineLogits } from '../../../src-main/engine/refine';
+import { boxMean, colourModels, COLOUR_BINS, guidedFilter, NO_REFINE, parseRefine, refineKey, refineLogits } from '../../../src-main/engine/refine';
 import { rng } from '../../../src-shared/random';
 
 function bruteBox(src: Float32Array, h: number, w: number, r: number): Float32Array {
@@ -84,5 +84,79 @@ describe('refine: guided filter', () => {
     expect(refineKey(parseRefine('8/1e-3'))).toBe('8/0.001');
     expect(() => parseRefine('4')).toThrow(/RADIUS\/EPS/);
     expect(() => parseRefine('100/0.1')).toThrow(/radius/);
+    expect(parseRefine('16/0.01/c1.5')).toEqual({ radius: 16, eps: 0.01, colour: 1.5 });
+    expect(parseRefine('16/0.01/c0')).toEqual({ radius: 16, eps: 0.01 });
+    expect(refineKey(parseRefine('16/0.01/c2'))).toBe('16/0.01/c2');
+    expect(() => parseRefine('16/0.01/c20')).toThrow(/colour weight/);
+    expect(() => parseRefine('16/0.01/x1')).toThrow(/RADIUS\/EPS/);
+  });
+});
+
+describe('refine: the image\'s class colour models', () => {
+  // 20 × 20: background colour A, an object of colour B in the middle 8 × 8; the "prediction" spilled
+  // the object's class onto a 2-pixel ring of background around it
+  const h = 20, w = 20, n = h * w;
+  const inObj = (x: number, y: number) => x >= 6 && x < 14 && y >= 6 && y < 14;
+  const inRing = (x: number, y: number) => !inObj(x, y) && x >= 4 && x < 16 && y >= 4 && y < 16;
+  const guide = new Float32Array(3 * n);
+  const q = new Float32Array(2 * n);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const [r, g, b] = inObj(x, y) ? [0.55, 0.25, 0.75] : [0.9, 0.8, 0.5];
+      guide[i] = r;
+      guide[n + i] = g;
+      guide[2 * n + i] = b;
+      const pObj = inObj(x, y) ? 0.9 : inRing(x, y) ? 0.7 : 0.05;
+      q[n + i] = pObj;
+      q[i] = 1 - pObj;
+    }
+  }
+  const argmax = (p: Float32Array, i: number) => (p[n + i]! > p[i]! ? 1 : 0);
+
+  it('pulls a ring the object class spilled onto back to the background, keeps the object, and sums to one', () => {
+    const out = Float32Array.from(q);
+    colourModels(out, 2, guide, n, 2);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = y * w + x;
+        expect(argmax(q, i)).toBe(inObj(x, y) || inRing(x, y) ? 1 : 0);
+        expect(argmax(out, i)).toBe(inObj(x, y) ? 1 : 0);
+        expect(out[i]! + out[n + i]!).toBeCloseTo(1, 5);
+      }
+    }
+  });
+
+  it('by hand: q_c · P(bin | c)^w renormalised, P from the q-weighted histogram with add-one smoothing', () => {
+    const out = Float32Array.from(q);
+    const wgt = 0.7;
+    colourModels(out, 2, guide, n, wgt);
+    const nb = COLOUR_BINS ** 3;
+    const binOf = (i: number) => [0, 1, 2].reduce((a, c) => a * COLOUR_BINS + Math.min(COLOUR_BINS - 1, Math.floor(guide[c * n + i]! * COLOUR_BINS)), 0);
+    const model = (c: number, b: number) => {
+      let hb = 0, mass = 0;
+      for (let i = 0; i < n; i++) {
+        mass += q[c * n + i]!;
+        if (binOf(i) === b) hb += q[c * n + i]!;
+      }
+      return (hb + 1 / nb) / (mass + 1);
+    };
+    for (const i of [0, 3 * w + 3, 10 * w + 10]) {
+      const s = [0, 1].map((c) => q[c * n + i]! * model(c, binOf(i)) ** wgt);
+      expect(out[i]).toBeCloseTo(s[0]! / (s[0]! + s[1]!), 5);
+      expect(out[n + i]).toBeCloseTo(s[1]! / (s[0]! + s[1]!), 5);
+    }
+  });
+
+  it('refineLogits applies it only when asked (colour weight > 0)', () => {
+    const logits = Float32Array.from(q, (v) => Math.log(v));
+    const img = { rgb: new Uint8Array(3 * n), width: w, height: h };
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) img.rgb[i * 3 + c] = Math.round(guide[c * n + i]! * 255);
+    const plain = refineLogits(logits, 2, h, w, img, { radius: 1, eps: 0.01 });
+    const withColour = refineLogits(logits, 2, h, w, img, { radius: 1, eps: 0.01, colour: 2 });
+    expect(refineLogits(logits, 2, h, w, img, { radius: 1, eps: 0.01, colour: 0 })).toEqual(plain);
+    const ring = 8 * w + 5;
+    expect(plain[n + ring]! > plain[ring]!).toBe(true);
+    expect(withColour[n + ring]! < withColour[ring]!).toBe(true);
   });
 });
