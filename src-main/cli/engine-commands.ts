@@ -246,7 +246,7 @@ export function addEngineCommands(program: Command, out: (s: string) => void): v
     .addOption(new Option('--backend <backend>', 'force a TF.js backend').choices(BACKENDS))
     .option('--threads <n>', 'threads the images are split across (default: physical cores, ≥ 8 images each)', num('int', 1))
     .option('--tta <views>', `test-time views: scales[/flip] (default ${ttaKey(DEFAULT_TTA)}: 6 views, ~5× one view's time), or 'none' for one view`)
-    .option('--refine <r/eps>', `refine the class probabilities with the image (guided filter): RADIUS/EPS, or 'none' (default ${refineKey(DEFAULT_REFINE)})`)
+    .option('--refine <r/eps>', `refine the class probabilities with the image: RADIUS/EPS (guided filter), RADIUS/EPS/cW (then the image's class colour models, weight W), or 'none' (default ${refineKey(DEFAULT_REFINE)})`)
     .option('--json', 'print the result as one JSON line')
     .action(async (modelArg: string, inputs: string[], o: { out: string; backend?: (typeof BACKENDS)[number]; threads?: number; tta?: string; refine?: string; json?: boolean }) => {
       const tta = o.tta === undefined ? undefined : o.tta === 'none' ? NO_TTA : parseTta(o.tta);

@@ -29,7 +29,7 @@ import type { onnx as OnnxNamespace } from 'onnx-proto';
 import { TEMP_MARK } from '../safe-fs.js';
 import { readModelMeta, readModelWeights } from './model-io.js';
 import { downsamples, type EncoderLayer, parseSegmenterConfig, specStride, type SegmenterConfig, type WeightEntry, type WeightMap } from './models/index.js';
-import { DEFAULT_REFINE } from './refine.js';
+import { COLOUR_BINS, DEFAULT_REFINE } from './refine.js';
 import { DECODE_DEFAULTS, DEFAULT_TTA, ttaViewCount, HEAT_NORM_EPS, HEAT_NORM_FLOOR, NORMALISATION_NOTE, PIXEL_SCALE } from './prepost.js';
 
 // onnx-proto is CommonJS whose named exports Node's ESM loader cannot detect, so it is required.
@@ -94,7 +94,13 @@ const DIFFERENCES_NOTE =
   (DEFAULT_REFINE.radius > 0
     ? ` Then ("refine") it refines the chosen classes' softmax probabilities on that grid with the image: a colour guided filter (He et al.; ` +
       `guide = the RGB / 255 image resized bilinearly to the grid, window radius ${DEFAULT_REFINE.radius} pixels of the working size scaled to the grid, ` +
-      `eps ${DEFAULT_REFINE.eps}), and takes the argmax of the filtered maps (engine/refine.ts).`
+      `eps ${DEFAULT_REFINE.eps})` +
+      (DEFAULT_REFINE.colour
+        ? `, then multiplies each pixel's filtered probabilities by P(its colour | class)^${DEFAULT_REFINE.colour} from the image's own class colour ` +
+          `histograms (${COLOUR_BINS} bins per RGB channel, each class's histogram weighted by its filtered probabilities over the grid, ` +
+          `add-one smoothed: (h + 1/${COLOUR_BINS ** 3}) / (mass + 1)) and renormalises`
+        : '') +
+      `, and takes the argmax of the refined maps (engine/refine.ts).`
     : '');
 
 type Attr = OnnxNamespace.IAttributeProto;
